@@ -1,0 +1,123 @@
+"""Configuration with the paper's defaults, as small frozen dataclasses.
+
+Every experiment builds one of these from its flags; every library function takes
+the config it needs as an argument, so nothing reads global state.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+RESOLUTIONS = (16, 32, 64, 128)
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+  """The DCGAN of Radford et al. as used by Yeh et al. (Sec. 3.4).
+
+  Attributes:
+    resolution: image side in pixels (G doubles it per layer from 4x4).
+    z_dim: latent size; z is uniform in [-1, 1].
+    width: base channel width. G's last hidden layer and D's first layer have
+      `width` channels; each layer nearer the 4x4 end has twice as many
+      (64 -> 512-256-128-64 at 64x64).
+    kernel: convolution kernel size: 5 (the TensorFlow DCGAN the authors used)
+      or 4 (dcgan.torch).
+    channels: image channels (3 for RGB).
+  """
+
+  resolution: int = 64
+  z_dim: int = 100
+  width: int = 64
+  kernel: int = 5
+  channels: int = 3
+
+  def __post_init__(self):
+    if self.resolution not in RESOLUTIONS:
+      raise ValueError(
+          f'ModelConfig.resolution={self.resolution} is not supported; use one'
+          f' of {RESOLUTIONS}.')
+    if self.kernel not in (3, 4, 5):
+      raise ValueError(f'ModelConfig.kernel={self.kernel}; use 4 or 5.')
+    if self.width < 1 or self.z_dim < 1:
+      raise ValueError('ModelConfig.width and z_dim must be positive.')
+
+  @property
+  def num_layers(self) -> int:
+    """Number of stride-2 layers between 4x4 and `resolution`."""
+    return {16: 2, 32: 3, 64: 4, 128: 5}[self.resolution]
+
+  def to_dict(self) -> dict[str, Any]:
+    return dataclasses.asdict(self)
+
+  @classmethod
+  def from_dict(cls, d: dict[str, Any]) -> 'ModelConfig':
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(d) - names
+    if unknown:
+      raise ValueError(f'Unknown ModelConfig fields {sorted(unknown)}.')
+    return cls(**d)
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchConfig:
+  """The z-search of Sec. 3.3.
+
+  Attributes:
+    iterations: Adam steps (the paper: 1500).
+    lam: weight of the prior loss, lambda in Eq. 5 (the paper: 0.003).
+    learning_rate: Adam step size for z. The paper does not give it; 0.03 was
+      chosen on a validation slice of CelebA train (see README).
+    beta1, beta2: Adam moments (optax defaults).
+    restarts: random initialisations of z per image, searched together; the
+      one with the lowest final loss is kept (beyond the paper; 1 = paper).
+    window: side of the importance-weight window N(i) in Eq. 3 (the paper: 7).
+    record_every: if > 0, keep the loss every step and G(z) every
+      `record_every` steps (for curves and animations).
+  """
+
+  iterations: int = 1500
+  lam: float = 0.003
+  learning_rate: float = 0.03
+  beta1: float = 0.9
+  beta2: float = 0.999
+  restarts: int = 1
+  window: int = 7
+  record_every: int = 0
+
+  def __post_init__(self):
+    if self.iterations < 0:
+      raise ValueError('SearchConfig.iterations must be >= 0.')
+    if self.restarts < 1:
+      raise ValueError('SearchConfig.restarts must be >= 1.')
+    if self.window < 1 or self.window % 2 == 0:
+      raise ValueError('SearchConfig.window must be a positive odd number.')
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+  """DCGAN training as in Radford et al. (Adam 2e-4, beta1 0.5, batch 64).
+
+  Attributes:
+    batch_size: global batch, split across devices.
+    learning_rate, beta1: Adam for both G and D.
+    num_steps: total training steps.
+    seed: PRNG seed for parameters, z and augmentation.
+    flip: random horizontal flips (Sec. 3.4).
+    checkpoint_every: steps between orbax checkpoints.
+    keep_checkpoints: how many recent checkpoints to keep.
+    log_every: steps between metric lines.
+    sample_every: steps between sample grids from a fixed z.
+  """
+
+  batch_size: int = 64
+  learning_rate: float = 2e-4
+  beta1: float = 0.5
+  num_steps: int = 10000
+  seed: int = 0
+  flip: bool = True
+  checkpoint_every: int = 500
+  keep_checkpoints: int = 3
+  log_every: int = 50
+  sample_every: int = 500

@@ -1,0 +1,279 @@
+"""DCGAN generator and discriminator (Radford et al.) with fast stride-2 layers.
+
+Both networks are Flax Linen modules: pure `init`/`apply`, NHWC, images in
+[-1, 1]. G maps z in [-1, 1]^z_dim through a dense layer to 4x4 and doubles the
+resolution per layer while halving the channels (512-256-128-64 -> 3 at width
+64), with batch norm and ReLU, ending in tanh. D mirrors it with leaky ReLU
+(0.2), batch norm on all but the first layer, and one logit (the paper's
+two-class softmax is the same thing: softmax([0, l]) = sigmoid(l)).
+
+Why the stride-2 layers are written by hand: on CPU, XLA's gradients of a
+stride-2 transposed convolution (and the input gradient of a stride-2
+convolution) use an input-dilated convolution that is 10-40x slower than
+the forward pass (2.6 s vs 0.07 s for one 5x5 layer at batch 64). Every
+stride-2 layer here is therefore also expressible as a *stride-1* 3x3
+convolution plus a depth-to-space (upsampling) or space-to-depth
+(downsampling) reshuffle, whose gradients are stride-1 convolutions too. The
+parameters are the ordinary k x k kernels in both formulations, so the two are
+numerically the same function (see tests/test_models.py) and checkpoints do
+not depend on the choice. Which one a layer uses is chosen by measurement
+(benchmarks/layers.py): the image-side layers (3 channels) are faster as plain
+`lax` convolutions, all others as the stride-1 formulation.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from inpaint_jax.config import ModelConfig
+
+_DIMENSION_NUMBERS = ('NHWC', 'HWIO', 'NHWC')
+IMPLS = ('auto', 'lax', 'fast')
+
+# DCGAN initialisation: N(0, 0.02) weights.
+kernel_init = nn.initializers.normal(stddev=0.02)
+
+
+def _transpose_padding_lo(kernel: int) -> int:
+  """Leading padding of lax.conv_transpose(..., strides=2, padding='SAME')."""
+  pad_len = kernel + 2 - 2
+  return kernel - 1 if 2 > kernel - 1 else int(np.ceil(pad_len / 2))
+
+
+@functools.lru_cache(maxsize=None)
+def _phase_taps(kernel: int, upsample: bool) -> tuple[np.ndarray, int]:
+  """Kernel tap used at (window offset e, phase p), or `kernel` for none.
+
+  Upsampling (transposed conv, SAME): output 2m+p reads input m+e with tap
+  t = 2e - p + pad_lo. Downsampling (conv, SAME): output m reads input
+  2(m+e)+p with tap t = 2e + p + pad_lo. Returns (taps of shape
+  (window, 2), window) with a centred window of odd size.
+  """
+  if upsample:
+    pad_lo = _transpose_padding_lo(kernel)
+    tap = lambda e, p: 2 * e - p + pad_lo
+  else:
+    pad_lo = (kernel - 2) // 2
+    tap = lambda e, p: 2 * e + p + pad_lo
+  offsets = [e for e in range(-kernel, kernel + 1)
+             if any(0 <= tap(e, p) < kernel for p in (0, 1))]
+  radius = max(abs(min(offsets)), abs(max(offsets)))
+  window = 2 * radius + 1
+  taps = np.full((window, 2), kernel, np.int32)
+  for i, e in enumerate(range(-radius, radius + 1)):
+    for p in (0, 1):
+      if 0 <= tap(e, p) < kernel:
+        taps[i, p] = tap(e, p)
+  return taps, window
+
+
+def _phase_kernel(kernel: jax.Array, upsample: bool) -> jax.Array:
+  """Rearranges a (k, k, in, out) kernel into the stride-1 formulation.
+
+  Upsampling: (w, w, in, 4 * out) with output channels ordered (py, px, out),
+  for depth_to_space. Downsampling: (w, w, 4 * in, out) with input channels
+  ordered (py, px, in), matching space_to_depth.
+  """
+  k, _, cin, cout = kernel.shape
+  taps, window = _phase_taps(k, upsample)
+  padded = jnp.pad(kernel, ((0, 1), (0, 1), (0, 0), (0, 0)))
+  # (window, 2, window, 2, in, out) = [ey, py, ex, px, in, out]
+  gathered = padded[taps[:, :, None, None], taps[None, None, :, :]]
+  if upsample:
+    gathered = gathered.transpose(0, 2, 4, 1, 3, 5)
+    return gathered.reshape(window, window, cin, 4 * cout)
+  gathered = gathered.transpose(0, 2, 1, 3, 4, 5)
+  return gathered.reshape(window, window, 4 * cin, cout)
+
+
+def depth_to_space(x: jax.Array) -> jax.Array:
+  """(N, H, W, 4C) with channels ordered (py, px, c) -> (N, 2H, 2W, C)."""
+  n, h, w, c4 = x.shape
+  c = c4 // 4
+  x = x.reshape(n, h, w, 2, 2, c).transpose(0, 1, 3, 2, 4, 5)
+  return x.reshape(n, 2 * h, 2 * w, c)
+
+
+def space_to_depth(x: jax.Array) -> jax.Array:
+  """(N, 2H, 2W, C) -> (N, H, W, 4C) with channels ordered (py, px, c)."""
+  n, h2, w2, c = x.shape
+  x = x.reshape(n, h2 // 2, 2, w2 // 2, 2, c).transpose(0, 1, 3, 2, 4, 5)
+  return x.reshape(n, h2 // 2, w2 // 2, 4 * c)
+
+
+def conv_transpose_stride2(x: jax.Array, kernel: jax.Array,
+                           impl: str = 'fast') -> jax.Array:
+  """Stride-2 'SAME' transposed convolution: (N, H, W, in) -> (N, 2H, 2W, out).
+
+  Equal to `lax.conv_transpose(x, kernel, (2, 2), 'SAME')` (and to Flax's
+  `nn.ConvTranspose(strides=2, padding='SAME')`) with kernel (k, k, in, out).
+  impl='fast' computes it as a stride-1 convolution to 4*out channels
+  followed by depth_to_space; impl='lax' calls lax.conv_transpose.
+  """
+  kernel = kernel.astype(x.dtype)
+  if impl == 'lax':
+    return lax.conv_transpose(x, kernel, (2, 2), 'SAME',
+                              dimension_numbers=_DIMENSION_NUMBERS)
+  y = lax.conv_general_dilated(x, _phase_kernel(kernel, upsample=True),
+                               (1, 1), 'SAME',
+                               dimension_numbers=_DIMENSION_NUMBERS)
+  return depth_to_space(y)
+
+
+def conv_stride2(x: jax.Array, kernel: jax.Array,
+                 impl: str = 'fast') -> jax.Array:
+  """Stride-2 'SAME' convolution: (N, 2H, 2W, in) -> (N, H, W, out).
+
+  Equal to `lax.conv_general_dilated(x, kernel, (2, 2), 'SAME')`.
+  impl='fast' computes it as space_to_depth followed by a stride-1
+  convolution; impl='lax' calls the strided convolution directly.
+  """
+  kernel = kernel.astype(x.dtype)
+  if impl == 'lax':
+    return lax.conv_general_dilated(x, kernel, (2, 2), 'SAME',
+                                    dimension_numbers=_DIMENSION_NUMBERS)
+  return lax.conv_general_dilated(space_to_depth(x),
+                                  _phase_kernel(kernel, upsample=False),
+                                  (1, 1), 'SAME',
+                                  dimension_numbers=_DIMENSION_NUMBERS)
+
+
+def _resolve_impl(impl: str, image_side_channels: int) -> str:
+  if impl not in IMPLS:
+    raise ValueError(f'impl={impl!r}; use one of {IMPLS}.')
+  if impl != 'auto':
+    return impl
+  # Measured (benchmarks/layers.py): with 3 channels on the image side the
+  # plain lax layer is faster forward and backward; elsewhere 'fast' wins.
+  return 'lax' if image_side_channels <= 4 else 'fast'
+
+
+class Upsample(nn.Module):
+  """Stride-2 transposed convolution with a (k, k, in, out) 'kernel' param."""
+  features: int
+  kernel_size: int = 5
+  use_bias: bool = False
+  impl: str = 'auto'
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    kernel = self.param('kernel', kernel_init,
+                        (self.kernel_size, self.kernel_size, x.shape[-1],
+                         self.features))
+    impl = _resolve_impl(self.impl, self.features)
+    y = conv_transpose_stride2(x.astype(self.dtype), kernel, impl)
+    if self.use_bias:
+      y = y + self.param('bias', nn.initializers.zeros,
+                         (self.features,)).astype(self.dtype)
+    return y
+
+
+class Downsample(nn.Module):
+  """Stride-2 convolution with a (k, k, in, out) 'kernel' param."""
+  features: int
+  kernel_size: int = 5
+  use_bias: bool = False
+  impl: str = 'auto'
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    kernel = self.param('kernel', kernel_init,
+                        (self.kernel_size, self.kernel_size, x.shape[-1],
+                         self.features))
+    impl = _resolve_impl(self.impl, x.shape[-1])
+    y = conv_stride2(x.astype(self.dtype), kernel, impl)
+    if self.use_bias:
+      y = y + self.param('bias', nn.initializers.zeros,
+                         (self.features,)).astype(self.dtype)
+    return y
+
+
+def _batch_norm(train: bool, axis_name: str | None, dtype: Any):
+  return nn.BatchNorm(use_running_average=not train, momentum=0.9,
+                      epsilon=1e-5, axis_name=axis_name, dtype=dtype)
+
+
+class Generator(nn.Module):
+  """G: z (N, z_dim) in [-1, 1] -> images (N, R, R, channels) in [-1, 1].
+
+  Attributes:
+    config: the architecture.
+    impl: 'auto' (per-layer choice by measurement), 'lax' or 'fast'.
+    axis_name: pmap axis over which batch-norm statistics are averaged in
+      training (None on one device).
+    dtype: computation dtype (float32, or bfloat16 for speed); params and the
+      output are float32.
+  """
+  config: ModelConfig
+  impl: str = 'auto'
+  axis_name: str | None = None
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, z: jax.Array, train: bool = False) -> jax.Array:
+    cfg = self.config
+    channels = [cfg.width * 2**i for i in reversed(range(cfg.num_layers))]
+    x = nn.Dense(4 * 4 * channels[0], use_bias=False, kernel_init=kernel_init,
+                 dtype=self.dtype)(z)
+    x = x.reshape(z.shape[0], 4, 4, channels[0])
+    x = nn.relu(_batch_norm(train, self.axis_name, self.dtype)(x))
+    for features in channels[1:]:
+      x = Upsample(features, cfg.kernel, impl=self.impl, dtype=self.dtype)(x)
+      x = nn.relu(_batch_norm(train, self.axis_name, self.dtype)(x))
+    x = Upsample(cfg.channels, cfg.kernel, use_bias=True, impl=self.impl,
+                 dtype=self.dtype)(x)
+    return jnp.tanh(x.astype(jnp.float32))
+
+
+class Discriminator(nn.Module):
+  """D: images (N, R, R, channels) in [-1, 1] -> logits (N,), real > 0."""
+  config: ModelConfig
+  impl: str = 'auto'
+  axis_name: str | None = None
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, images: jax.Array, train: bool = False) -> jax.Array:
+    cfg = self.config
+    x = images
+    for i in range(cfg.num_layers):
+      x = Downsample(cfg.width * 2**i, cfg.kernel, use_bias=(i == 0),
+                     impl=self.impl, dtype=self.dtype)(x)
+      if i > 0:
+        x = _batch_norm(train, self.axis_name, self.dtype)(x)
+      x = nn.leaky_relu(x, 0.2)
+    x = x.reshape(x.shape[0], -1)
+    logits = nn.Dense(1, kernel_init=kernel_init, dtype=self.dtype)(x)
+    return logits[:, 0].astype(jnp.float32)
+
+
+def init_variables(config: ModelConfig, key: jax.Array) -> tuple[Any, Any]:
+  """Initial (G variables, D variables), each {'params', 'batch_stats'}."""
+  g_key, d_key = jax.random.split(key)
+  z = jnp.zeros((1, config.z_dim), jnp.float32)
+  images = jnp.zeros((1, config.resolution, config.resolution,
+                      config.channels), jnp.float32)
+  g_vars = jax.jit(Generator(config).init, static_argnames='train')(
+      g_key, z, train=False)
+  d_vars = jax.jit(Discriminator(config).init, static_argnames='train')(
+      d_key, images, train=False)
+  return g_vars, d_vars
+
+
+def sample_z(key: jax.Array, n: int, z_dim: int) -> jax.Array:
+  """Latents (n, z_dim), uniform in [-1, 1] as in the paper."""
+  return jax.random.uniform(key, (n, z_dim), jnp.float32, -1.0, 1.0)
+
+
+def count_params(variables: Any) -> int:
+  """Number of scalars in a pytree of arrays."""
+  return sum(int(np.prod(x.shape)) for x in jax.tree_util.tree_leaves(variables))
