@@ -1,0 +1,215 @@
+"""The z-search of Sec. 3.3: find z minimising context + prior loss (Eq. 2).
+
+Structure (the design card): a per-image `lax.fori_loop` of optax Adam updates
+with z clipped to [-1, 1] after every step, `vmap`-ed over the batch and
+`jit`-compiled once per shape. G and D run with batch norm in inference mode,
+so an image's result does not depend on the other images in its batch, and the
+initial z of image i is drawn from `fold_in(key, index_offset + i)`, so it
+does not depend on how a data set is cut into batches either.
+
+Beyond the paper: `restarts=K` searches K random initialisations per image in
+the same vmap and keeps the one with the lowest final loss.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from inpaint_jax import losses
+from inpaint_jax.config import SearchConfig
+from inpaint_jax.models import Discriminator, Generator, sample_z
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchResult:
+  """What the z-search returns, for a batch of N images.
+
+  Attributes:
+    z: (N, z_dim) the best latent per image, in [-1, 1].
+    generated: (N, H, W, C) G(z) in [-1, 1].
+    loss: (N,) final total loss (context + prior) of the kept restart.
+    context_loss: (N,) final weighted L1 context loss (Eq. 4).
+    prior_loss: (N,) final prior loss (Eq. 5).
+    loss_curve: (N, iterations) total loss of the kept restart at every step
+      (before the step's update), or None unless `record_every > 0`.
+    frames: (N, F, H, W, C) G(z) every `record_every` steps (the first frame
+      is the initial z), or None unless `record_every > 0`.
+  """
+  z: jax.Array
+  generated: jax.Array
+  loss: jax.Array
+  context_loss: jax.Array
+  prior_loss: jax.Array
+  loss_curve: jax.Array | None = None
+  frames: jax.Array | None = None
+
+
+def initial_latents(key: jax.Array, n: int, restarts: int, z_dim: int,
+                    index_offset: int = 0) -> jax.Array:
+  """(n, restarts, z_dim) uniform in [-1, 1]; image i uses fold_in(key, offset+i)."""
+  indices = jnp.arange(n) + index_offset
+  keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(indices)
+  return jax.vmap(lambda k: sample_z(k, restarts, z_dim))(keys)
+
+
+def validate_inputs(images: Any, masks: Any, resolution: int,
+                    channels: int) -> None:
+  """Raises ValueError with a one-line fix for inputs the search cannot use.
+
+  images: (N, R, R, channels) in [-1, 1]; masks: (N, R, R, 1) in {0, 1},
+  1 = known pixel, each with at least one known and one missing pixel.
+  """
+  images = np.asarray(images)
+  masks = np.asarray(masks)
+  expected = (resolution, resolution, channels)
+  if images.ndim != 4 or images.shape[1:] != expected:
+    raise ValueError(
+        f'images have shape {images.shape}; the model needs (N, {resolution},'
+        f' {resolution}, {channels}): resize/crop them with'
+        ' inpaint_jax.input_pipeline first.')
+  if masks.shape != images.shape[:3] + (1,):
+    raise ValueError(
+        f'masks have shape {masks.shape}; expected {images.shape[:3] + (1,)}'
+        ' (N, H, W, 1), one mask per image, 1 = known pixel.')
+  if not np.all(np.isfinite(images)):
+    raise ValueError('images contain NaN or inf values.')
+  lo, hi = float(images.min()), float(images.max())
+  if lo < -1.001 or hi > 1.001:
+    raise ValueError(
+        f'image values lie in [{lo:g}, {hi:g}]; the model needs [-1, 1]:'
+        ' use uint8 / 127.5 - 1.')
+  if not np.all((masks == 0) | (masks == 1)):
+    raise ValueError('masks must be binary (1 = known pixel, 0 = missing).')
+  known = masks.reshape(masks.shape[0], -1).sum(axis=1)
+  total = masks[0].size
+  if np.any(known == 0):
+    raise ValueError(
+        f'mask of image {int(np.argmax(known == 0))} has no known pixel:'
+        ' nothing to condition on; use a mask with 1 at known pixels.')
+  if np.any(known == total):
+    raise ValueError(
+        f'mask of image {int(np.argmax(known == total))} has no missing pixel:'
+        ' nothing to inpaint; mark missing pixels with 0.')
+
+
+def _per_image_search(g_vars, d_vars, image, weights, z0, *, generator,
+                      discriminator, config: SearchConfig):
+  """Adam on the (restarts, z_dim) latents of one image (H, W, C)."""
+  optimizer = optax.adam(config.learning_rate, config.beta1, config.beta2)
+
+  def losses_of(z):
+    generated = generator.apply(g_vars, z, train=False)
+    logits = discriminator.apply(d_vars, generated, train=False)
+    context = losses.context_loss(
+        generated, jnp.broadcast_to(image, generated.shape),
+        jnp.broadcast_to(weights, generated.shape[:3] + (1,)))
+    prior = losses.prior_loss(logits, config.lam)
+    return context, prior, generated
+
+  def total_loss(z):
+    context, prior, _ = losses_of(z)
+    per_restart = context + prior
+    return per_restart.sum(), per_restart
+
+  grad_fn = jax.grad(total_loss, has_aux=True)
+
+  def step(i, carry):
+    z, opt_state, curve = carry
+    grads, per_restart = grad_fn(z)
+    updates, opt_state = optimizer.update(grads, opt_state, z)
+    z = jnp.clip(optax.apply_updates(z, updates), -1.0, 1.0)
+    if curve is not None:
+      curve = curve.at[:, i].set(per_restart)
+    return z, opt_state, curve
+
+  record = config.record_every > 0
+  curve = (jnp.zeros((z0.shape[0], config.iterations), jnp.float32)
+           if record else None)
+  carry = (z0, optimizer.init(z0), curve)
+  frames = None
+  if record:
+    every = config.record_every
+    chunk_starts = list(range(0, config.iterations, every))
+    frame_list = [generator.apply(g_vars, z0, train=False)]
+    for start in chunk_starts:
+      carry = jax.lax.fori_loop(start, min(start + every, config.iterations),
+                                step, carry)
+      frame_list.append(generator.apply(g_vars, carry[0], train=False))
+    frames = jnp.stack(frame_list, axis=1)  # (restarts, F, H, W, C)
+  else:
+    carry = jax.lax.fori_loop(0, config.iterations, step, carry)
+  z, _, curve = carry
+
+  context, prior, generated = losses_of(z)
+  total = context + prior
+  best = jnp.argmin(total)
+  out = dict(z=z[best], generated=generated[best], loss=total[best],
+             context_loss=context[best], prior_loss=prior[best])
+  if curve is not None:
+    out['loss_curve'] = curve[best]
+    out['frames'] = frames[best]
+  return out
+
+
+@functools.partial(jax.jit,
+                   static_argnames=('generator', 'discriminator', 'config'))
+def search_latents(g_vars, d_vars, images, masks, z0, *, generator: Generator,
+                   discriminator: Discriminator,
+                   config: SearchConfig) -> dict[str, jax.Array]:
+  """The jitted, vmapped search from given initial latents, without checks.
+
+  Args:
+    g_vars, d_vars: G and D variables ({'params', 'batch_stats'}).
+    images: (N, H, W, C) in [-1, 1].
+    masks: (N, H, W, 1), 1 = known pixel.
+    z0: (N, restarts, z_dim) initial latents in [-1, 1].
+    generator, discriminator: the modules (static).
+    config: search settings (static).
+
+  Returns:
+    A dict with the fields of SearchResult.
+  """
+  weights = losses.importance_weights(masks, config.window)
+  per_image = functools.partial(_per_image_search, generator=generator,
+                                discriminator=discriminator, config=config)
+  return jax.vmap(per_image, in_axes=(None, None, 0, 0, 0))(
+      g_vars, d_vars, images, weights, z0)
+
+
+def search(generator: Generator, discriminator: Discriminator, g_vars: Any,
+           d_vars: Any, images: Any, masks: Any, key: jax.Array,
+           config: SearchConfig = SearchConfig(),
+           index_offset: int = 0) -> SearchResult:
+  """Inpainting z-search (Eq. 2) for a batch of images.
+
+  Args:
+    generator, discriminator: the DCGAN modules.
+    g_vars, d_vars: their variables ({'params', 'batch_stats'}).
+    images: (N, H, W, C) in [-1, 1], the corrupted images y (values at
+      missing pixels are ignored).
+    masks: (N, H, W, 1) in {0, 1}, 1 = known pixel (the paper's M).
+    key: PRNG key for the initial latents.
+    config: SearchConfig (iterations, lam, learning rate, restarts, ...).
+    index_offset: global index of images[0], so that each image's initial z
+      is the same whichever batch it is in.
+
+  Returns:
+    SearchResult with z, G(z), final losses and, if config.record_every > 0,
+    the loss curve and intermediate frames.
+  """
+  cfg = generator.config
+  validate_inputs(images, masks, cfg.resolution, cfg.channels)
+  z0 = initial_latents(key, len(images), config.restarts, cfg.z_dim,
+                       index_offset)
+  out = search_latents(g_vars, d_vars, jnp.asarray(images, jnp.float32),
+                       jnp.asarray(masks, jnp.float32), z0,
+                       generator=generator, discriminator=discriminator,
+                       config=config)
+  return SearchResult(**out)

@@ -1,0 +1,114 @@
+"""Tests for inpaint_jax.inpaint: the vmapped fori_loop z-search."""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from inpaint_jax import inpaint, losses, masks, models
+from inpaint_jax.config import ModelConfig, SearchConfig
+
+CONFIG = ModelConfig(resolution=16, width=4)
+
+
+@pytest.fixture(scope='module')
+def setup():
+  g_vars, d_vars = models.init_variables(CONFIG, jax.random.PRNGKey(0))
+  generator, discriminator = (models.Generator(CONFIG),
+                              models.Discriminator(CONFIG))
+  # Targets G can reach exactly: images of known latents.
+  z_true = models.sample_z(jax.random.PRNGKey(7), 4, CONFIG.z_dim)
+  images = generator.apply(g_vars, z_true)
+  m = masks.center(4, 16)
+  return generator, discriminator, g_vars, d_vars, images, m
+
+
+def _total_loss(setup, z):
+  generator, discriminator, g_vars, d_vars, images, m = setup
+  generated = generator.apply(g_vars, z)
+  weights = losses.importance_weights(m, 7)
+  return (losses.context_loss(generated, images, weights) +
+          losses.prior_loss(discriminator.apply(d_vars, generated), 0.003))
+
+
+def test_search_lowers_the_loss_and_keeps_z_in_range(setup):
+  generator, discriminator, g_vars, d_vars, images, m = setup
+  config = SearchConfig(iterations=60, learning_rate=0.05, record_every=20)
+  result = inpaint.search(generator, discriminator, g_vars, d_vars, images, m,
+                          jax.random.PRNGKey(1), config)
+  assert result.z.shape == (4, CONFIG.z_dim)
+  assert result.generated.shape == images.shape
+  assert float(jnp.abs(result.z).max()) <= 1.0
+  z0 = inpaint.initial_latents(jax.random.PRNGKey(1), 4, 1, CONFIG.z_dim)[:, 0]
+  initial = _total_loss(setup, z0)
+  assert np.all(np.asarray(result.loss) < np.asarray(initial))
+  np.testing.assert_allclose(result.loss, _total_loss(setup, result.z),
+                             rtol=1e-4, atol=1e-5)
+  np.testing.assert_allclose(result.loss,
+                             result.context_loss + result.prior_loss, rtol=1e-5)
+  # The curve starts at the initial loss; frames are every 20 steps + start.
+  assert result.loss_curve.shape == (4, 60)
+  np.testing.assert_allclose(result.loss_curve[:, 0], initial, rtol=1e-4)
+  assert result.frames.shape == (4, 4) + images.shape[1:]
+
+
+def test_result_does_not_depend_on_the_rest_of_the_batch(setup):
+  generator, discriminator, g_vars, d_vars, images, m = setup
+  config = SearchConfig(iterations=10)
+  key = jax.random.PRNGKey(3)
+  full = inpaint.search(generator, discriminator, g_vars, d_vars, images, m,
+                        key, config)
+  part = inpaint.search(generator, discriminator, g_vars, d_vars, images[2:3],
+                        m[2:3], key, config, index_offset=2)
+  np.testing.assert_allclose(part.z, full.z[2:3], atol=1e-5)
+  np.testing.assert_allclose(part.generated, full.generated[2:3], atol=1e-5)
+
+
+def test_restarts_keep_the_best_initialisation(setup):
+  generator, discriminator, g_vars, d_vars, images, m = setup
+  key = jax.random.PRNGKey(5)
+  one = SearchConfig(iterations=0, restarts=1)
+  many = dataclasses.replace(one, restarts=6)
+  single = inpaint.search(generator, discriminator, g_vars, d_vars, images, m,
+                          key, one)
+  best = inpaint.search(generator, discriminator, g_vars, d_vars, images, m,
+                        key, many)
+  z0 = inpaint.initial_latents(key, 4, 6, CONFIG.z_dim)
+  per_restart = jnp.stack([_total_loss(setup, z0[:, r]) for r in range(6)], 1)
+  np.testing.assert_allclose(best.loss, per_restart.min(axis=1), rtol=1e-5)
+  assert np.all(np.asarray(best.loss) <= np.asarray(single.loss) + 1e-6)
+
+
+def test_matches_a_plain_python_adam_loop(setup):
+  import optax
+  generator, discriminator, g_vars, d_vars, images, m = setup
+  config = SearchConfig(iterations=5, learning_rate=0.1)
+  key = jax.random.PRNGKey(11)
+  result = inpaint.search(generator, discriminator, g_vars, d_vars, images, m,
+                          key, config)
+  z = inpaint.initial_latents(key, 4, 1, CONFIG.z_dim)[:, 0]
+  opt = optax.adam(0.1)
+  state = opt.init(z)
+  for _ in range(5):
+    grads = jax.grad(lambda z: _total_loss(setup, z).sum())(z)
+    updates, state = opt.update(grads, state, z)
+    z = jnp.clip(z + updates, -1, 1)
+  np.testing.assert_allclose(result.z, z, atol=1e-4)
+
+
+@pytest.mark.parametrize('change,message', [
+    (lambda x, m: ((x + 1) * 127.5, m), r'\[-1, 1\]'),
+    (lambda x, m: (x[:, :8], m[:, :8]), 'shape'),
+    (lambda x, m: (x, m[..., :1] * 0), 'no known pixel'),
+    (lambda x, m: (x, jnp.ones_like(m)), 'no missing pixel'),
+    (lambda x, m: (x, m * 0.5), 'binary'),
+    (lambda x, m: (x, m[:2]), 'masks have shape'),
+])
+def test_bad_inputs_get_clear_errors(setup, change, message):
+  generator, discriminator, g_vars, d_vars, images, m = setup
+  bad_images, bad_masks = change(images, m)
+  with pytest.raises(ValueError, match=message):
+    inpaint.search(generator, discriminator, g_vars, d_vars, bad_images,
+                   bad_masks, jax.random.PRNGKey(0), SearchConfig(iterations=1))
