@@ -1,0 +1,82 @@
+r"""Trains the paper's DCGAN on one data set; resumes if the workdir has a run.
+
+  python -m experiments.train_dcgan --dataset=celeba --workdir=runs/celeba64 \
+      --width=32 --num_steps=6000
+
+Kill it at any time and run the same command again: it resumes exactly from
+the last checkpoint (every --checkpoint_every steps). With --export_dir the
+final model is written as a model directory for `experiments.inpaint`.
+Multi-host: pass --distributed (and the usual JAX coordinator environment, or
+--coordinator_address/--num_processes/--process_id); each process reads its
+own share of every batch.
+"""
+
+from absl import flags
+
+from experiments import _cli
+from inpaint_jax import input_pipeline
+from inpaint_jax import train
+from inpaint_jax.config import ModelConfig, TrainConfig
+
+_DATASET = flags.DEFINE_enum('dataset', 'celeba', input_pipeline.DATASETS,
+                             'Data set to train on (its train split).')
+_SOURCE = flags.DEFINE_enum(
+    'source', 'folder', ['folder', 'tfds'],
+    'folder: <data_dir>/<dataset>/train images; tfds: the TFDS builder.')
+_DATA_DIR = flags.DEFINE_string(
+    'data_dir', None, 'Data root (default: $INPAINT_DATA_DIR, else'
+    ' ../shared/data beside the project).')
+_HOLDOUT = flags.DEFINE_integer(
+    'holdout', 256, 'Last N train images held out as a validation slice for'
+    ' tuning (never trained on).')
+_WORKDIR = flags.DEFINE_string('workdir', None, 'Run directory.', required=True)
+_EXPORT_DIR = flags.DEFINE_string(
+    'export_dir', None, 'If set, write the final model directory here.')
+_WEIGHTS_DTYPE = flags.DEFINE_enum('weights_dtype', 'float32',
+                                   ['float32', 'bfloat16'],
+                                   'Weight dtype of the exported model.')
+_RESOLUTION = flags.DEFINE_integer('resolution', 64, 'Image size.')
+_WIDTH = flags.DEFINE_integer('width', 64, 'Base channel width (paper: 64).')
+_KERNEL = flags.DEFINE_integer('kernel', 5, 'Kernel size (4 or 5).')
+_BATCH = flags.DEFINE_integer('batch_size', 64, 'Global batch size.')
+_LR = flags.DEFINE_float('learning_rate', 2e-4, 'Adam learning rate.')
+_BETA1 = flags.DEFINE_float('beta1', 0.5, 'Adam beta1.')
+_STEPS = flags.DEFINE_integer('num_steps', 10000, 'Total training steps.')
+_SEED = flags.DEFINE_integer('seed', 0, 'Random seed.')
+_CKPT_EVERY = flags.DEFINE_integer('checkpoint_every', 250,
+                                   'Steps between checkpoints.')
+_LOG_EVERY = flags.DEFINE_integer('log_every', 50, 'Steps between log lines.')
+_SAMPLE_EVERY = flags.DEFINE_integer('sample_every', 500,
+                                     'Steps between sample grids.')
+_STOP_AFTER = flags.DEFINE_integer(
+    'stop_after', None, 'Stop after this many steps of this invocation.')
+_DISTRIBUTED = flags.DEFINE_bool(
+    'distributed', False, 'Call jax.distributed.initialize() (multi-host).')
+
+
+def main(argv):
+  del argv
+  if _DISTRIBUTED.value:
+    import jax
+    jax.distributed.initialize()
+  model_config = ModelConfig(resolution=_RESOLUTION.value, width=_WIDTH.value,
+                             kernel=_KERNEL.value)
+  train_config = TrainConfig(
+      batch_size=_BATCH.value, learning_rate=_LR.value, beta1=_BETA1.value,
+      num_steps=_STEPS.value, seed=_SEED.value,
+      checkpoint_every=_CKPT_EVERY.value, log_every=_LOG_EVERY.value,
+      sample_every=_SAMPLE_EVERY.value)
+  images, description = input_pipeline.training_images(
+      _DATASET.value, source=_SOURCE.value, data_dir=_DATA_DIR.value,
+      size=_RESOLUTION.value, holdout=_HOLDOUT.value)
+  train.train_and_evaluate(model_config, train_config, images, _WORKDIR.value,
+                           stop_after=_STOP_AFTER.value,
+                           data_description=description)
+  if _EXPORT_DIR.value:
+    path = train.export_model(_WORKDIR.value, _EXPORT_DIR.value,
+                              _WEIGHTS_DTYPE.value)
+    print(f'Model written to {path}')
+
+
+if __name__ == '__main__':
+  _cli.run(main)

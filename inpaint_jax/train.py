@@ -1,0 +1,331 @@
+"""DCGAN training (Radford et al.; Sec. 3.4 of the paper), pmap-ed over devices.
+
+* `create_state` builds the initial TrainState (both networks and optimisers).
+* `train_step(state, batch, rng) -> (state, metrics)` is pure; given an
+  `axis_name` it averages gradients and batch-norm statistics over that axis,
+  so a pmap over D devices computes the same step as one device on the global
+  batch.
+* `make_parallel_step` is the one place that wraps it in `jax.pmap`.
+* `train_and_evaluate` is the loop: data, progress, metrics, sample grids and
+  orbax checkpoints with exact resume (everything random is a function of the
+  seed and the step, so a resumed run continues bit-for-bit).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import time
+from typing import Any
+
+import flax
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from absl import logging
+
+from inpaint_jax import checkpoints
+from inpaint_jax import images as image_io
+from inpaint_jax import input_pipeline
+from inpaint_jax.config import ModelConfig, TrainConfig
+from inpaint_jax.models import Discriminator, Generator, init_variables, sample_z
+
+AXIS = 'devices'
+
+
+@flax.struct.dataclass
+class TrainState:
+  """Everything training needs to continue exactly (a pytree)."""
+  step: jax.Array
+  g_params: Any
+  g_stats: Any
+  d_params: Any
+  d_stats: Any
+  g_opt_state: Any
+  d_opt_state: Any
+
+
+def optimizer(config: TrainConfig) -> optax.GradientTransformation:
+  """Adam(lr, beta1) as in Radford et al."""
+  return optax.adam(config.learning_rate, b1=config.beta1)
+
+
+def create_state(model_config: ModelConfig, train_config: TrainConfig,
+                 key: jax.Array) -> TrainState:
+  """Initial TrainState for the given configs (step 0)."""
+  g_vars, d_vars = init_variables(model_config, key)
+  tx = optimizer(train_config)
+  return TrainState(
+      step=jnp.zeros((), jnp.int32),
+      g_params=g_vars['params'], g_stats=g_vars['batch_stats'],
+      d_params=d_vars['params'], d_stats=d_vars['batch_stats'],
+      g_opt_state=tx.init(g_vars['params']),
+      d_opt_state=tx.init(d_vars['params']))
+
+
+def _bce_real(logits):  # -log sigmoid(l)
+  return jnp.mean(jax.nn.softplus(-logits))
+
+
+def _bce_fake(logits):  # -log(1 - sigmoid(l))
+  return jnp.mean(jax.nn.softplus(logits))
+
+
+def train_step(state: TrainState, batch: jax.Array, rng: jax.Array, *,
+               model_config: ModelConfig, train_config: TrainConfig,
+               axis_name: str | None = None,
+               impl: str = 'auto') -> tuple[TrainState, dict[str, jax.Array]]:
+  """One D update then one G update (non-saturating G loss).
+
+  Args:
+    state: the TrainState.
+    batch: (B, H, W, C) real images in [-1, 1] (this device's share).
+    rng: key for this step, the same on every device: z is drawn for the
+      global batch and each device takes its slice, so the step does not
+      depend on the number of devices.
+    model_config, train_config: static settings.
+    axis_name: pmap axis to average gradients and batch statistics over.
+    impl: layer implementation ('auto', 'lax', 'fast').
+
+  Returns:
+    (new state, metrics dict of scalars: d_loss, g_loss, d_real, d_fake).
+  """
+  generator = Generator(model_config, impl=impl, axis_name=axis_name)
+  discriminator = Discriminator(model_config, impl=impl, axis_name=axis_name)
+  tx = optimizer(train_config)
+  local = batch.shape[0]
+  if axis_name is None:
+    z = sample_z(rng, local, model_config.z_dim)
+  else:
+    devices = jax.lax.psum(1, axis_name)
+    z_all = sample_z(rng, local * devices, model_config.z_dim)
+    z = jax.lax.dynamic_slice_in_dim(
+        z_all, jax.lax.axis_index(axis_name) * local, local)
+  mean = (lambda x: jax.lax.pmean(x, axis_name)) if axis_name else (lambda x: x)
+
+  # G runs forward once; its VJP is kept for the G update after D's step.
+  def g_forward(g_params):
+    generated, upd = generator.apply(
+        {'params': g_params, 'batch_stats': state.g_stats}, z, train=True,
+        mutable=['batch_stats'])
+    return generated, upd['batch_stats']
+
+  fake, g_vjp, g_stats = jax.vjp(g_forward, state.g_params, has_aux=True)
+
+  # Discriminator: real -> 1, G(z) -> 0.
+  def d_loss_fn(d_params):
+    real_logits, upd = discriminator.apply(
+        {'params': d_params, 'batch_stats': state.d_stats}, batch, train=True,
+        mutable=['batch_stats'])
+    fake_logits, upd = discriminator.apply(
+        {'params': d_params, 'batch_stats': upd['batch_stats']}, fake,
+        train=True, mutable=['batch_stats'])
+    loss = _bce_real(real_logits) + _bce_fake(fake_logits)
+    return loss, (upd['batch_stats'], real_logits, fake_logits)
+
+  (d_loss, (d_stats, real_logits, fake_logits)), d_grads = jax.value_and_grad(
+      d_loss_fn, has_aux=True)(state.d_params)
+  d_grads = mean(d_grads)
+  d_updates, d_opt_state = tx.update(d_grads, state.d_opt_state,
+                                     state.d_params)
+  d_params = optax.apply_updates(state.d_params, d_updates)
+
+  # Generator: make the updated D call G(z) real (non-saturating loss). D's
+  # batch statistics from this pass are discarded: D is not trained here.
+  def g_loss_fn(generated):
+    logits, _ = discriminator.apply(
+        {'params': d_params, 'batch_stats': d_stats}, generated, train=True,
+        mutable=['batch_stats'])
+    return _bce_real(logits)
+
+  g_loss, d_loss_d_fake = jax.value_and_grad(g_loss_fn)(fake)
+  (g_grads,) = g_vjp(d_loss_d_fake)
+  g_grads = mean(g_grads)
+  g_updates, g_opt_state = tx.update(g_grads, state.g_opt_state,
+                                     state.g_params)
+  g_params = optax.apply_updates(state.g_params, g_updates)
+
+  metrics = mean({
+      'd_loss': d_loss, 'g_loss': g_loss,
+      'd_real': jnp.mean(jax.nn.sigmoid(real_logits)),
+      'd_fake': jnp.mean(jax.nn.sigmoid(fake_logits))})
+  new_state = TrainState(step=state.step + 1, g_params=g_params,
+                         g_stats=g_stats, d_params=d_params, d_stats=d_stats,
+                         g_opt_state=g_opt_state, d_opt_state=d_opt_state)
+  return new_state, metrics
+
+
+def make_parallel_step(model_config: ModelConfig, train_config: TrainConfig,
+                       impl: str = 'auto'):
+  """pmap-ed train_step over all local devices.
+
+  Returns f(replicated_state, batch (D, B/D, H, W, C), rng) ->
+  (replicated_state, replicated metrics); rng is broadcast to every device.
+  """
+  step = functools.partial(train_step, model_config=model_config,
+                           train_config=train_config, axis_name=AXIS,
+                           impl=impl)
+  return jax.pmap(step, axis_name=AXIS, in_axes=(0, 0, None),
+                  donate_argnums=(0,))
+
+
+def generator_variables(state: TrainState) -> dict[str, Any]:
+  """G's {'params', 'batch_stats'} from an (unreplicated) state."""
+  return {'params': state.g_params, 'batch_stats': state.g_stats}
+
+
+def discriminator_variables(state: TrainState) -> dict[str, Any]:
+  """D's {'params', 'batch_stats'} from an (unreplicated) state."""
+  return {'params': state.d_params, 'batch_stats': state.d_stats}
+
+
+def _unreplicate(tree):
+  return jax.tree_util.tree_map(lambda x: x[0], tree)
+
+
+def train_and_evaluate(model_config: ModelConfig, train_config: TrainConfig,
+                       train_images: np.ndarray, workdir: str,
+                       stop_after: int | None = None,
+                       data_description: str = '',
+                       show_progress: bool = True) -> TrainState:
+  """Trains (or resumes) a DCGAN in `workdir` and returns the final state.
+
+  Args:
+    model_config, train_config: the settings; saved in workdir and checked on
+      resume.
+    train_images: (N, H, W, C) uint8 training images (this process's copy of
+      the training set; each process reads its own share of each batch).
+    workdir: directory for checkpoints/, metrics.jsonl, samples/ and
+      train_config.json.
+    stop_after: if set, return after this many steps of this call (for tests
+      and preemption drills); the run can be resumed later.
+    data_description: recorded in the metadata of the exported model.
+    show_progress: show a tqdm progress bar.
+  """
+  os.makedirs(workdir, exist_ok=True)
+  _check_or_write_configs(workdir, model_config, train_config)
+  devices = jax.local_device_count()
+  processes = jax.process_count()
+  global_batch = train_config.batch_size
+  if global_batch % (devices * processes):
+    raise ValueError(
+        f'batch_size={global_batch} is not divisible by {devices * processes}'
+        ' devices; choose a multiple of the device count.')
+  expected = (model_config.resolution, model_config.resolution,
+              model_config.channels)
+  if train_images.shape[1:] != expected:
+    raise ValueError(f'training images have shape {train_images.shape[1:]},'
+                     f' the model needs {expected}.')
+
+  base_key = jax.random.PRNGKey(train_config.seed)
+  init_key, z_key, sample_key = jax.random.split(base_key, 3)
+  state = create_state(model_config, train_config, init_key)
+  manager = checkpoints.training_manager(workdir, train_config.keep_checkpoints)
+  restored = checkpoints.restore_train_state(manager, state)
+  wall_before = 0.0
+  if restored is not None:
+    state, meta, _ = restored
+    wall_before = float(meta.get('wall_seconds', 0.0))
+    logging.info('Resumed from step %d in %s.', int(state.step), workdir)
+  start = int(state.step)
+  p_step = make_parallel_step(model_config, train_config)
+  state = flax.jax_utils.replicate(state)
+  fixed_z = sample_z(sample_key, 64, model_config.z_dim)
+  generator = Generator(model_config)
+  sample_fn = jax.jit(lambda v, z: generator.apply(v, z, train=False))
+
+  end = train_config.num_steps
+  if stop_after is not None:
+    end = min(end, start + stop_after)
+  metrics_path = os.path.join(workdir, 'metrics.jsonl')
+  progress = _progress(start, train_config.num_steps, show_progress)
+  t0 = time.time()
+  window_t, window_steps = time.time(), 0
+  last = {}
+  for step in range(start, end):
+    batch = input_pipeline.train_batch(
+        train_images, global_batch, train_config.seed, step,
+        flip=train_config.flip, process_index=jax.process_index(),
+        process_count=processes)
+    batch = batch.reshape((devices, -1) + batch.shape[1:])
+    state, metrics = p_step(state, batch, jax.random.fold_in(z_key, step))
+    window_steps += 1
+    done = step + 1
+    if done % train_config.log_every == 0 or done == end:
+      last = {k: float(v) for k, v in _unreplicate(metrics).items()}
+      rate = window_steps / max(time.time() - window_t, 1e-9)
+      window_t, window_steps = time.time(), 0
+      record = {'step': done, 'steps_per_second': rate, **last}
+      if jax.process_index() == 0:
+        with open(metrics_path, 'a') as f:
+          f.write(json.dumps(record) + '\n')
+      progress.set_postfix(d=f"{last['d_loss']:.3f}", g=f"{last['g_loss']:.3f}",
+                           sps=f'{rate:.2f}')
+    if done % train_config.sample_every == 0 or done == end:
+      host_state = _unreplicate(state)
+      samples = sample_fn(generator_variables(host_state), fixed_z)
+      if jax.process_index() == 0:
+        image_io.save_png(
+            os.path.join(workdir, 'samples', f'step_{done:07d}.png'),
+            image_io.image_grid(np.asarray(samples), 8))
+    if done % train_config.checkpoint_every == 0 or done == end:
+      checkpoints.save_train_state(
+          manager, done, _unreplicate(state),
+          {'wall_seconds': wall_before + time.time() - t0, 'metrics': last,
+           'data': data_description})
+    progress.update(1)
+  progress.close()
+  manager.wait_until_finished()
+  manager.close()
+  return _unreplicate(state)
+
+
+def _progress(start: int, total: int, show: bool):
+  from tqdm import auto as tqdm
+  return tqdm.tqdm(total=total, initial=start, disable=not show,
+                   desc='train', unit='step', dynamic_ncols=True)
+
+
+def _check_or_write_configs(workdir: str, model_config: ModelConfig,
+                            train_config: TrainConfig) -> None:
+  """Writes the configs on the first run; on resume, refuses a mismatch."""
+  path = os.path.join(workdir, 'train_config.json')
+  current = {'model': model_config.to_dict(),
+             'train': {k: v for k, v in train_config.__dict__.items()
+                       if k != 'num_steps'}}
+  if os.path.exists(path):
+    with open(path) as f:
+      saved = json.load(f)
+    if saved != current:
+      raise ValueError(
+          f'{workdir} holds a run with other settings ({path}); use a new'
+          ' --workdir, or the same flags as that run (only --num_steps may'
+          ' change).')
+  else:
+    with open(path, 'w') as f:
+      json.dump(current, f, indent=2, sort_keys=True)
+
+
+def export_model(workdir: str, output_dir: str,
+                 weights_dtype: str = 'float32',
+                 extra_metadata: dict[str, Any] | None = None) -> str:
+  """Writes the latest training checkpoint of `workdir` as a model directory."""
+  with open(os.path.join(workdir, 'train_config.json')) as f:
+    saved = json.load(f)
+  model_config = ModelConfig.from_dict(saved['model'])
+  train_config = TrainConfig(**saved['train'])
+  template = create_state(model_config, train_config, jax.random.PRNGKey(0))
+  manager = checkpoints.training_manager(workdir, async_save=False)
+  restored = checkpoints.restore_train_state(manager, template)
+  manager.close()
+  if restored is None:
+    raise FileNotFoundError(f'No training checkpoint under {workdir}.')
+  state, meta, step = restored
+  metadata = {'steps': step, 'train': saved['train'], **meta,
+              **(extra_metadata or {})}
+  return checkpoints.save_model(output_dir, model_config,
+                                generator_variables(state),
+                                discriminator_variables(state), metadata,
+                                weights_dtype)

@@ -1,0 +1,71 @@
+"""Tests for inpaint_jax.checkpoints: model directories and their errors."""
+
+import json
+import os
+
+import jax
+import numpy as np
+import pytest
+
+from inpaint_jax import checkpoints, models
+from inpaint_jax.config import ModelConfig
+
+CONFIG = ModelConfig(resolution=16, width=4)
+
+
+@pytest.fixture(scope='module')
+def variables():
+  return models.init_variables(CONFIG, jax.random.PRNGKey(0))
+
+
+def _leaves(tree):
+  return [np.asarray(x) for x in jax.tree_util.tree_leaves(tree)]
+
+
+def test_round_trip_float32(tmp_path, variables):
+  g_vars, d_vars = variables
+  path = checkpoints.save_model(str(tmp_path / 'm'), CONFIG, g_vars, d_vars,
+                                {'steps': 3})
+  config, g, d = checkpoints.restore_model(path)
+  assert config == CONFIG
+  for a, b in zip(_leaves((g, d)), _leaves((g_vars, d_vars))):
+    np.testing.assert_array_equal(a, b)
+  assert checkpoints.load_model_config(path)[1] == {'steps': 3}
+
+
+def test_bfloat16_weights_restore_as_float32_close_to_original(tmp_path,
+                                                               variables):
+  g_vars, d_vars = variables
+  path = checkpoints.save_model(str(tmp_path / 'm'), CONFIG, g_vars, d_vars,
+                                weights_dtype='bfloat16')
+  _, g, d = checkpoints.restore_model(path)
+  for a, b in zip(_leaves((g, d)), _leaves((g_vars, d_vars))):
+    assert a.dtype == np.float32
+    np.testing.assert_allclose(a, b, rtol=1e-2, atol=1e-6)
+
+
+def test_missing_checkpoint_gives_a_clear_error(tmp_path):
+  with pytest.raises(FileNotFoundError, match='No model directory'):
+    checkpoints.restore_model(str(tmp_path / 'nothing'))
+  (tmp_path / 'empty').mkdir()
+  with pytest.raises(FileNotFoundError, match='not a model directory'):
+    checkpoints.restore_model(str(tmp_path / 'empty'))
+
+
+def test_config_mismatch_is_reported(tmp_path, variables):
+  path = checkpoints.save_model(str(tmp_path / 'm'), CONFIG, *variables)
+  with pytest.raises(ValueError, match='different config.*width'):
+    checkpoints.restore_model(path, expected=ModelConfig(resolution=16,
+                                                         width=8))
+
+
+def test_edited_config_that_no_longer_fits_the_arrays(tmp_path, variables):
+  path = checkpoints.save_model(str(tmp_path / 'm'), CONFIG, *variables)
+  config_file = os.path.join(path, checkpoints.CONFIG_FILE)
+  with open(config_file) as f:
+    saved = json.load(f)
+  saved['model']['width'] = 8
+  with open(config_file, 'w') as f:
+    json.dump(saved, f)
+  with pytest.raises(ValueError, match='does not match'):
+    checkpoints.restore_model(path)

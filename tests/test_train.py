@@ -1,0 +1,85 @@
+"""Tests for inpaint_jax.train: the pmap-ed step and exact resume."""
+
+import json
+import os
+
+import flax
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from inpaint_jax import checkpoints, train
+from inpaint_jax.config import ModelConfig, TrainConfig
+
+MODEL = ModelConfig(resolution=16, width=4)
+TRAIN = TrainConfig(batch_size=8, checkpoint_every=2, log_every=1,
+                    sample_every=2, num_steps=4)
+
+
+def _images(n=24, seed=0):
+  rng = np.random.default_rng(seed)
+  return rng.integers(0, 256, (n, 16, 16, 3), dtype=np.uint8)
+
+
+def _leaves(tree):
+  return [np.asarray(x) for x in jax.tree_util.tree_leaves(tree)]
+
+
+def test_two_device_step_equals_one_device_step():
+  assert jax.local_device_count() == 2, 'conftest sets two CPU devices'
+  state = train.create_state(MODEL, TRAIN, jax.random.PRNGKey(0))
+  batch = jnp.asarray(_images(8) / 127.5 - 1, jnp.float32)
+  rng = jax.random.PRNGKey(1)
+  single, single_metrics = jax.jit(
+      lambda s, b, r: train.train_step(s, b, r, model_config=MODEL,
+                                       train_config=TRAIN))(state, batch, rng)
+  p_step = train.make_parallel_step(MODEL, TRAIN)
+  parallel, parallel_metrics = p_step(flax.jax_utils.replicate(state),
+                                      batch.reshape(2, 4, 16, 16, 3), rng)
+  for key in single_metrics:
+    np.testing.assert_allclose(parallel_metrics[key][0], single_metrics[key],
+                               rtol=1e-4, atol=1e-5)
+  parallel = jax.tree_util.tree_map(lambda x: x[0], parallel)
+  for a, b in zip(_leaves(parallel), _leaves(single)):
+    np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5)
+  # The step moved the parameters (the comparison above is not vacuous).
+  moved = [np.abs(a - b).max() for a, b in
+           zip(_leaves(single.g_params), _leaves(state.g_params))]
+  assert max(moved) > 1e-5
+
+
+def test_killed_and_resumed_run_equals_uninterrupted_run(tmp_path):
+  images = _images()
+  straight = train.train_and_evaluate(MODEL, TRAIN, images,
+                                      str(tmp_path / 'a'), show_progress=False)
+  partial = train.train_and_evaluate(MODEL, TRAIN, images, str(tmp_path / 'b'),
+                                     stop_after=2, show_progress=False)
+  assert int(partial.step) == 2
+  resumed = train.train_and_evaluate(MODEL, TRAIN, images, str(tmp_path / 'b'),
+                                     show_progress=False)
+  assert int(resumed.step) == int(straight.step) == 4
+  for a, b in zip(_leaves(resumed), _leaves(straight)):
+    np.testing.assert_array_equal(a, b)
+  lines = (tmp_path / 'b' / 'metrics.jsonl').read_text().splitlines()
+  assert [json.loads(l)['step'] for l in lines] == [1, 2, 3, 4]
+  assert sorted(os.listdir(tmp_path / 'b' / 'samples')) == [
+      'step_0000002.png', 'step_0000004.png']
+
+
+def test_resume_with_other_settings_is_refused(tmp_path):
+  train.train_and_evaluate(MODEL, TRAIN, _images(), str(tmp_path),
+                           stop_after=1, show_progress=False)
+  with pytest.raises(ValueError, match='other settings'):
+    train.train_and_evaluate(ModelConfig(resolution=16, width=8), TRAIN,
+                             _images(), str(tmp_path), show_progress=False)
+
+
+def test_export_writes_a_loadable_model(tmp_path):
+  state = train.train_and_evaluate(MODEL, TRAIN, _images(), str(tmp_path / 'w'),
+                                   show_progress=False)
+  path = train.export_model(str(tmp_path / 'w'), str(tmp_path / 'model'))
+  config, g_vars, d_vars = checkpoints.restore_model(path)
+  assert config == MODEL
+  for a, b in zip(_leaves(g_vars), _leaves(train.generator_variables(state))):
+    np.testing.assert_array_equal(a, b)
