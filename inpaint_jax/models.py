@@ -11,14 +11,24 @@ Why the stride-2 layers are written by hand: on CPU, XLA's gradients of a
 stride-2 transposed convolution (and the input gradient of a stride-2
 convolution) use an input-dilated convolution that is 10-40x slower than
 the forward pass (2.6 s vs 0.07 s for one 5x5 layer at batch 64). Every
-stride-2 layer here is therefore also expressible as a *stride-1* 3x3
-convolution plus a depth-to-space (upsampling) or space-to-depth
-(downsampling) reshuffle, whose gradients are stride-1 convolutions too. The
-parameters are the ordinary k x k kernels in both formulations, so the two are
+stride-2 layer here can also be computed with stride-1 convolutions only,
+whose gradients are stride-1 convolutions too:
+
+* 'stride1': one 3x3 stride-1 convolution on the low-resolution side with a
+  kernel rearranged from the k x k one (4x the channels; zero taps where a
+  phase has fewer than 3 taps), plus depth-to-space (upsampling) or
+  space-to-depth (downsampling).
+* 'phase': the four output (or input) phases as four stride-1 convolutions
+  with their exact sub-kernels (2x2, 2x3, 3x2, 3x3 for k = 5), so no zero taps
+  are multiplied.
+* 'lax': the plain XLA strided / transposed convolution.
+
+The parameters are the ordinary k x k kernels in every formulation, so all are
 numerically the same function (see tests/test_models.py) and checkpoints do
-not depend on the choice. Which one a layer uses is chosen by measurement
-(benchmarks/layers.py): the image-side layers (3 channels) are faster as plain
-`lax` convolutions, all others as the stride-1 formulation.
+not depend on the choice. 'auto' picks per layer what measured fastest for
+forward + backward on the 2-core CPU (benchmarks/layers.py): 'lax' for the
+layers on the 3-channel image side, 'phase' where the low-resolution side is
+at most 8x8, 'stride1' elsewhere.
 """
 
 from __future__ import annotations
@@ -35,7 +45,7 @@ from jax import lax
 from inpaint_jax.config import ModelConfig
 
 _DIMENSION_NUMBERS = ('NHWC', 'HWIO', 'NHWC')
-IMPLS = ('auto', 'lax', 'fast')
+IMPLS = ('auto', 'lax', 'stride1', 'phase')
 
 # DCGAN initialisation: N(0, 0.02) weights.
 kernel_init = nn.initializers.normal(stddev=0.02)
@@ -93,6 +103,24 @@ def _phase_kernel(kernel: jax.Array, upsample: bool) -> jax.Array:
   return gathered.reshape(window, window, 4 * cin, cout)
 
 
+def _phase_subkernels(kernel: jax.Array, upsample: bool):
+  """Per phase p in {0,1}^2: (sub-kernel, explicit padding) of the exact
+  stride-1 convolution computing that phase (see _phase_taps)."""
+  k = kernel.shape[0]
+  taps, window = _phase_taps(k, upsample)
+  radius = window // 2
+  result = {}
+  for py in (0, 1):
+    for px in (0, 1):
+      rows = [i for i in range(window) if taps[i, py] < k]
+      cols = [i for i in range(window) if taps[i, px] < k]
+      sub = kernel[taps[rows, py]][:, taps[cols, px]]
+      padding = ((radius - rows[0], rows[-1] - radius),
+                 (radius - cols[0], cols[-1] - radius))
+      result[py, px] = sub, padding
+  return result
+
+
 def depth_to_space(x: jax.Array) -> jax.Array:
   """(N, H, W, 4C) with channels ordered (py, px, c) -> (N, 2H, 2W, C)."""
   n, h, w, c4 = x.shape
@@ -109,18 +137,23 @@ def space_to_depth(x: jax.Array) -> jax.Array:
 
 
 def conv_transpose_stride2(x: jax.Array, kernel: jax.Array,
-                           impl: str = 'fast') -> jax.Array:
+                           impl: str = 'stride1') -> jax.Array:
   """Stride-2 'SAME' transposed convolution: (N, H, W, in) -> (N, 2H, 2W, out).
 
   Equal to `lax.conv_transpose(x, kernel, (2, 2), 'SAME')` (and to Flax's
   `nn.ConvTranspose(strides=2, padding='SAME')`) with kernel (k, k, in, out).
-  impl='fast' computes it as a stride-1 convolution to 4*out channels
-  followed by depth_to_space; impl='lax' calls lax.conv_transpose.
+  impl: 'stride1', 'phase' or 'lax' (see the module docstring).
   """
   kernel = kernel.astype(x.dtype)
   if impl == 'lax':
     return lax.conv_transpose(x, kernel, (2, 2), 'SAME',
                               dimension_numbers=_DIMENSION_NUMBERS)
+  if impl == 'phase':
+    phases = {p: lax.conv_general_dilated(x, sub, (1, 1), padding,
+                                          dimension_numbers=_DIMENSION_NUMBERS)
+              for p, (sub, padding) in _phase_subkernels(kernel, True).items()}
+    y = jnp.stack([phases[py, px] for py in (0, 1) for px in (0, 1)], axis=3)
+    return depth_to_space(y.reshape(y.shape[:3] + (-1,)))
   y = lax.conv_general_dilated(x, _phase_kernel(kernel, upsample=True),
                                (1, 1), 'SAME',
                                dimension_numbers=_DIMENSION_NUMBERS)
@@ -128,31 +161,40 @@ def conv_transpose_stride2(x: jax.Array, kernel: jax.Array,
 
 
 def conv_stride2(x: jax.Array, kernel: jax.Array,
-                 impl: str = 'fast') -> jax.Array:
+                 impl: str = 'stride1') -> jax.Array:
   """Stride-2 'SAME' convolution: (N, 2H, 2W, in) -> (N, H, W, out).
 
   Equal to `lax.conv_general_dilated(x, kernel, (2, 2), 'SAME')`.
-  impl='fast' computes it as space_to_depth followed by a stride-1
-  convolution; impl='lax' calls the strided convolution directly.
+  impl: 'stride1', 'phase' or 'lax' (see the module docstring).
   """
   kernel = kernel.astype(x.dtype)
   if impl == 'lax':
     return lax.conv_general_dilated(x, kernel, (2, 2), 'SAME',
                                     dimension_numbers=_DIMENSION_NUMBERS)
+  if impl == 'phase':
+    n, h2, w2, c = x.shape
+    phases = x.reshape(n, h2 // 2, 2, w2 // 2, 2, c)
+    return sum(
+        lax.conv_general_dilated(phases[:, :, py, :, px], sub, (1, 1), padding,
+                                 dimension_numbers=_DIMENSION_NUMBERS)
+        for (py, px), (sub, padding) in _phase_subkernels(kernel,
+                                                          False).items())
   return lax.conv_general_dilated(space_to_depth(x),
                                   _phase_kernel(kernel, upsample=False),
                                   (1, 1), 'SAME',
                                   dimension_numbers=_DIMENSION_NUMBERS)
 
 
-def _resolve_impl(impl: str, image_side_channels: int) -> str:
+def _resolve_impl(impl: str, image_side_channels: int,
+                  low_resolution: int) -> str:
+  """The formulation a layer uses; 'auto' follows benchmarks/layers.py."""
   if impl not in IMPLS:
     raise ValueError(f'impl={impl!r}; use one of {IMPLS}.')
   if impl != 'auto':
     return impl
-  # Measured (benchmarks/layers.py): with 3 channels on the image side the
-  # plain lax layer is faster forward and backward; elsewhere 'fast' wins.
-  return 'lax' if image_side_channels <= 4 else 'fast'
+  if image_side_channels <= 4:
+    return 'lax'
+  return 'phase' if low_resolution <= 8 else 'stride1'
 
 
 class Upsample(nn.Module):
@@ -168,7 +210,7 @@ class Upsample(nn.Module):
     kernel = self.param('kernel', kernel_init,
                         (self.kernel_size, self.kernel_size, x.shape[-1],
                          self.features))
-    impl = _resolve_impl(self.impl, self.features)
+    impl = _resolve_impl(self.impl, self.features, x.shape[1])
     y = conv_transpose_stride2(x.astype(self.dtype), kernel, impl)
     if self.use_bias:
       y = y + self.param('bias', nn.initializers.zeros,
@@ -189,7 +231,7 @@ class Downsample(nn.Module):
     kernel = self.param('kernel', kernel_init,
                         (self.kernel_size, self.kernel_size, x.shape[-1],
                          self.features))
-    impl = _resolve_impl(self.impl, x.shape[-1])
+    impl = _resolve_impl(self.impl, x.shape[-1], x.shape[1] // 2)
     y = conv_stride2(x.astype(self.dtype), kernel, impl)
     if self.use_bias:
       y = y + self.param('bias', nn.initializers.zeros,
@@ -207,7 +249,8 @@ class Generator(nn.Module):
 
   Attributes:
     config: the architecture.
-    impl: 'auto' (per-layer choice by measurement), 'lax' or 'fast'.
+    impl: 'auto' (per-layer choice by measurement) or one of 'lax',
+      'stride1', 'phase' for every layer.
     axis_name: pmap axis over which batch-norm statistics are averaged in
       training (None on one device).
     dtype: computation dtype (float32, or bfloat16 for speed); params and the

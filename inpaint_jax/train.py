@@ -87,7 +87,7 @@ def train_step(state: TrainState, batch: jax.Array, rng: jax.Array, *,
       depend on the number of devices.
     model_config, train_config: static settings.
     axis_name: pmap axis to average gradients and batch statistics over.
-    impl: layer implementation ('auto', 'lax', 'fast').
+    impl: layer implementation (one of models.IMPLS).
 
   Returns:
     (new state, metrics dict of scalars: d_loss, g_loss, d_real, d_fake).

@@ -17,44 +17,50 @@ def _random(shape, seed):
   return jax.random.normal(jax.random.PRNGKey(seed), shape, jnp.float32)
 
 
+FAST = ['stride1', 'phase']
+
+
+@pytest.mark.parametrize('impl', FAST)
 @pytest.mark.parametrize('kernel', [3, 4, 5])
 @pytest.mark.parametrize('size', [4, 8])
-def test_fast_upsample_equals_transposed_convolution(kernel, size):
+def test_fast_upsample_equals_transposed_convolution(impl, kernel, size):
   x = _random((2, size, size, 6), 0)
   w = _random((kernel, kernel, 6, 5), 1)
   reference = lax.conv_transpose(x, w, (2, 2), 'SAME', dimension_numbers=DN)
-  fast = models.conv_transpose_stride2(x, w, 'fast')
+  fast = models.conv_transpose_stride2(x, w, impl)
   assert fast.shape == (2, 2 * size, 2 * size, 5)
   np.testing.assert_allclose(fast, reference, atol=2e-5, rtol=1e-5)
 
 
-def test_fast_upsample_equals_flax_conv_transpose_and_its_gradients():
+@pytest.mark.parametrize('impl', FAST)
+def test_fast_upsample_equals_flax_conv_transpose_and_its_gradients(impl):
   x = _random((3, 8, 8, 4), 2)
   layer = nn.ConvTranspose(7, (5, 5), strides=(2, 2), padding='SAME',
                            use_bias=False)
   variables = layer.init(jax.random.PRNGKey(0), x)
   w = variables['params']['kernel']
-  np.testing.assert_allclose(models.conv_transpose_stride2(x, w, 'fast'),
+  np.testing.assert_allclose(models.conv_transpose_stride2(x, w, impl),
                              layer.apply(variables, x), atol=2e-5)
   loss = lambda impl: lambda x, w: jnp.sum(
       jnp.sin(models.conv_transpose_stride2(x, w, impl)))
-  grads_fast = jax.grad(loss('fast'), argnums=(0, 1))(x, w)
+  grads_fast = jax.grad(loss(impl), argnums=(0, 1))(x, w)
   grads_lax = jax.grad(loss('lax'), argnums=(0, 1))(x, w)
   for a, b in zip(grads_fast, grads_lax):
     np.testing.assert_allclose(a, b, atol=1e-4, rtol=1e-4)
 
 
+@pytest.mark.parametrize('impl', FAST)
 @pytest.mark.parametrize('kernel', [3, 4, 5])
-def test_fast_downsample_equals_strided_convolution_and_gradients(kernel):
+def test_fast_downsample_equals_strided_convolution_and_gradients(impl, kernel):
   x = _random((2, 16, 16, 3), 3)
   w = _random((kernel, kernel, 3, 4), 4)
   reference = lax.conv_general_dilated(x, w, (2, 2), 'SAME',
                                        dimension_numbers=DN)
-  np.testing.assert_allclose(models.conv_stride2(x, w, 'fast'), reference,
+  np.testing.assert_allclose(models.conv_stride2(x, w, impl), reference,
                              atol=2e-5, rtol=1e-5)
   loss = lambda impl: lambda x, w: jnp.sum(
       jnp.cos(models.conv_stride2(x, w, impl)))
-  for a, b in zip(jax.grad(loss('fast'), argnums=(0, 1))(x, w),
+  for a, b in zip(jax.grad(loss(impl), argnums=(0, 1))(x, w),
                   jax.grad(loss('lax'), argnums=(0, 1))(x, w)):
     np.testing.assert_allclose(a, b, atol=1e-4, rtol=1e-4)
 
@@ -104,7 +110,7 @@ def test_implementations_give_the_same_networks():
     outputs[impl] = (images,
                      models.Discriminator(config, impl=impl).apply(d_vars,
                                                                    images))
-  for impl in ('lax', 'fast'):
+  for impl in ('lax', 'stride1', 'phase'):
     for a, b in zip(outputs[impl], outputs['auto']):
       np.testing.assert_allclose(a, b, atol=1e-4)
 
@@ -122,4 +128,4 @@ def test_bad_config_is_rejected():
   with pytest.raises(ValueError, match='resolution'):
     ModelConfig(resolution=48)
   with pytest.raises(ValueError, match='impl'):
-    models._resolve_impl('cudnn', 3)
+    models._resolve_impl('cudnn', 3, 8)
