@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Any
+from typing import Any, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -183,10 +183,39 @@ def search_latents(g_vars, d_vars, images, masks, z0, *, generator: Generator,
       g_vars, d_vars, images, weights, z0)
 
 
+def shard_batch(tree: Any, devices: Sequence[jax.Device] | None) -> Any:
+  """Places arrays split along their first axis over `devices` (one mesh axis).
+
+  With one device (or None) the tree is returned as is. The leading dimension
+  of every leaf must be divisible by the number of devices.
+  """
+  if not devices or len(devices) == 1:
+    return tree
+  mesh = jax.sharding.Mesh(np.asarray(devices), ('batch',))
+  sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec('batch'))
+  return jax.device_put(tree, sharding)
+
+
+def replicate(tree: Any, devices: Sequence[jax.Device] | None) -> Any:
+  """Places a copy of every array on each of `devices` (no-op for one)."""
+  if not devices or len(devices) == 1:
+    return tree
+  mesh = jax.sharding.Mesh(np.asarray(devices), ('batch',))
+  return jax.device_put(tree, jax.sharding.NamedSharding(
+      mesh, jax.sharding.PartitionSpec()))
+
+
+def default_devices(batch_size: int) -> list[jax.Device]:
+  """All local devices if they divide the batch, else the first one."""
+  devices = jax.local_devices()
+  return devices if batch_size % len(devices) == 0 else devices[:1]
+
+
 def search(generator: Generator, discriminator: Discriminator, g_vars: Any,
            d_vars: Any, images: Any, masks: Any, key: jax.Array,
            config: SearchConfig = SearchConfig(),
-           index_offset: int = 0) -> SearchResult:
+           index_offset: int = 0,
+           devices: Sequence[jax.Device] | None = None) -> SearchResult:
   """Inpainting z-search (Eq. 2) for a batch of images.
 
   Args:
@@ -199,6 +228,9 @@ def search(generator: Generator, discriminator: Discriminator, g_vars: Any,
     config: SearchConfig (iterations, lam, learning rate, restarts, ...).
     index_offset: global index of images[0], so that each image's initial z
       is the same whichever batch it is in.
+    devices: devices to split the batch over (jit with a NamedSharding; the
+      per-image results are the same as on one device). Default: all local
+      devices when they divide the batch size, else one.
 
   Returns:
     SearchResult with z, G(z), final losses and, if config.record_every > 0,
@@ -208,8 +240,14 @@ def search(generator: Generator, discriminator: Discriminator, g_vars: Any,
   validate_inputs(images, masks, cfg.resolution, cfg.channels)
   z0 = initial_latents(key, len(images), config.restarts, cfg.z_dim,
                        index_offset)
-  out = search_latents(g_vars, d_vars, jnp.asarray(images, jnp.float32),
-                       jnp.asarray(masks, jnp.float32), z0,
-                       generator=generator, discriminator=discriminator,
-                       config=config)
+  if devices is None:
+    devices = default_devices(len(images))
+  if len(images) % len(devices):
+    raise ValueError(f'{len(images)} images cannot be split evenly over'
+                     f' {len(devices)} devices; pad the batch.')
+  batch = shard_batch((np.asarray(images, np.float32),
+                       np.asarray(masks, np.float32), z0), devices)
+  g_vars, d_vars = replicate((g_vars, d_vars), devices)
+  out = search_latents(g_vars, d_vars, *batch, generator=generator,
+                       discriminator=discriminator, config=config)
   return SearchResult(**out)

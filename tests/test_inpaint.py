@@ -112,3 +112,18 @@ def test_bad_inputs_get_clear_errors(setup, change, message):
   with pytest.raises(ValueError, match=message):
     inpaint.search(generator, discriminator, g_vars, d_vars, bad_images,
                    bad_masks, jax.random.PRNGKey(0), SearchConfig(iterations=1))
+
+
+def test_sharded_search_equals_single_device_search(setup):
+  generator, discriminator, g_vars, d_vars, images, m = setup
+  assert jax.local_device_count() == 2, 'conftest sets two CPU devices'
+  config = SearchConfig(iterations=8, restarts=2)
+  key = jax.random.PRNGKey(4)
+  one = inpaint.search(generator, discriminator, g_vars, d_vars, images, m,
+                       key, config, devices=jax.local_devices()[:1])
+  two = inpaint.search(generator, discriminator, g_vars, d_vars, images, m,
+                       key, config, devices=jax.local_devices())
+  assert len(two.z.sharding.device_set) == 2
+  np.testing.assert_allclose(two.z, one.z, atol=1e-5)
+  np.testing.assert_allclose(two.generated, one.generated, atol=1e-5)
+  np.testing.assert_allclose(two.loss, one.loss, rtol=1e-5)
