@@ -4,6 +4,8 @@ import os
 import sys
 
 from absl import app
+from absl import flags
+from absl import logging
 
 import jax
 
@@ -21,6 +23,8 @@ def run(main) -> None:
   """app.run(main), printing bad-input errors as one line instead of a trace."""
 
   def guarded(argv):
+    if not flags.FLAGS['verbosity'].present:
+      logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
     enable_compilation_cache()
     try:
       return main(argv)

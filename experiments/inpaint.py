@@ -16,6 +16,7 @@ import os
 from absl import flags
 
 from experiments import _cli
+from inpaint_jax import checkpoints
 from inpaint_jax import evaluate
 from inpaint_jax import input_pipeline
 from inpaint_jax import masks
@@ -63,13 +64,15 @@ _SAVE_IMAGES = flags.DEFINE_bool('save_images', True,
 
 def main(argv):
   del argv
+  model_config, _ = checkpoints.load_model_config(_CHECKPOINT.value)
+  size = model_config.resolution
   if _IMAGES.value:
-    images, names = input_pipeline.load_folder(_IMAGES.value,
+    images, names = input_pipeline.load_folder(_IMAGES.value, size=size,
                                                limit=_NUM_IMAGES.value)
   else:
     images, names = input_pipeline.load_split(
         _DATASET.value, _SPLIT.value, source=_SOURCE.value,
-        data_dir=_DATA_DIR.value, limit=_NUM_IMAGES.value)
+        data_dir=_DATA_DIR.value, size=size, limit=_NUM_IMAGES.value)
   search_config = SearchConfig(iterations=_ITERATIONS.value, lam=_LAM.value,
                                learning_rate=_LR.value,
                                restarts=_RESTARTS.value)
