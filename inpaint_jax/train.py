@@ -274,7 +274,7 @@ def train_and_evaluate(model_config: ModelConfig, train_config: TrainConfig,
       checkpoints.save_train_state(
           manager, done, _unreplicate(state),
           {'wall_seconds': wall_before + time.time() - t0, 'metrics': last,
-           'data': data_description})
+           'data': data_description, 'machine': _machine()})
     progress.update(1)
   progress.close()
   manager.wait_until_finished()
@@ -308,6 +308,12 @@ def _check_or_write_configs(workdir: str, model_config: ModelConfig,
       json.dump(current, f, indent=2, sort_keys=True)
 
 
+def _machine() -> str:
+  import platform
+  return (f'{os.cpu_count()}-CPU {platform.machine()}, '
+          f'{jax.devices()[0].device_kind}, jax {jax.__version__}')
+
+
 def export_model(workdir: str, output_dir: str,
                  weights_dtype: str = 'float32',
                  extra_metadata: dict[str, Any] | None = None) -> str:
@@ -323,8 +329,8 @@ def export_model(workdir: str, output_dir: str,
   if restored is None:
     raise FileNotFoundError(f'No training checkpoint under {workdir}.')
   state, meta, step = restored
-  metadata = {'steps': step, 'train': saved['train'], **meta,
-              **(extra_metadata or {})}
+  metadata = {'steps': step, 'train': saved['train'], 'machine': _machine(),
+              'weights_dtype': weights_dtype, **meta, **(extra_metadata or {})}
   return checkpoints.save_model(output_dir, model_config,
                                 generator_variables(state),
                                 discriminator_variables(state), metadata,

@@ -1,0 +1,139 @@
+"""Model cards: evaluate a model on the paper's four masks and document it.
+
+`write_model_card` runs the inpainting evaluation for every mask type of
+Sec. 4.1 on test images, draws 64 samples, and writes README.md, samples.png
+and one result grid per mask into the model directory, so every number in a
+card comes from the command that wrote it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from typing import Any, Sequence
+
+import jax
+import numpy as np
+from PIL import Image
+
+from inpaint_jax import checkpoints, evaluate
+from inpaint_jax import images as image_io
+from inpaint_jax import masks as masks_lib
+from inpaint_jax.config import SearchConfig
+from inpaint_jax.models import Generator, sample_z
+
+CARD_GRID_ROWS = 8
+
+
+def write_model_card(model_dir: str, images: np.ndarray, names: Sequence[str],
+                     data_description: str, work_dir: str,
+                     search_config: SearchConfig, command: str,
+                     batch_size: int = 64, seed: int = 0) -> dict[str, Any]:
+  """Evaluates `model_dir` on every mask type and writes its model card.
+
+  Args:
+    model_dir: a model directory (checkpoints.save_model).
+    images: (N, R, R, 3) test images in [-1, 1]; names: their file names.
+    data_description: which images these are (for the card).
+    work_dir: where the full per-mask results go (per-image PNGs, CSVs).
+    search_config: z-search settings used for every mask.
+    command: the command line that produced the card (printed in it).
+    batch_size, seed: as in evaluate.inpaint_and_evaluate.
+
+  Returns:
+    {mask kind: summary dict of evaluate.inpaint_and_evaluate}.
+  """
+  config, metadata = checkpoints.load_model_config(model_dir)
+  _, g_vars, d_vars = checkpoints.restore_model(model_dir)
+  samples = Generator(config).apply(
+      g_vars, sample_z(jax.random.PRNGKey(seed), 64, config.z_dim))
+  image_io.save_png(os.path.join(model_dir, 'samples.png'),
+                    image_io.image_grid(np.asarray(samples), 8))
+  results = {}
+  for kind in masks_lib.KINDS:
+    out = os.path.join(work_dir, kind)
+    results[kind] = evaluate.inpaint_and_evaluate(
+        model_dir, images, names, out, mask_kind=kind,
+        search_config=search_config, batch_size=batch_size, seed=seed,
+        save_images=False)
+    _crop_rows(os.path.join(out, 'grid.png'),
+               os.path.join(model_dir, f'grid_{kind}.png'), config.resolution)
+  with open(os.path.join(model_dir, 'evaluation.json'), 'w') as f:
+    json.dump({'data': data_description, 'command': command,
+               'results': results}, f, indent=2)
+  with open(os.path.join(model_dir, 'README.md'), 'w') as f:
+    f.write(_card_text(model_dir, config, metadata, results, data_description,
+                       search_config, command, len(images)))
+  return results
+
+
+def _crop_rows(grid_path: str, target: str, resolution: int,
+               pad: int = 2) -> None:
+  """Keeps the first CARD_GRID_ROWS rows of a comparison grid."""
+  with Image.open(grid_path) as grid:
+    height = min(grid.height, pad + CARD_GRID_ROWS * (resolution + pad))
+    grid.crop((0, 0, grid.width, height)).save(target)
+
+
+def _size_on_disk(path: str) -> int:
+  return sum(os.path.getsize(os.path.join(root, f))
+             for root, _, files in os.walk(path) for f in files)
+
+
+def _card_text(model_dir, config, metadata, results, data_description,
+               search_config, command, num_images) -> str:
+  name = os.path.basename(os.path.normpath(model_dir))
+  train = metadata.get('train', {})
+  metrics = metadata.get('metrics', {})
+  wall = metadata.get('wall_seconds')
+  lines = [
+      f'# {name}',
+      '',
+      "A DCGAN (Radford et al.) for the inpainting method of Yeh et al. 2017,",
+      'trained with `experiments.train_dcgan` and evaluated with',
+      '`experiments.model_card`.',
+      '',
+      '## Model',
+      '',
+      f'- Architecture: {json.dumps(config.to_dict())}',
+      f'- Weights: {metadata.get("weights_dtype", "see model_config.json")},'
+      f' {_size_on_disk(model_dir) / 1e6:.1f} MB on disk (whole folder)',
+      f'- Training: {metadata.get("steps", "?")} steps, batch'
+      f' {train.get("batch_size", "?")}, Adam lr {train.get("learning_rate", "?")},'
+      f' beta1 {train.get("beta1", "?")}, flips {train.get("flip", "?")},'
+      f' seed {train.get("seed", "?")}',
+      f'- Training data: {metadata.get("data", "?")}',
+      f'- Training wall time: {wall / 3600:.2f} h' if wall else
+      '- Training wall time: not recorded',
+      f'- Machine: {metadata.get("machine", "?")}',
+      f'- Final training losses (last logged step): D {metrics.get("d_loss", float("nan")):.3f},'
+      f' G {metrics.get("g_loss", float("nan")):.3f}',
+      '',
+      '## Samples (64 draws of z, `samples.png`)',
+      '',
+      '![samples](samples.png)',
+      '',
+      '## Inpainting on held-out test images',
+      '',
+      f'{num_images} images: {data_description}. z-search: {search_config.iterations}'
+      f' Adam steps, lr {search_config.learning_rate}, lambda {search_config.lam},'
+      f' {search_config.restarts} restart(s); Poisson blending. PSNR/SSIM against the'
+      ' originals; "mean fill" fills the hole with the mean colour of the known pixels.',
+      '',
+      '| mask | missing | PSNR (dB) | SSIM | mean-fill PSNR (dB) | images/s |',
+      '| --- | --- | --- | --- | --- | --- |',
+  ]
+  for kind, r in results.items():
+    lines.append(
+        f'| {kind} | {100 * r["mean_missing_fraction"]:.0f} % |'
+        f' {r["mean_psnr"]:.2f} | {r["mean_ssim"]:.3f} |'
+        f' {r["mean_psnr_mean_fill"]:.2f} | {r["images_per_second"]:.2f} |')
+  lines += ['', 'Rows: masked input | G(z) | blended result | original.', '']
+  for kind in results:
+    lines += [f'### {kind}', '', f'![{kind}](grid_{kind}.png)', '']
+  lines += ['## Reproduce', '', '```bash', command, '```', '',
+            f'Evaluated on {platform.machine()} with jax {jax.__version__},'
+            f' {time.strftime("%Y-%m-%d")}.', '']
+  return '\n'.join(lines)
