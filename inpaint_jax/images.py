@@ -1,4 +1,8 @@
-"""Image files and picture grids: [-1, 1] float arrays <-> PNG/JPEG files."""
+"""Image files and picture grids: [-1, 1] float arrays <-> PNG/JPEG files.
+
+Images are float32 (H, W, 3) or (N, H, W, 3) arrays in [-1, 1]
+(uint8 / 127.5 - 1); masks are (..., H, W, 1) with 1 = known pixel.
+"""
 
 from __future__ import annotations
 
@@ -23,34 +27,62 @@ def from_uint8(images: np.ndarray) -> np.ndarray:
 
 
 def open_rgb(path: str) -> Image.Image:
-  """Opens an image file as RGB, with one-line errors for bad files."""
+  """Opens an image file as an RGB PIL image (any mode is converted).
+
+  Raises FileNotFoundError (missing file) or ValueError (not an image, or
+  truncated), naming the file.
+  """
   if not os.path.isfile(path):
-    raise FileNotFoundError(f'No image file at {path!r}.')
+    raise FileNotFoundError(f'No image file at {path!r}; check the path.')
   try:
     with Image.open(path) as image:
       return image.convert('RGB')
-  except (UnidentifiedImageError, OSError) as e:
-    raise ValueError(f'Cannot read {path!r} as an image ({e.__class__.__name__});'
-                     ' use a JPEG or PNG file.') from None
+  except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+    raise ValueError(f'Cannot read {path!r} as an image'
+                     f' ({e.__class__.__name__}); use a JPEG or PNG file.'
+                     ) from None
+
+
+def load_image(path: str, size: int = 64, crop: str = 'center') -> np.ndarray:
+  """One image file (any mode) -> (size, size, 3) float32 RGB in [-1, 1].
+
+  `crop` is one of input_pipeline.CROPS ('center' = central square).
+  Raises FileNotFoundError for a missing file, ValueError for one that is
+  not a readable image.
+  """
+  from inpaint_jax import input_pipeline  # Local: it imports this module.
+  return from_uint8(input_pipeline.preprocess(open_rgb(path), crop, size))
 
 
 def save_png(path: str, image: np.ndarray) -> None:
-  """Writes one (H, W, 3) or (H, W, 1) image in [-1, 1] as PNG (dirs made)."""
+  """Writes one image in [-1, 1] as PNG, making missing folders.
+
+  (H, W, 3) is written as RGB, (H, W, 1) (e.g. a mask in [-1, 1]; a {0, 1}
+  mask m is best written as 2 * m - 1) as 8-bit grayscale. Values are rounded
+  and clipped as in `to_uint8`.
+  """
   image = np.asarray(image)
   if image.ndim != 3 or image.shape[-1] not in (1, 3):
     raise ValueError(f'save_png needs (H, W, 1|3), got {image.shape}.')
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   pixels = to_uint8(image)
-  Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels).save(path)
+  if pixels.shape[-1] == 1:
+    pixels = pixels[..., 0]
+  Image.fromarray(pixels).save(path, format='PNG')
 
 
 def image_grid(images: np.ndarray, ncols: int, pad: int = 2,
                pad_value: float = 1.0) -> np.ndarray:
-  """(N, H, W, C) -> one (rows*(H+pad)+pad, ncols*(W+pad)+pad, C) image.
+  """A plain grid, e.g. 8x8 samples: (N, H, W, C) in [-1, 1] -> one image.
 
-  Images fill the grid row by row; empty cells keep `pad_value` (white).
+  The result is float32 (rows*(H+pad)+pad, ncols*(W+pad)+pad, C) with
+  rows = ceil(N / ncols). Images fill the grid row by row; padding and empty
+  cells are `pad_value` (1.0 = white).
   """
   images = np.asarray(images, np.float32)
+  if images.ndim != 4 or ncols < 1:
+    raise ValueError(f'image_grid needs (N, H, W, C) images and ncols >= 1,'
+                     f' got {images.shape} and ncols={ncols}.')
   n, h, w, c = images.shape
   rows = -(-n // ncols)
   grid = np.full((rows * (h + pad) + pad, ncols * (w + pad) + pad, c),
@@ -64,11 +96,17 @@ def image_grid(images: np.ndarray, ncols: int, pad: int = 2,
 
 def make_grid(columns: Sequence[np.ndarray], pad: int = 2,
               pad_value: float = 1.0) -> np.ndarray:
-  """Side-by-side comparison: column j shows columns[j][i] in row i.
+  """Side-by-side comparison: the cell in row i, column j is columns[j][i].
 
-  E.g. make_grid([masked, generated, blended, original]) gives one row per
-  image with those four pictures left to right. All arrays (N, H, W, C).
+  E.g. make_grid([masked, generated, blended, original]) gives N rows, one
+  per image, each showing those four pictures left to right. All arrays are
+  (N, H, W, C) in [-1, 1]; the result is float32
+  (N*(H+pad)+pad, K*(W+pad)+pad, C) for K columns, padding `pad_value`.
   """
+  shapes = {np.shape(c) for c in columns}
+  if len(shapes) != 1 or len(next(iter(shapes))) != 4:
+    raise ValueError(f'make_grid needs equal (N, H, W, C) arrays, got'
+                     f' {[np.shape(c) for c in columns]}.')
   stacked = np.stack([np.asarray(c, np.float32) for c in columns], axis=1)
   n, k = stacked.shape[:2]
   return image_grid(stacked.reshape((n * k,) + stacked.shape[2:]), k, pad,
@@ -77,6 +115,11 @@ def make_grid(columns: Sequence[np.ndarray], pad: int = 2,
 
 def masked_for_display(images: np.ndarray, masks: np.ndarray,
                        fill: float = -1.0) -> np.ndarray:
-  """Images with missing pixels (mask 0) painted `fill` (black), as in the paper."""
+  """Images with the missing pixels painted `fill`, for display in grids.
+
+  images (N, H, W, C) in [-1, 1], masks (N, H, W, 1) (or broadcastable) with
+  1 = known, 0 = missing. fill=-1.0 paints them black (0.0 would be mid
+  gray). Returns float32 of the images' shape.
+  """
   masks = np.asarray(masks, np.float32)
   return np.asarray(images, np.float32) * masks + fill * (1.0 - masks)

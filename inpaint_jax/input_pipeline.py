@@ -3,48 +3,62 @@
 Two sources, the same preprocessing (Sec. 4.1 of the paper), 64x64 RGB:
 
 * folders: `<data_dir>/<dataset>/<split>/*.jpg|png` (the layout of
-  ../shared/data) or any folder of your own images;
+  ../shared/data, see `default_data_dir`) or any folder of your own images;
 * TFDS builders `celeb_a`, `svhn_cropped`, `cars196`, read with
   `tfds.data_source` (random access with numpy; TensorFlow is not needed).
   They must be prepared beforehand (`tfds build NAME
   --file_format=array_record`); nothing is downloaded here.
 
-Crops ('crop' argument):
-  celeba: the central square of side min(h, w) * 108/178 (the usual 108x108
-    crop of the 178x218 aligned faces; 54x54 for the half-size shared copies),
-    then resize.
-  svhn:   resize the 32x32 digits.
-  cars:   crop to the bounding box when one is known (TFDS), then the central
-    square, then resize.
+Crops (the `crop` argument of `preprocess`):
+  celeba: the central square of side round(min(h, w) * 108/178): the usual
+    108x108 crop of the 178x218 aligned faces, 54x54 for the half-size
+    89x109 shared copies; then resize.
+  svhn:   resize the 32x32 digits (no crop).
+  cars:   crop to the bounding box when one is known (TFDS cars196 has one,
+    the shared folders do not), then the central square of side min(h, w),
+    then resize. Cropping to the box first keeps the car, not the parking lot,
+    in the frame; the square crop then keeps the aspect ratio undistorted.
   center: the central square of side min(h, w), then resize (your own images).
-Resizing uses PIL's antialiased bicubic filter.
+Resizing uses PIL's bicubic filter, which antialiases when shrinking (PIL
+widens the kernel by the scale factor), so downscaled images do not alias.
 
-Images are kept in memory as uint8 and turned into float32 in [-1, 1] per
-batch. Training batches are a pure function of (seed, step), so a resumed run
-sees exactly the batches it would have seen.
+Images are kept in memory as uint8 (a quarter of the float32 size) and turned
+into float32 in [-1, 1] (x / 127.5 - 1) per batch. Training batches are a pure
+function of (seed, step), so a resumed run sees exactly the batches it would
+have seen.
 """
 
 from __future__ import annotations
 
+import math
 import os
-from typing import Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 from PIL import Image
 
-from inpaint_jax.images import IMAGE_EXTENSIONS, from_uint8, open_rgb
+from inpaint_jax.images import IMAGE_EXTENSIONS, from_uint8, open_rgb, to_uint8
 
 DATASETS = ('celeba', 'svhn', 'cars')
 CROPS = DATASETS + ('center',)
 TFDS_NAMES = {'celeba': 'celeb_a', 'svhn': 'svhn_cropped', 'cars': 'cars196'}
 DATA_DIR_ENV = 'INPAINT_DATA_DIR'
 _PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_PROGRESS_MIN = 500  # Show a progress bar from this many images on.
 
 
 def default_data_dir() -> str:
-  """$INPAINT_DATA_DIR if set, else ../shared/data beside the project root."""
+  """$INPAINT_DATA_DIR if set, else `<project root>/../shared/data`.
+
+  The project root is the folder holding the `inpaint_jax` package.
+  """
   return os.environ.get(DATA_DIR_ENV) or os.path.normpath(
       os.path.join(_PROJECT_ROOT, '..', 'shared', 'data'))
+
+
+def _check_dataset(name: str) -> None:
+  if name not in DATASETS:
+    raise ValueError(f'Unknown dataset {name!r}; use one of {DATASETS}.')
 
 
 def _central_square(image: Image.Image, side: int) -> Image.Image:
@@ -53,22 +67,38 @@ def _central_square(image: Image.Image, side: int) -> Image.Image:
   return image.crop((left, top, left + side, top + side))
 
 
+def _crop_to_box(image: Image.Image, bbox: Sequence[float]) -> Image.Image:
+  """Crops to a normalised [ymin, xmin, ymax, xmax] box (at least 1 pixel)."""
+  w, h = image.size
+  y0, x0, y1, x1 = np.clip(np.asarray(bbox, np.float64).reshape(4), 0.0, 1.0)
+  y0, y1 = sorted((y0, y1))
+  x0, x1 = sorted((x0, x1))
+  left, top = min(int(x0 * w), w - 1), min(int(y0 * h), h - 1)
+  right = max(int(math.ceil(x1 * w)), left + 1)
+  bottom = max(int(math.ceil(y1 * h)), top + 1)
+  return image.crop((left, top, right, bottom))
+
+
 def preprocess(image: Image.Image, crop: str, size: int = 64,
                bbox: Sequence[float] | None = None) -> np.ndarray:
-  """One PIL image -> (size, size, 3) uint8 with the crop of `crop`.
+  """One PIL image (any mode, any size) -> (size, size, 3) uint8 RGB.
 
-  bbox: optional [ymin, xmin, ymax, xmax] in [0, 1] (TFDS cars196) applied
-  before the crop.
+  Args:
+    image: the PIL image; converted to RGB.
+    crop: one of CROPS ('celeba', 'svhn', 'cars', 'center'); see the module
+      docstring.
+    size: output side in pixels.
+    bbox: optional [ymin, xmin, ymax, xmax] in [0, 1] (TFDS cars196 'bbox'),
+      cropped to before the crop of `crop`.
+
+  Returns:
+    (size, size, 3) uint8 array in [0, 255].
   """
   if crop not in CROPS:
-    raise ValueError(f'crop={crop!r}; use one of {CROPS}.')
+    raise ValueError(f'Unknown crop {crop!r}; use one of {CROPS}.')
   image = image.convert('RGB')
   if bbox is not None:
-    w, h = image.size
-    ymin, xmin, ymax, xmax = np.clip(np.asarray(bbox, np.float64), 0, 1)
-    left, right = sorted((int(xmin * w), int(np.ceil(xmax * w))))
-    top, bottom = sorted((int(ymin * h), int(np.ceil(ymax * h))))
-    image = image.crop((left, top, max(right, left + 1), max(bottom, top + 1)))
+    image = _crop_to_box(image, bbox)
   w, h = image.size
   if crop == 'celeba':
     image = _central_square(image, max(1, round(min(w, h) * 108 / 178)))
@@ -79,109 +109,221 @@ def preprocess(image: Image.Image, crop: str, size: int = 64,
 
 
 def list_images(path: str) -> list[str]:
-  """Sorted image file names (JPEG/PNG/BMP/WebP) in a folder."""
+  """Sorted names of the image files (.jpg .jpeg .png .bmp .webp) in a folder.
+
+  Other files (e.g. labels.csv) are ignored.
+  """
   if not os.path.isdir(path):
     raise FileNotFoundError(
         f'No image folder at {path!r}. Point --data_dir (or the environment'
         f' variable {DATA_DIR_ENV}) at the data root, or --images at a folder.')
   names = sorted(f for f in os.listdir(path)
-                 if f.lower().endswith(IMAGE_EXTENSIONS))
+                 if f.lower().endswith(IMAGE_EXTENSIONS)
+                 and os.path.isfile(os.path.join(path, f)))
   if not names:
-    raise ValueError(f'The folder {path!r} holds no JPEG/PNG images.')
+    raise ValueError(f'The folder {path!r} holds no JPEG/PNG images'
+                     f' ({"/".join(IMAGE_EXTENSIONS)}); add some or point'
+                     ' at another folder.')
   return names
 
 
-def load_folder_uint8(path: str, crop: str = 'center', size: int = 64,
-                      limit: int | None = None, show_progress: bool = True
-                      ) -> tuple[np.ndarray, list[str]]:
-  """(N, size, size, 3) uint8 images of a folder (sorted by name) and names."""
-  from tqdm import auto as tqdm
-  names = list_images(path)[:limit]
-  images = np.stack([
-      preprocess(open_rgb(os.path.join(path, name)), crop, size)
-      for name in tqdm.tqdm(names, desc=f'load {os.path.basename(path)}',
-                            disable=not show_progress or len(names) < 500,
-                            unit='img')])
-  return images, names
-
-
 def load_folder(path: str, crop: str = 'center', size: int = 64,
-                limit: int | None = None) -> tuple[np.ndarray, list[str]]:
-  """(N, size, size, 3) float32 images in [-1, 1] of a folder, and names."""
-  images, names = load_folder_uint8(path, crop, size, limit)
-  return from_uint8(images), names
+                limit: int | None = None, dtype: Any = np.float32,
+                show_progress: bool = True) -> tuple[np.ndarray, list[str]]:
+  """All images of a folder, sorted by file name, preprocessed.
+
+  Args:
+    path: folder of image files; non-image files are ignored.
+    crop: one of CROPS (see `preprocess`).
+    size: output side.
+    limit: keep only the first `limit` files (by name).
+    dtype: np.float32 (values in [-1, 1]) or np.uint8 (values in [0, 255]).
+    show_progress: tqdm bar when loading 500 files or more.
+
+  Returns:
+    (images (N, size, size, 3) of `dtype`, the N file names).
+  """
+  if crop not in CROPS:
+    raise ValueError(f'Unknown crop {crop!r}; use one of {CROPS}.')
+  names = list_images(path)[:limit]
+  return _as_dtype(_load_files(path, names, crop, size, show_progress),
+                   dtype), names
 
 
-def tfds_source(dataset: str, split: str, data_dir: str | None = None):
-  """The TFDS random-access data source of one of DATASETS."""
-  import tensorflow_datasets as tfds
-  if dataset not in TFDS_NAMES:
-    raise ValueError(f'dataset={dataset!r}; use one of {DATASETS}.')
+def _load_files(path: str, names: Sequence[str], crop: str, size: int,
+                show_progress: bool = True) -> np.ndarray:
+  """uint8 (len(names), size, size, 3) of the named files in `path`."""
+  from tqdm import auto as tqdm
+  progress = tqdm.tqdm(names, desc=f'load {path}', unit='img',
+                       disable=not show_progress or len(names) < _PROGRESS_MIN)
+  return np.stack([preprocess(open_rgb(os.path.join(path, name)), crop, size)
+                   for name in progress])
+
+
+def _as_dtype(images: np.ndarray, dtype: Any) -> np.ndarray:
+  if np.dtype(dtype) == np.uint8:
+    return images
+  if np.dtype(dtype) == np.float32:
+    return from_uint8(images)
+  raise ValueError(f'dtype={dtype!r}; use np.float32 ([-1, 1]) or np.uint8.')
+
+
+def load_dataset(name: str, split: str, data_dir: str | None = None,
+                 size: int = 64, limit: int | None = None,
+                 dtype: Any = np.float32) -> tuple[np.ndarray, list[str]]:
+  """`<data_dir>/<name>/<split>` (the shared-folder layout) with `name`'s crop.
+
+  Args:
+    name: one of DATASETS.
+    split: a sub-folder, e.g. 'train' or 'test'.
+    data_dir: the data root; default `default_data_dir()`.
+    size, limit, dtype: as in `load_folder`.
+
+  Returns:
+    (images (N, size, size, 3) of `dtype`, the N file names).
+  """
+  _check_dataset(name)
+  path = os.path.join(data_dir or default_data_dir(), name, split)
+  return load_folder(path, name, size, limit, dtype)
+
+
+class TfdsImages:
+  """Random-access, lazily decoded images of a TFDS split (uint8).
+
+  Behaves like a read-only (N, size, size, 3) uint8 array for what the batch
+  functions need: len(), .shape, .dtype and indexing with an int, a slice or
+  an integer array. Only the indexed examples are read and preprocessed.
+  """
+
+  def __init__(self, name: str, source: Sequence[Any], size: int = 64,
+               indices: np.ndarray | None = None):
+    self.name = name
+    self.source = source
+    self.size = size
+    self.indices = (np.arange(len(source)) if indices is None
+                    else np.asarray(indices, np.int64))
+    self.shape = (len(self.indices), size, size, 3)
+    self.dtype = np.dtype(np.uint8)
+    self.ndim = 4
+
+  def __len__(self) -> int:
+    return len(self.indices)
+
+  def _one(self, record: int) -> np.ndarray:
+    example = self.source[int(record)]
+    bbox = example.get('bbox') if self.name == 'cars' else None
+    return preprocess(Image.fromarray(np.asarray(example['image'])),
+                      self.name, self.size, bbox)
+
+  def __getitem__(self, index) -> np.ndarray | TfdsImages:
+    if isinstance(index, (int, np.integer)):
+      return self._one(self.indices[index])
+    if isinstance(index, slice):
+      return TfdsImages(self.name, self.source, self.size, self.indices[index])
+    records = self.indices[np.asarray(index)]
+    if not len(records):
+      return np.zeros((0,) + self.shape[1:], np.uint8)
+    return np.stack([self._one(r) for r in records])
+
+  def __array__(self, dtype=None, copy=None) -> np.ndarray:
+    images = self[np.arange(len(self))]
+    return images if dtype is None else images.astype(dtype)
+
+
+def tfds_source(name: str, split: str, data_dir: str | None = None
+                ) -> Sequence[dict[str, Any]]:
+  """The `tfds.data_source` of DATASETS `name` (random access, numpy dicts).
+
+  Examples are dicts with 'image' (H, W, 3) uint8 (and for cars 'bbox'
+  float32 [ymin, xmin, ymax, xmax] in [0, 1]). The dataset must already be
+  prepared in a random-access format; nothing is downloaded.
+  """
+  import tensorflow_datasets as tfds  # Slow import; only when needed.
+  _check_dataset(name)
+  builder = TFDS_NAMES[name]
   try:
-    return tfds.data_source(TFDS_NAMES[dataset], split=split,
-                            data_dir=data_dir, download=False)
-  except (AssertionError, FileNotFoundError, ValueError,
-          NotImplementedError) as e:
+    return tfds.data_source(builder, split=split, data_dir=data_dir,
+                            download=False)
+  except (AssertionError, FileNotFoundError, NotImplementedError,
+          ValueError) as e:
     raise FileNotFoundError(
-        f'TFDS dataset {TFDS_NAMES[dataset]!r} ({split}) is not prepared under'
-        f' {data_dir or "~/tensorflow_datasets"} in a random-access format'
-        f' ({e.__class__.__name__}). Run `tfds build {TFDS_NAMES[dataset]}'
-        ' --file_format=array_record` where the data is, or use'
-        ' --source=folder.') from None
+        f'TFDS dataset {builder!r} (split {split!r}) is not prepared in a'
+        f' random-access format under {data_dir or "~/tensorflow_datasets"}'
+        f' ({e.__class__.__name__}). Run `tfds build {builder}'
+        ' --file_format=array_record` (some need a manual download), or use'
+        f' image folders (--source=folder, --data_dir or {DATA_DIR_ENV}).'
+    ) from None
 
 
-def load_tfds_uint8(dataset: str, split: str, data_dir: str | None = None,
-                    size: int = 64, limit: int | None = None
-                    ) -> tuple[np.ndarray, list[str]]:
-  """(N, size, size, 3) uint8 images of a TFDS split and their names."""
-  source = tfds_source(dataset, split, data_dir)
-  count = len(source) if limit is None else min(limit, len(source))
-  images = []
-  for i in range(count):
-    example = source[i]
-    bbox = example.get('bbox') if dataset == 'cars' else None
-    images.append(preprocess(Image.fromarray(np.asarray(example['image'])),
-                             dataset, size, bbox))
-  if not images:
-    raise ValueError(f'TFDS {TFDS_NAMES[dataset]} {split} is empty.')
-  return np.stack(images), [f'{TFDS_NAMES[dataset]}_{split}_{i:06d}'
-                            for i in range(count)]
+def tfds_images(name: str, split: str, data_dir: str | None = None,
+                size: int = 64) -> TfdsImages:
+  """A lazy uint8 (N, size, size, 3) view of a TFDS split with `name`'s crop."""
+  return TfdsImages(name, tfds_source(name, split, data_dir), size)
 
 
-def load_split_uint8(dataset: str, split: str, source: str = 'folder',
-                     data_dir: str | None = None, size: int = 64,
-                     limit: int | None = None) -> tuple[np.ndarray, list[str]]:
-  """uint8 images of `dataset`/`split` from a folder tree or TFDS."""
-  if dataset not in DATASETS:
-    raise ValueError(f'dataset={dataset!r}; use one of {DATASETS}.')
-  if source == 'tfds':
-    return load_tfds_uint8(dataset, split, data_dir, size, limit)
-  if source != 'folder':
-    raise ValueError(f"source={source!r}; use 'folder' or 'tfds'.")
-  path = os.path.join(data_dir or default_data_dir(), dataset, split)
-  return load_folder_uint8(path, dataset, size, limit)
+def load_tfds(name: str, split: str, data_dir: str | None = None,
+              size: int = 64, limit: int | None = None,
+              dtype: Any = np.float32) -> tuple[np.ndarray, list[str]]:
+  """The first `limit` examples of a TFDS split, in memory.
+
+  Returns:
+    (images (N, size, size, 3) of `dtype` (float32 [-1, 1] or uint8), names
+    '<builder>_<split>_<index>'). For the whole of a big split use
+    `tfds_images` (lazy) instead.
+  """
+  from tqdm import auto as tqdm
+  lazy = tfds_images(name, split, data_dir, size)
+  count = len(lazy) if limit is None else min(limit, len(lazy))
+  if not count:
+    raise ValueError(f'TFDS {TFDS_NAMES[name]} {split} holds no examples.')
+  images = np.stack([lazy[i] for i in tqdm.tqdm(
+      range(count), desc=f'load {TFDS_NAMES[name]} {split}', unit='img',
+      disable=count < _PROGRESS_MIN)])
+  names = [f'{TFDS_NAMES[name]}_{split}_{i:06d}' for i in range(count)]
+  return _as_dtype(images, dtype), names
 
 
 def load_split(dataset: str, split: str, source: str = 'folder',
                data_dir: str | None = None, size: int = 64,
-               limit: int | None = None) -> tuple[np.ndarray, list[str]]:
-  """float32 [-1, 1] images (N, size, size, 3) of a split, and their names."""
-  images, names = load_split_uint8(dataset, split, source, data_dir, size,
-                                   limit)
-  return from_uint8(images), names
+               limit: int | None = None, dtype: Any = np.float32
+               ) -> tuple[np.ndarray, list[str]]:
+  """`load_dataset` (source='folder') or `load_tfds` (source='tfds').
+
+  split='validation' is the validation slice carved out of train (the last
+  256 train images, which training holds out): tune there, never on test.
+  """
+  _check_dataset(dataset)
+  if split == 'validation':
+    images, names = validation_images(dataset, source, data_dir, size)
+    images = images[:limit]
+    return (to_uint8(images) if dtype == np.uint8 else images), names[:limit]
+  if source == 'tfds':
+    return load_tfds(dataset, split, data_dir, size, limit, dtype)
+  if source != 'folder':
+    raise ValueError(f"Unknown source {source!r}; use 'folder' or 'tfds'.")
+  return load_dataset(dataset, split, data_dir, size, limit, dtype)
 
 
 def training_images(dataset: str, source: str = 'folder',
                     data_dir: str | None = None, size: int = 64,
-                    holdout: int = 256) -> tuple[np.ndarray, str]:
+                    holdout: int = 256) -> tuple[np.ndarray | TfdsImages, str]:
   """uint8 train images minus the last `holdout` (the validation slice).
 
-  Returns (images, a one-line description of the data for model cards).
+  Folders are read into memory, (N, size, size, 3) uint8; TFDS splits stay
+  lazy (`TfdsImages`, which the batch functions accept).
+
+  Returns:
+    (images, a one-line description of the data for model cards).
   """
-  images, _ = load_split_uint8(dataset, 'train', source, data_dir, size)
+  _check_dataset(dataset)
+  if source == 'tfds':
+    images = tfds_images(dataset, 'train', data_dir, size)
+  else:
+    images, _ = load_split(dataset, 'train', source, data_dir, size,
+                           dtype=np.uint8)
   if holdout >= len(images):
     raise ValueError(f'holdout={holdout} leaves no training images of'
-                     f' {len(images)}.')
+                     f' {len(images)}; lower --holdout.')
   kept = images[:len(images) - holdout]
   return kept, (f'{dataset} train ({source}), first {len(kept)} of'
                 f' {len(images)} images; the last {holdout} are the validation'
@@ -191,49 +333,145 @@ def training_images(dataset: str, source: str = 'folder',
 def validation_images(dataset: str, source: str = 'folder',
                       data_dir: str | None = None, size: int = 64,
                       holdout: int = 256) -> tuple[np.ndarray, list[str]]:
-  """float32 [-1, 1] validation slice: the last `holdout` train images."""
-  images, names = load_split_uint8(dataset, 'train', source, data_dir, size)
-  return from_uint8(images[-holdout:]), names[-holdout:]
+  """float32 [-1, 1] (holdout, size, size, 3) validation slice and names.
+
+  The validation slice is the last `holdout` train images.
+  """
+  _check_dataset(dataset)
+  if source == 'tfds':
+    lazy = tfds_images(dataset, 'train', data_dir, size)
+    rows = np.arange(max(0, len(lazy) - holdout), len(lazy))
+    return from_uint8(lazy[rows]), [
+        f'{TFDS_NAMES[dataset]}_train_{i:06d}' for i in rows]
+  if source != 'folder':
+    raise ValueError(f"Unknown source {source!r}; use 'folder' or 'tfds'.")
+  path = os.path.join(data_dir or default_data_dir(), dataset, 'train')
+  names = list_images(path)[-holdout:]
+  return from_uint8(_load_files(path, names, dataset, size)), names
 
 
-def train_batch(images: np.ndarray, batch_size: int, seed: int, step: int, *,
+# Batches -------------------------------------------------------------------
+
+
+def _seed_words(key_or_seed: Any) -> list[int]:
+  """An int seed or a JAX PRNG key -> non-negative ints for numpy seeding."""
+  if isinstance(key_or_seed, (int, np.integer)):
+    return [int(key_or_seed) & (2**64 - 1)]
+  import jax  # Only for keys.
+  key = key_or_seed
+  if jax.dtypes.issubdtype(getattr(key, 'dtype', None), jax.dtypes.prng_key):
+    key = jax.random.key_data(key)
+  return [int(w) for w in np.asarray(key, np.uint32).ravel()]
+
+
+def _steps_per_epoch(n: int, batch_size: int, drop_remainder: bool) -> int:
+  if batch_size < 1:
+    raise ValueError(f'batch_size={batch_size}; it must be at least 1.')
+  if drop_remainder and batch_size > n:
+    raise ValueError(f'batch_size={batch_size} exceeds the {n} images; use a'
+                     ' smaller batch or more images.')
+  if n == 0:
+    raise ValueError('No images to batch.')
+  return n // batch_size if drop_remainder else -(-n // batch_size)
+
+
+def _batch(images, batch_size: int, seed: list[int], step: int, *,
+           shuffle: bool, flip: bool, drop_remainder: bool,
+           process_index: int, process_count: int) -> np.ndarray:
+  """The rows of global batch `step`, this process's share, float32."""
+  if not 0 <= process_index < process_count:
+    raise ValueError(f'process_index={process_index} is outside'
+                     f' [0, {process_count}).')
+  n = len(images)
+  epoch, position = divmod(step, _steps_per_epoch(n, batch_size,
+                                                  drop_remainder))
+  order = (np.random.default_rng(seed + [epoch, 0]).permutation(n)
+           if shuffle else np.arange(n))
+  rows = order[position * batch_size:(position + 1) * batch_size]
+  flips = np.random.default_rng(seed + [step, 1]).random(len(rows)) < 0.5
+  lo = process_index * len(rows) // process_count
+  hi = (process_index + 1) * len(rows) // process_count
+  batch = np.asarray(images[rows[lo:hi]])
+  batch = from_uint8(batch) if batch.dtype == np.uint8 else np.array(
+      batch, np.float32)
+  if flip:
+    batch[flips[lo:hi]] = batch[flips[lo:hi], :, ::-1]
+  return batch
+
+
+def batches(images, batch_size: int, *, key_or_seed: Any = 0,
+            shuffle: bool = False, flip: bool = False,
+            drop_remainder: bool = False, epochs: int | None = 1,
+            start_step: int = 0, process_index: int = 0,
+            process_count: int = 1) -> Iterator[np.ndarray]:
+  """float32 [-1, 1] batches (B, H, W, C) of (N, H, W, C) images.
+
+  Batch `step` is a pure function of (images, key_or_seed, step): epoch =
+  step // steps_per_epoch is a permutation seeded by (seed, epoch) when
+  `shuffle`, the identity otherwise; with `flip` each image is mirrored
+  left-right with probability 1/2, seeded by (seed, step). Starting at
+  `start_step` therefore yields exactly the batches a run from step 0 yields
+  after skipping `start_step`.
+
+  Training: shuffle=True, flip=True, drop_remainder=True, epochs=None.
+  Evaluation: the defaults (one pass in order, the last batch may be smaller).
+
+  Multi-host: process p of P gets rows [p*b//P, (p+1)*b//P) of each global
+  batch of b rows, so processes see disjoint parts that together make up the
+  global batch (with a partial last batch the shares may differ by one).
+
+  Args:
+    images: (N, H, W, C) uint8 in [0, 255] (converted per batch) or float32
+      in [-1, 1], or a `TfdsImages`.
+    batch_size: global batch size.
+    key_or_seed: int seed or JAX PRNG key.
+    shuffle, flip, drop_remainder: see above.
+    epochs: number of passes; None for endless.
+    start_step: first step to yield.
+    process_index, process_count: this process's share.
+  """
+  seed = _seed_words(key_or_seed)
+  per_epoch = _steps_per_epoch(len(images), batch_size, drop_remainder)
+  end = None if epochs is None else epochs * per_epoch
+  step = start_step
+  while end is None or step < end:
+    yield _batch(images, batch_size, seed, step, shuffle=shuffle, flip=flip,
+                 drop_remainder=drop_remainder, process_index=process_index,
+                 process_count=process_count)
+    step += 1
+
+
+def train_batch(images, batch_size: int, seed: Any, step: int, *,
                 flip: bool = True, process_index: int = 0,
                 process_count: int = 1) -> np.ndarray:
-  """The training batch of `step`: float32 (batch_size / process_count, H, W, C).
+  """The training batch of `step`: float32 (batch_size // P, H, W, C).
 
-  Each epoch is a fresh permutation (seeded by (seed, epoch)); the remainder of
+  Each epoch is a fresh permutation seeded by (seed, epoch); the remainder of
   an epoch is dropped; each image is flipped left-right with probability 1/2
   (seeded by (seed, step)). Process p of P gets rows [p*B/P, (p+1)*B/P) of the
   global batch, so processes see disjoint parts and together the whole batch.
 
   Args:
-    images: (N, H, W, C) uint8 training images.
-    batch_size: global batch size (divisible by process_count).
-    seed, step: what the batch is a function of.
+    images: (N, H, W, C) uint8 training images (or float32 in [-1, 1]).
+    batch_size: global batch size B (divisible by process_count P).
+    seed: int seed or JAX PRNG key.
+    step: the global training step.
     flip: random horizontal flips.
     process_index, process_count: this process's share (multi-host).
+
+  Returns:
+    float32 (B // P, H, W, C) in [-1, 1].
   """
-  n = len(images)
-  if batch_size > n:
-    raise ValueError(f'batch_size={batch_size} exceeds the {n} images.')
   if batch_size % process_count:
     raise ValueError(f'batch_size={batch_size} is not divisible by'
                      f' {process_count} processes.')
-  epoch, position = divmod(step, n // batch_size)
-  order = np.random.default_rng([seed, epoch]).permutation(n)
-  rows = order[position * batch_size:(position + 1) * batch_size]
-  flips = np.random.default_rng([seed, epoch, position, 1]).random(
-      batch_size) < 0.5
-  local = slice(process_index * batch_size // process_count,
-                (process_index + 1) * batch_size // process_count)
-  batch = from_uint8(images[rows[local]])
-  if flip:
-    batch[flips[local]] = batch[flips[local], :, ::-1]
-  return batch
+  return _batch(images, batch_size, _seed_words(seed), step, shuffle=True,
+                flip=flip, drop_remainder=True, process_index=process_index,
+                process_count=process_count)
 
 
-def train_batches(images: np.ndarray, batch_size: int, seed: int,
-                  start_step: int = 0, **kwargs) -> Iterator[np.ndarray]:
+def train_batches(images, batch_size: int, seed: Any, start_step: int = 0,
+                  **kwargs) -> Iterator[np.ndarray]:
   """Endless train_batch(step) for step = start_step, start_step + 1, ..."""
   step = start_step
   while True:
@@ -241,8 +479,8 @@ def train_batches(images: np.ndarray, batch_size: int, seed: int,
     step += 1
 
 
-def eval_batches(images: np.ndarray, batch_size: int) -> Iterator[np.ndarray]:
-  """Deterministic-order float32 [-1, 1] batches; the last may be smaller."""
-  for start in range(0, len(images), batch_size):
-    batch = images[start:start + batch_size]
-    yield from_uint8(batch) if batch.dtype == np.uint8 else batch
+def eval_batches(images, batch_size: int, *, process_index: int = 0,
+                 process_count: int = 1) -> Iterator[np.ndarray]:
+  """One in-order pass of float32 [-1, 1] batches; the last may be smaller."""
+  return batches(images, batch_size, process_index=process_index,
+                 process_count=process_count)
