@@ -1,4 +1,5 @@
-"""What every experiment's __main__ shares: clear errors and the compile cache."""
+"""What every experiment's __main__ shares: clear errors, the compile cache and
+the multi-process flags."""
 
 import os
 import sys
@@ -8,6 +9,36 @@ from absl import flags
 from absl import logging
 
 import jax
+
+from inpaint_jax import distributed
+
+
+def define_distributed_flags():
+  """Defines --distributed (+ coordinator flags); returns `initialize()`.
+
+  Call the returned function first in main: with --distributed it calls
+  `distributed.initialize` with --coordinator_address, --num_processes and
+  --process_id; unset ones are detected on Cloud TPU pods, Slurm and Open MPI
+  (the address also from $JAX_COORDINATOR_ADDRESS).
+  """
+  enabled = flags.DEFINE_bool(
+      'distributed', False, 'Multi-process: call jax.distributed.initialize()'
+      ' (every process runs the same command).')
+  address = flags.DEFINE_string(
+      'coordinator_address', None, 'With --distributed: host:port of process'
+      ' 0 (default: $JAX_COORDINATOR_ADDRESS, or detected on TPU/Slurm/MPI).')
+  count = flags.DEFINE_integer(
+      'num_processes', None, 'With --distributed: number of processes'
+      ' (default: detected on TPU/Slurm/MPI).')
+  index = flags.DEFINE_integer(
+      'process_id', None, 'With --distributed: this process, 0..N-1'
+      ' (default: detected on TPU/Slurm/MPI).')
+
+  def initialize() -> None:
+    if enabled.value:
+      distributed.initialize(address.value, count.value, index.value)
+
+  return initialize
 
 
 def enable_compilation_cache() -> None:

@@ -9,11 +9,17 @@ metrics.json, metrics.csv (PSNR/SSIM per image) and images/*.png.
 
 Your own images: --images=DIR (any JPEG/PNG, centre-cropped to a square and
 resized to 64x64) and --mask_file=mask.png (white = known, black = missing).
+
+Multi-host: run the same command in every process with --distributed (on a
+TPU pod, Slurm or Open MPI that is all; elsewhere add
+--coordinator_address/--num_processes/--process_id); each process searches
+its share of the images and process 0 writes the results.
 """
 
 import os
 
 from absl import flags
+import jax
 
 from experiments import _cli
 from inpaint_jax import checkpoints
@@ -60,10 +66,12 @@ _OUTPUT_DIR = flags.DEFINE_string('output_dir', 'results/inpaint',
                                   'Where results are written.')
 _SAVE_IMAGES = flags.DEFINE_bool('save_images', True,
                                  'Write per-image PNGs besides the grid.')
+_INITIALIZE_DISTRIBUTED = _cli.define_distributed_flags()
 
 
 def main(argv):
   del argv
+  _INITIALIZE_DISTRIBUTED()
   model_config, _ = checkpoints.load_model_config(_CHECKPOINT.value)
   size = model_config.resolution
   if _IMAGES.value:
@@ -82,6 +90,8 @@ def main(argv):
       mask_file=_MASK_FILE.value, search_config=search_config,
       batch_size=_BATCH.value, blend=_BLEND.value, seed=_SEED.value,
       save_images=_SAVE_IMAGES.value)
+  if jax.process_index() != 0:
+    return
   print(f"{summary['num_images']} images, mask {summary['mask']}: "
         f"PSNR {summary['mean_psnr']:.2f} dB, SSIM {summary['mean_ssim']:.3f} "
         f"(mean-colour fill: {summary['mean_psnr_mean_fill']:.2f} dB), "

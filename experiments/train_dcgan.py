@@ -6,12 +6,15 @@ r"""Trains the paper's DCGAN on one data set; resumes if the workdir has a run.
 Kill it at any time and run the same command again: it resumes exactly from
 the last checkpoint (every --checkpoint_every steps). With --export_dir the
 final model is written as a model directory for `experiments.inpaint`.
-Multi-host: pass --distributed (and the usual JAX coordinator environment, or
+Multi-host: run the same command in every process with --distributed (on a
+TPU pod, Slurm or Open MPI that is all; elsewhere add
 --coordinator_address/--num_processes/--process_id); each process reads its
-own share of every batch.
+own share of every batch, all save the checkpoints to the shared --workdir and
+process 0 writes the logs and samples.
 """
 
 from absl import flags
+import jax
 
 from experiments import _cli
 from inpaint_jax import input_pipeline
@@ -50,15 +53,12 @@ _SAMPLE_EVERY = flags.DEFINE_integer('sample_every', 500,
                                      'Steps between sample grids.')
 _STOP_AFTER = flags.DEFINE_integer(
     'stop_after', None, 'Stop after this many steps of this invocation.')
-_DISTRIBUTED = flags.DEFINE_bool(
-    'distributed', False, 'Call jax.distributed.initialize() (multi-host).')
+_INITIALIZE_DISTRIBUTED = _cli.define_distributed_flags()
 
 
 def main(argv):
   del argv
-  if _DISTRIBUTED.value:
-    import jax
-    jax.distributed.initialize()
+  _INITIALIZE_DISTRIBUTED()
   model_config = ModelConfig(resolution=_RESOLUTION.value, width=_WIDTH.value,
                              kernel=_KERNEL.value)
   train_config = TrainConfig(
@@ -75,7 +75,8 @@ def main(argv):
   if _EXPORT_DIR.value:
     path = train.export_model(_WORKDIR.value, _EXPORT_DIR.value,
                               _WEIGHTS_DTYPE.value)
-    print(f'Model written to {path}')
+    if jax.process_index() == 0:
+      print(f'Model written to {path}')
 
 
 if __name__ == '__main__':

@@ -20,6 +20,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jax.experimental import multihost_utils
 import numpy as np
 import orbax.checkpoint as ocp
 
@@ -56,11 +57,14 @@ def save_model(directory: str, config: ModelConfig, g_vars: Any, d_vars: Any,
           'discriminator': jax.device_get(d_vars)}
   tree = _cast_floats(tree, jnp.bfloat16 if weights_dtype == 'bfloat16'
                       else np.float32)
-  with ocp.StandardCheckpointer() as checkpointer:
+  with ocp.StandardCheckpointer() as checkpointer:  # every process calls it.
     checkpointer.save(os.path.join(directory, VARIABLES_DIR), tree)
-  with open(os.path.join(directory, CONFIG_FILE), 'w') as f:
-    json.dump({'model': config.to_dict(), 'weights_dtype': weights_dtype,
-               'metadata': metadata or {}}, f, indent=2, sort_keys=True)
+  if jax.process_index() == 0:
+    with open(os.path.join(directory, CONFIG_FILE), 'w') as f:
+      json.dump({'model': config.to_dict(), 'weights_dtype': weights_dtype,
+                 'metadata': metadata or {}}, f, indent=2, sort_keys=True)
+  if jax.process_count() > 1:  # nobody returns before the model is complete.
+    multihost_utils.sync_global_devices('inpaint_jax.checkpoints.save_model')
   return directory
 
 

@@ -4,7 +4,8 @@
 search batch by batch with a progress bar, blends, scores against the
 originals and writes per-image PNGs, a comparison grid, and metrics as JSON and
 CSV. Results are per-image deterministic: image i gets mask i and initial
-latent i whatever the batch size.
+latent i whatever the batch size and the number of processes (each process
+searches its `distributed.process_slice` of the images; process 0 writes).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from inpaint_jax import blending, checkpoints, inpaint
+from inpaint_jax import blending, checkpoints, distributed, inpaint
 from inpaint_jax import images as image_io
 from inpaint_jax import masks as masks_lib
 from inpaint_jax import metrics
@@ -86,6 +87,11 @@ def inpaint_and_evaluate(checkpoint: str, images: np.ndarray,
     save_images: write per-image PNGs (the grid and metrics are always written).
     show_progress: show a tqdm progress bar.
 
+  With several processes (see `distributed.initialize`) every process must
+  call this with the same arguments: each searches its share of the images,
+  the results are gathered, process 0 writes the files and all return the same
+  summary.
+
   Returns:
     The summary dict also written to metrics.json.
   """
@@ -102,13 +108,17 @@ def inpaint_and_evaluate(checkpoint: str, images: np.ndarray,
                          mask_key)
   inpaint.validate_inputs(images, all_masks, config.resolution,
                           config.channels)
-  batch_size = min(batch_size, len(images))
-  outputs = {k: [] for k in ('generated', 'result', 'loss')}
+  share = distributed.process_slice(len(images))
+  batch_size = max(1, min(batch_size, share.stop - share.start))
+  outputs = {'generated': [np.zeros((0,) + images.shape[1:], np.float32)],
+             'result': [np.zeros((0,) + images.shape[1:], np.float32)],
+             'loss': [np.zeros((0,), np.float32)]}
   start_time = time.time()
-  progress = tqdm.tqdm(total=len(images), desc='inpaint', unit='img',
-                       disable=not show_progress, dynamic_ncols=True)
-  for start in range(0, len(images), batch_size):
-    count = min(batch_size, len(images) - start)
+  progress = tqdm.tqdm(total=share.stop - share.start, desc='inpaint',
+                       unit='img', disable=not show_progress,
+                       dynamic_ncols=True)
+  for start in range(share.start, share.stop, batch_size):
+    count = min(batch_size, share.stop - start)
     batch = _pad_to(images[start:start + count], batch_size)
     batch_masks = _pad_to(all_masks[start:start + count], batch_size)
     corrupted = batch * batch_masks
@@ -124,10 +134,10 @@ def inpaint_and_evaluate(checkpoint: str, images: np.ndarray,
     outputs['loss'].append(np.asarray(result.loss)[:count])
     progress.update(count)
   progress.close()
-  seconds = time.time() - start_time
-  generated = np.concatenate(outputs['generated'])
-  results = np.concatenate(outputs['result'])
-  losses = np.concatenate(outputs['loss'])
+  generated, results, losses = (distributed.gather_rows(np.concatenate(v))
+                                for v in outputs.values())
+  # The slowest process's time, so that every process returns the same.
+  seconds = float(distributed.gather_rows([time.time() - start_time]).max())
   baseline = np.asarray(mean_fill(images, all_masks))
 
   per_image = {
@@ -137,8 +147,6 @@ def inpaint_and_evaluate(checkpoint: str, images: np.ndarray,
       'loss': losses,
       'missing_fraction': np.asarray(masks_lib.missing_fraction(all_masks)),
   }
-  os.makedirs(output_dir, exist_ok=True)
-  _write_csv(os.path.join(output_dir, 'metrics.csv'), names, per_image)
   summary = {
       'checkpoint': os.path.abspath(checkpoint),
       'model': config.to_dict(),
@@ -152,6 +160,10 @@ def inpaint_and_evaluate(checkpoint: str, images: np.ndarray,
       'device': jax.devices()[0].device_kind,
       **{f'mean_{k}': float(np.mean(v)) for k, v in per_image.items()},
   }
+  if jax.process_index() != 0:
+    return summary
+  os.makedirs(output_dir, exist_ok=True)
+  _write_csv(os.path.join(output_dir, 'metrics.csv'), names, per_image)
   with open(os.path.join(output_dir, 'metrics.json'), 'w') as f:
     json.dump(summary, f, indent=2)
 

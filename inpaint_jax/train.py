@@ -304,8 +304,12 @@ def _check_or_write_configs(workdir: str, model_config: ModelConfig,
           ' --workdir, or the same flags as that run (only --num_steps may'
           ' change).')
   else:
-    with open(path, 'w') as f:
+    # Written whole, then renamed: processes sharing the workdir each write
+    # the same file and none reads a half-written one.
+    temporary = f'{path}.{jax.process_index()}.{os.getpid()}.tmp'
+    with open(temporary, 'w') as f:
       json.dump(current, f, indent=2, sort_keys=True)
+    os.replace(temporary, path)
 
 
 def _machine() -> str:
