@@ -64,6 +64,12 @@ _BLEND = flags.DEFINE_bool('blend', True, 'Poisson blending (Eq. 6).')
 _SEED = flags.DEFINE_integer('seed', 0, 'Seed for masks and initial z.')
 _OUTPUT_DIR = flags.DEFINE_string('output_dir', 'results/inpaint',
                                   'Where results are written.')
+_RECORD_EVERY = flags.DEFINE_integer(
+    'record_every', 0, 'If > 0: write search.gif (G(z) every N steps for the'
+    ' first batch) and loss_curves.csv (loss at every step).')
+_COMPUTE_DTYPE = flags.DEFINE_enum(
+    'compute_dtype', 'float32', ['float32', 'bfloat16'],
+    'Dtype of the convolutions in the z-search (weights stay float32).')
 _SAVE_IMAGES = flags.DEFINE_bool('save_images', True,
                                  'Write per-image PNGs besides the grid.')
 _INITIALIZE_DISTRIBUTED = _cli.define_distributed_flags()
@@ -83,13 +89,14 @@ def main(argv):
         data_dir=_DATA_DIR.value, size=size, limit=_NUM_IMAGES.value)
   search_config = SearchConfig(iterations=_ITERATIONS.value, lam=_LAM.value,
                                learning_rate=_LR.value,
-                               restarts=_RESTARTS.value)
+                               restarts=_RESTARTS.value,
+                               record_every=_RECORD_EVERY.value)
   summary = evaluate.inpaint_and_evaluate(
       _CHECKPOINT.value, images, names, _OUTPUT_DIR.value,
       mask_kind=None if _MASK_FILE.value else _MASK.value,
       mask_file=_MASK_FILE.value, search_config=search_config,
       batch_size=_BATCH.value, blend=_BLEND.value, seed=_SEED.value,
-      save_images=_SAVE_IMAGES.value)
+      save_images=_SAVE_IMAGES.value, compute_dtype=_COMPUTE_DTYPE.value)
   if jax.process_index() != 0:
     return
   print(f"{summary['num_images']} images, mask {summary['mask']}: "

@@ -69,7 +69,8 @@ def inpaint_and_evaluate(checkpoint: str, images: np.ndarray,
                          search_config: SearchConfig = SearchConfig(),
                          batch_size: int = 64, blend: bool = True,
                          seed: int = 0, save_images: bool = True,
-                         show_progress: bool = True) -> dict[str, Any]:
+                         show_progress: bool = True,
+                         compute_dtype: str = 'float32') -> dict[str, Any]:
   """Inpaints `images` with the model in `checkpoint`; writes and returns results.
 
   Args:
@@ -86,6 +87,9 @@ def inpaint_and_evaluate(checkpoint: str, images: np.ndarray,
     seed: seed for masks and initial latents.
     save_images: write per-image PNGs (the grid and metrics are always written).
     show_progress: show a tqdm progress bar.
+    compute_dtype: 'float32', or 'bfloat16' for G and D's convolutions in
+      the search (faster where the hardware has bf16 units; weights stay
+      float32).
 
   With several processes (see `distributed.initialize`) every process must
   call this with the same arguments: each searches its share of the images,
@@ -102,7 +106,9 @@ def inpaint_and_evaluate(checkpoint: str, images: np.ndarray,
     raise ValueError(f'{len(images)} images but {len(names)} names.')
   if len(images) == 0:
     raise ValueError('No images to inpaint.')
-  generator, discriminator = Generator(config), Discriminator(config)
+  dtype = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}[compute_dtype]
+  generator = Generator(config, dtype=dtype)
+  discriminator = Discriminator(config, dtype=dtype)
   mask_key, z_key = jax.random.split(jax.random.PRNGKey(seed))
   all_masks = make_masks(mask_kind, mask_file, len(images), config.resolution,
                          mask_key)
@@ -110,6 +116,7 @@ def inpaint_and_evaluate(checkpoint: str, images: np.ndarray,
                           config.channels)
   share = distributed.process_slice(len(images))
   batch_size = max(1, min(batch_size, share.stop - share.start))
+  frames, curves = None, None
   outputs = {'generated': [np.zeros((0,) + images.shape[1:], np.float32)],
              'result': [np.zeros((0,) + images.shape[1:], np.float32)],
              'loss': [np.zeros((0,), np.float32)]}
@@ -132,6 +139,10 @@ def inpaint_and_evaluate(checkpoint: str, images: np.ndarray,
     outputs['generated'].append(np.asarray(result.generated)[:count])
     outputs['result'].append(np.asarray(jnp.clip(final, -1, 1))[:count])
     outputs['loss'].append(np.asarray(result.loss)[:count])
+    if result.frames is not None and frames is None:
+      frames = np.asarray(result.frames)[:count]
+      curves = np.asarray(result.loss_curve)[:count]
+      frame_masks = batch_masks[:count]
     progress.update(count)
   progress.close()
   generated, results, losses = (distributed.gather_rows(np.concatenate(v))
@@ -158,6 +169,7 @@ def inpaint_and_evaluate(checkpoint: str, images: np.ndarray,
       'seconds': seconds,
       'images_per_second': len(images) / seconds,
       'device': jax.devices()[0].device_kind,
+      'compute_dtype': compute_dtype,
       **{f'mean_{k}': float(np.mean(v)) for k, v in per_image.items()},
   }
   if jax.process_index() != 0:
@@ -169,6 +181,10 @@ def inpaint_and_evaluate(checkpoint: str, images: np.ndarray,
 
   masked = image_io.masked_for_display(images, all_masks)
   rows = slice(0, GRID_ROWS)
+  if frames is not None:
+    _write_search_progress(output_dir, images[share][:len(frames)],
+                           frame_masks, frames, curves,
+                           search_config.record_every)
   image_io.save_png(os.path.join(output_dir, 'grid.png'), image_io.make_grid(
       [masked[rows], generated[rows], results[rows], images[rows]]))
   if save_images:
@@ -179,6 +195,30 @@ def inpaint_and_evaluate(checkpoint: str, images: np.ndarray,
         image_io.save_png(os.path.join(output_dir, 'images',
                                        f'{stem}_{suffix}.png'), array[i])
   return summary
+
+
+def _write_search_progress(output_dir: str, images: np.ndarray,
+                           masks: np.ndarray, frames: np.ndarray,
+                           curves: np.ndarray, every: int) -> None:
+  """search.gif (masked | G(z) | overlay, as the search goes), loss_curves.csv.
+
+  images/masks: (n, H, W, C|1); frames: (n, F, H, W, C); curves: (n, T).
+  """
+  from PIL import Image
+  rows = slice(0, GRID_ROWS)
+  masked = image_io.masked_for_display(images, masks)[rows]
+  pictures = [
+      Image.fromarray(image_io.to_uint8(image_io.make_grid(
+          [masked, frames[rows, f], np.asarray(blending.overlay(
+              frames[rows, f], images[rows], masks[rows]))])))
+      for f in range(frames.shape[1])]
+  pictures[0].save(os.path.join(output_dir, 'search.gif'), save_all=True,
+                   append_images=pictures[1:], duration=200, loop=0)
+  with open(os.path.join(output_dir, 'loss_curves.csv'), 'w', newline='') as f:
+    writer = csv.writer(f)
+    writer.writerow(['step'] + [f'image_{i}' for i in range(len(curves))])
+    for step in range(curves.shape[1]):
+      writer.writerow([step] + [f'{v:.6g}' for v in curves[:, step]])
 
 
 def _write_csv(path: str, names: Sequence[str],

@@ -59,8 +59,8 @@ def test_inpaint_experiment_writes_grid_images_and_metrics(tiny_model,
   result = _run('experiments.inpaint', f'--checkpoint={tiny_model}',
                 '--dataset=celeba', '--split=test',
                 f'--data_dir={small_data_dir}', '--num_images=3',
-                '--batch_size=2', '--iterations=3', '--mask=pattern',
-                f'--output_dir={out}')
+                '--batch_size=2', '--iterations=4', '--mask=pattern',
+                '--record_every=2', f'--output_dir={out}')
   assert result.returncode == 0, result.stderr[-3000:]
   assert 'PSNR' in result.stdout
   summary = json.loads((out / 'metrics.json').read_text())
@@ -73,6 +73,10 @@ def test_inpaint_experiment_writes_grid_images_and_metrics(tiny_model,
   grid = Image.open(out / 'grid.png')
   assert grid.size == (4 * 18 + 2, 3 * 18 + 2)  # 4 columns, 3 rows of 16x16
   assert len(os.listdir(out / 'images')) == 9
+  gif = Image.open(out / 'search.gif')
+  assert gif.n_frames == 3  # the start and every 2 of 4 steps
+  with open(out / 'loss_curves.csv') as f:
+    assert len(f.read().splitlines()) == 1 + 4
 
 
 @needs_data
@@ -85,7 +89,8 @@ def test_own_images_with_a_mask_file(tiny_model, tmp_path):
   Image.fromarray(mask).save(tmp_path / 'mask.png')
   result = _run('experiments.inpaint', f'--checkpoint={tiny_model}',
                 f'--images={folder}', f'--mask_file={tmp_path / "mask.png"}',
-                '--iterations=2', f'--output_dir={tmp_path / "out"}')
+                '--iterations=2', '--compute_dtype=bfloat16',
+                f'--output_dir={tmp_path / "out"}')
   assert result.returncode == 0, result.stderr[-3000:]
   assert os.path.exists(tmp_path / 'out' / 'images' / 'red_inpainted.png')
   # A mask without missing pixels is refused in one line.
