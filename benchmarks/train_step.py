@@ -10,7 +10,6 @@ float32 matmul timed in the same run.
 import functools
 
 import jax
-import jax.numpy as jnp
 from absl import app
 from absl import flags
 
