@@ -34,7 +34,7 @@ at most 8x8, 'stride1' elsewhere.
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import Any, ClassVar
 
 import flax.linen as nn
 import jax
@@ -197,46 +197,40 @@ def _resolve_impl(impl: str, image_side_channels: int,
   return 'phase' if low_resolution <= 8 else 'stride1'
 
 
-class Upsample(nn.Module):
-  """Stride-2 transposed convolution with a (k, k, in, out) 'kernel' param."""
+class _Stride2Conv(nn.Module):
+  """A stride-2 layer with a (k, k, in, out) 'kernel' param (and 'bias')."""
   features: int
   kernel_size: int = 5
   use_bias: bool = False
   impl: str = 'auto'
   dtype: Any = jnp.float32
+  upsample: ClassVar[bool]
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     kernel = self.param('kernel', kernel_init,
                         (self.kernel_size, self.kernel_size, x.shape[-1],
                          self.features))
-    impl = _resolve_impl(self.impl, self.features, x.shape[1])
-    y = conv_transpose_stride2(x.astype(self.dtype), kernel, impl)
+    if self.upsample:
+      impl = _resolve_impl(self.impl, self.features, x.shape[1])
+      y = conv_transpose_stride2(x.astype(self.dtype), kernel, impl)
+    else:
+      impl = _resolve_impl(self.impl, x.shape[-1], x.shape[1] // 2)
+      y = conv_stride2(x.astype(self.dtype), kernel, impl)
     if self.use_bias:
       y = y + self.param('bias', nn.initializers.zeros,
                          (self.features,)).astype(self.dtype)
     return y
 
 
-class Downsample(nn.Module):
-  """Stride-2 convolution with a (k, k, in, out) 'kernel' param."""
-  features: int
-  kernel_size: int = 5
-  use_bias: bool = False
-  impl: str = 'auto'
-  dtype: Any = jnp.float32
+class Upsample(_Stride2Conv):
+  """Stride-2 transposed convolution: (N, H, W, in) -> (N, 2H, 2W, features)."""
+  upsample = True
 
-  @nn.compact
-  def __call__(self, x: jax.Array) -> jax.Array:
-    kernel = self.param('kernel', kernel_init,
-                        (self.kernel_size, self.kernel_size, x.shape[-1],
-                         self.features))
-    impl = _resolve_impl(self.impl, x.shape[-1], x.shape[1] // 2)
-    y = conv_stride2(x.astype(self.dtype), kernel, impl)
-    if self.use_bias:
-      y = y + self.param('bias', nn.initializers.zeros,
-                         (self.features,)).astype(self.dtype)
-    return y
+
+class Downsample(_Stride2Conv):
+  """Stride-2 convolution: (N, 2H, 2W, in) -> (N, H, W, features)."""
+  upsample = False
 
 
 def _batch_norm(train: bool, axis_name: str | None, dtype: Any):
