@@ -166,7 +166,7 @@ def inpaint_and_evaluate(checkpoint: str, images: np.ndarray,
       'blend': blend,
       'seed': seed,
       'num_images': len(images),
-      'seconds': seconds,
+      'seconds': seconds,  # search + blending, compilation included
       'images_per_second': len(images) / seconds,
       'device': jax.devices()[0].device_kind,
       'compute_dtype': compute_dtype,
@@ -183,8 +183,7 @@ def inpaint_and_evaluate(checkpoint: str, images: np.ndarray,
   rows = slice(0, GRID_ROWS)
   if frames is not None:
     _write_search_progress(output_dir, images[share][:len(frames)],
-                           frame_masks, frames, curves,
-                           search_config.record_every)
+                           frame_masks, frames, curves)
   image_io.save_png(os.path.join(output_dir, 'grid.png'), image_io.make_grid(
       [masked[rows], generated[rows], results[rows], images[rows]]))
   if save_images:
@@ -199,7 +198,7 @@ def inpaint_and_evaluate(checkpoint: str, images: np.ndarray,
 
 def _write_search_progress(output_dir: str, images: np.ndarray,
                            masks: np.ndarray, frames: np.ndarray,
-                           curves: np.ndarray, every: int) -> None:
+                           curves: np.ndarray) -> None:
   """search.gif (masked | G(z) | overlay, as the search goes), loss_curves.csv.
 
   images/masks: (n, H, W, C|1); frames: (n, F, H, W, C); curves: (n, T).
