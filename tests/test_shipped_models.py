@@ -1,0 +1,46 @@
+"""The trained models in models/ load and inpaint real test images well."""
+
+import os
+
+import jax
+import numpy as np
+import pytest
+
+from inpaint_jax import blending, checkpoints, evaluate, inpaint, masks
+from inpaint_jax import input_pipeline, metrics
+from inpaint_jax.config import SearchConfig
+from inpaint_jax.models import Discriminator, Generator
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHIPPED = {'celeba64': 'celeba', 'svhn64': 'svhn', 'cars64': 'cars'}
+DATA_DIR = input_pipeline.default_data_dir()
+
+
+def test_every_data_set_has_a_shipped_model_with_a_card():
+  for name in SHIPPED:
+    path = os.path.join(ROOT, 'models', name)
+    assert os.path.isfile(os.path.join(path, checkpoints.CONFIG_FILE)), path
+    assert os.path.isfile(os.path.join(path, 'README.md')), path
+    assert os.path.isfile(os.path.join(path, 'samples.png')), path
+
+
+@pytest.mark.skipif(not os.path.isdir(DATA_DIR), reason='no shared data')
+@pytest.mark.parametrize('name', sorted(SHIPPED))
+def test_short_inpainting_beats_the_mean_colour_fill(name):
+  config, g_vars, d_vars = checkpoints.restore_model(
+      os.path.join(ROOT, 'models', name))
+  assert config.resolution == 64
+  images, _ = input_pipeline.load_split(SHIPPED[name], 'test', limit=8)
+  generator, discriminator = Generator(config), Discriminator(config)
+  gains = {}
+  for kind in masks.KINDS:
+    m = np.asarray(masks.make(kind, jax.random.PRNGKey(1), 8, 64))
+    result = inpaint.search(generator, discriminator, g_vars, d_vars,
+                            images * m, m, jax.random.PRNGKey(0),
+                            SearchConfig(iterations=50))
+    blended = blending.poisson_blend(result.generated, images * m, m)
+    ours = float(np.mean(metrics.psnr(np.clip(blended, -1, 1), images)))
+    fill = float(np.mean(metrics.psnr(evaluate.mean_fill(images, m), images)))
+    gains[kind] = ours - fill
+  # Over the four mask types (per-mask results on 64 images: model cards).
+  assert np.mean(list(gains.values())) > 0, (name, gains)
