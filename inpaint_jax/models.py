@@ -28,7 +28,7 @@ numerically the same function (see tests/test_models.py) and checkpoints do
 not depend on the choice. 'auto' picks per layer what measured fastest for
 forward + backward on the 2-core CPU (benchmarks/layers.py): 'lax' for the
 layers on the 3-channel image side, 'phase' where the low-resolution side is
-at most 8x8, 'stride1' elsewhere.
+at most 16x16 (every other layer of a 64x64 DCGAN), 'stride1' elsewhere.
 """
 
 from __future__ import annotations
@@ -194,7 +194,7 @@ def _resolve_impl(impl: str, image_side_channels: int,
     return impl
   if image_side_channels <= 4:
     return 'lax'
-  return 'phase' if low_resolution <= 8 else 'stride1'
+  return 'phase' if low_resolution <= 16 else 'stride1'
 
 
 class _Stride2Conv(nn.Module):
