@@ -64,3 +64,10 @@ def run(main) -> None:
       sys.exit(2)
 
   app.run(guarded)
+
+
+def define_data_dir_flag() -> flags.FlagHolder:
+  """--data_dir, shared by the experiments that read ../shared/data-style trees."""
+  return flags.DEFINE_string(
+      'data_dir', None, 'Data root (default: $INPAINT_DATA_DIR, else'
+      ' ../shared/data beside the project).')

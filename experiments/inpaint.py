@@ -41,9 +41,7 @@ _SPLIT = flags.DEFINE_string('split', 'test', 'Split of --dataset.')
 _SOURCE = flags.DEFINE_enum(
     'source', 'folder', ['folder', 'tfds'],
     'folder: <data_dir>/<dataset>/<split>; tfds: the TFDS builder.')
-_DATA_DIR = flags.DEFINE_string(
-    'data_dir', None, 'Data root (default: $INPAINT_DATA_DIR, else'
-    ' ../shared/data beside the project).')
+_DATA_DIR = _cli.define_data_dir_flag()
 _IMAGES = flags.DEFINE_string(
     'images', None, 'A folder of your own images to inpaint instead.')
 _MASK = flags.DEFINE_enum('mask', 'center', masks.KINDS,

@@ -20,9 +20,7 @@ _MODEL_DIR = flags.DEFINE_string('model_dir', None, 'Model directory.',
 _DATASET = flags.DEFINE_enum('dataset', 'celeba', input_pipeline.DATASETS,
                              'Data set of the test images.')
 _SPLIT = flags.DEFINE_string('split', 'test', 'Split to evaluate on.')
-_DATA_DIR = flags.DEFINE_string(
-    'data_dir', None, 'Data root (default: $INPAINT_DATA_DIR, else'
-    ' ../shared/data beside the project).')
+_DATA_DIR = _cli.define_data_dir_flag()
 _NUM_IMAGES = flags.DEFINE_integer('num_images', 64, 'Test images.')
 _ITERATIONS = flags.DEFINE_integer('iterations', 300, 'z-search Adam steps.')
 _LR = flags.DEFINE_float('learning_rate', SearchConfig.learning_rate,

@@ -26,9 +26,7 @@ _DATASET = flags.DEFINE_enum('dataset', 'celeba', input_pipeline.DATASETS,
 _SOURCE = flags.DEFINE_enum(
     'source', 'folder', ['folder', 'tfds'],
     'folder: <data_dir>/<dataset>/train images; tfds: the TFDS builder.')
-_DATA_DIR = flags.DEFINE_string(
-    'data_dir', None, 'Data root (default: $INPAINT_DATA_DIR, else'
-    ' ../shared/data beside the project).')
+_DATA_DIR = _cli.define_data_dir_flag()
 _HOLDOUT = flags.DEFINE_integer(
     'holdout', 256, 'Last N train images held out as a validation slice for'
     ' tuning (never trained on).')
