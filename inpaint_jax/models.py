@@ -23,6 +23,12 @@ whose gradients are stride-1 convolutions too:
   are multiplied.
 * 'lax': the plain XLA strided / transposed convolution.
 
+Every convolution goes through `conv2d`, whose input gradient is an explicit
+convolution with the flipped kernel in (k, k, out, in) order: XLA's own input
+gradient on CPU reads the kernel as (k, k, out, in) in place, which outside a
+loop XLA fixes with a hoisted transpose, but inside the z-search's while loop
+it runs on a slow convolution path (the whole search step took 2x as long).
+
 The parameters are the ordinary k x k kernels in every formulation, so all are
 numerically the same function (see tests/test_models.py) and checkpoints do
 not depend on the choice. 'auto' picks per layer what measured fastest for
@@ -49,6 +55,56 @@ IMPLS = ('auto', 'lax', 'stride1', 'phase')
 
 # DCGAN initialisation: N(0, 0.02) weights.
 kernel_init = nn.initializers.normal(stddev=0.02)
+
+
+Padding = tuple[tuple[int, int], tuple[int, int]]
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
+def _conv(x, kernel, strides, padding, lhs_dilation):
+  return lax.conv_general_dilated(x, kernel, strides, padding,
+                                  lhs_dilation=lhs_dilation,
+                                  dimension_numbers=_DIMENSION_NUMBERS)
+
+
+def _conv_fwd(x, kernel, strides, padding, lhs_dilation):
+  return _conv(x, kernel, strides, padding, lhs_dilation), (x, kernel)
+
+
+def _conv_bwd(strides, padding, lhs_dilation, residuals, cotangent):
+  x, kernel = residuals
+  # The same convolution on the physically transposed kernel, labelled HWOI:
+  # JAX's transpose rule then yields an input gradient whose kernel XLA reads
+  # in its canonical (k, k, in, out) order, also inside a while loop.
+  kernel_oi = kernel.swapaxes(2, 3)
+  _, input_vjp = jax.vjp(
+      lambda x: lax.conv_general_dilated(
+          x, kernel_oi, strides, padding, lhs_dilation=lhs_dilation,
+          dimension_numbers=('NHWC', 'HWOI', 'NHWC')), x)
+  _, kernel_vjp = jax.vjp(
+      lambda k: lax.conv_general_dilated(
+          x, k, strides, padding, lhs_dilation=lhs_dilation,
+          dimension_numbers=_DIMENSION_NUMBERS), kernel)
+  return input_vjp(cotangent)[0], kernel_vjp(cotangent)[0]
+
+
+_conv.defvjp(_conv_fwd, _conv_bwd)
+
+
+def conv2d(x: jax.Array, kernel: jax.Array, strides: tuple[int, int] = (1, 1),
+           padding: Padding | str = 'SAME',
+           lhs_dilation: tuple[int, int] = (1, 1)) -> jax.Array:
+  """`lax.conv_general_dilated` in NHWC / HWIO with a loop-friendly gradient.
+
+  x: (N, H, W, in); kernel: (kh, kw, in, out); padding 'SAME', 'VALID' or
+  ((lo, hi), (lo, hi)). Same values and gradients as the lax call (see the
+  module docstring for why the input gradient is spelled out).
+  """
+  if isinstance(padding, str):
+    padding = lax.padtype_to_pads(x.shape[1:3], kernel.shape[:2], strides,
+                                  padding)
+  padding = tuple((int(lo), int(hi)) for lo, hi in padding)
+  return _conv(x, kernel, tuple(strides), padding, tuple(lhs_dilation))
 
 
 def _transpose_padding_lo(kernel: int) -> int:
@@ -146,17 +202,16 @@ def conv_transpose_stride2(x: jax.Array, kernel: jax.Array,
   """
   kernel = kernel.astype(x.dtype)
   if impl == 'lax':
-    return lax.conv_transpose(x, kernel, (2, 2), 'SAME',
-                              dimension_numbers=_DIMENSION_NUMBERS)
+    k = kernel.shape[0]
+    lo = _transpose_padding_lo(k)
+    pads = ((lo, k - lo), (lo, k - lo))
+    return conv2d(x, kernel, padding=pads, lhs_dilation=(2, 2))
   if impl == 'phase':
-    phases = {p: lax.conv_general_dilated(x, sub, (1, 1), padding,
-                                          dimension_numbers=_DIMENSION_NUMBERS)
+    phases = {p: conv2d(x, sub, padding=padding)
               for p, (sub, padding) in _phase_subkernels(kernel, True).items()}
     y = jnp.stack([phases[py, px] for py in (0, 1) for px in (0, 1)], axis=3)
     return depth_to_space(y.reshape(y.shape[:3] + (-1,)))
-  y = lax.conv_general_dilated(x, _phase_kernel(kernel, upsample=True),
-                               (1, 1), 'SAME',
-                               dimension_numbers=_DIMENSION_NUMBERS)
+  y = conv2d(x, _phase_kernel(kernel, upsample=True))
   return depth_to_space(y)
 
 
@@ -169,20 +224,15 @@ def conv_stride2(x: jax.Array, kernel: jax.Array,
   """
   kernel = kernel.astype(x.dtype)
   if impl == 'lax':
-    return lax.conv_general_dilated(x, kernel, (2, 2), 'SAME',
-                                    dimension_numbers=_DIMENSION_NUMBERS)
+    return conv2d(x, kernel, strides=(2, 2))
   if impl == 'phase':
     n, h2, w2, c = x.shape
     phases = x.reshape(n, h2 // 2, 2, w2 // 2, 2, c)
     return sum(
-        lax.conv_general_dilated(phases[:, :, py, :, px], sub, (1, 1), padding,
-                                 dimension_numbers=_DIMENSION_NUMBERS)
+        conv2d(phases[:, :, py, :, px], sub, padding=padding)
         for (py, px), (sub, padding) in _phase_subkernels(kernel,
                                                           False).items())
-  return lax.conv_general_dilated(space_to_depth(x),
-                                  _phase_kernel(kernel, upsample=False),
-                                  (1, 1), 'SAME',
-                                  dimension_numbers=_DIMENSION_NUMBERS)
+  return conv2d(space_to_depth(x), _phase_kernel(kernel, upsample=False))
 
 
 def _resolve_impl(impl: str, image_side_channels: int,
