@@ -244,7 +244,7 @@ def _resolve_impl(impl: str, image_side_channels: int,
     return impl
   if image_side_channels <= 4:
     return 'lax'
-  return 'phase' if low_resolution <= 16 else 'stride1'
+  return 'phase' if low_resolution <= 8 else 'stride1'
 
 
 class _Stride2Conv(nn.Module):
