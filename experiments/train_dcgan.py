@@ -36,6 +36,9 @@ _EXPORT_DIR = flags.DEFINE_string(
 _WEIGHTS_DTYPE = flags.DEFINE_enum('weights_dtype', 'float32',
                                    ['float32', 'bfloat16'],
                                    'Weight dtype of the exported model.')
+_INIT_FROM = flags.DEFINE_string(
+    'init_from', None, 'Exported model directory whose weights start a new'
+    ' run (continued training with a fresh optimiser); ignored on resume.')
 _RESOLUTION = flags.DEFINE_integer('resolution', 64, 'Image size.')
 _WIDTH = flags.DEFINE_integer('width', 64, 'Base channel width (paper: 64).')
 _KERNEL = flags.DEFINE_integer('kernel', 5, 'Kernel size (4 or 5).')
@@ -69,7 +72,8 @@ def main(argv):
       size=_RESOLUTION.value, holdout=_HOLDOUT.value)
   train.train_and_evaluate(model_config, train_config, images, _WORKDIR.value,
                            stop_after=_STOP_AFTER.value,
-                           data_description=description)
+                           data_description=description,
+                           init_model_dir=_INIT_FROM.value)
   if _EXPORT_DIR.value:
     path = train.export_model(_WORKDIR.value, _EXPORT_DIR.value,
                               _WEIGHTS_DTYPE.value)

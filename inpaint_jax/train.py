@@ -189,7 +189,8 @@ def train_and_evaluate(model_config: ModelConfig, train_config: TrainConfig,
                        train_images: np.ndarray, workdir: str,
                        stop_after: int | None = None,
                        data_description: str = '',
-                       show_progress: bool = True) -> TrainState:
+                       show_progress: bool = True,
+                       init_model_dir: str | None = None) -> TrainState:
   """Trains (or resumes) a DCGAN in `workdir` and returns the final state.
 
   Args:
@@ -203,6 +204,9 @@ def train_and_evaluate(model_config: ModelConfig, train_config: TrainConfig,
       and preemption drills); the run can be resumed later.
     data_description: recorded in the metadata of the exported model.
     show_progress: show a tqdm progress bar.
+    init_model_dir: an exported model directory (same ModelConfig) whose G and
+      D weights start a new run (fine-tuning / continued training; Adam state
+      starts fresh). Ignored when the run resumes from its own checkpoint.
   """
   os.makedirs(workdir, exist_ok=True)
   _check_or_write_configs(workdir, model_config, train_config)
@@ -229,6 +233,13 @@ def train_and_evaluate(model_config: ModelConfig, train_config: TrainConfig,
     state, meta, _ = restored
     wall_before = float(meta.get('wall_seconds', 0.0))
     logging.info('Resumed from step %d in %s.', int(state.step), workdir)
+  elif init_model_dir:
+    _, g_vars, d_vars = checkpoints.restore_model(init_model_dir, model_config)
+    state = state.replace(g_params=g_vars['params'],
+                          g_stats=g_vars['batch_stats'],
+                          d_params=d_vars['params'],
+                          d_stats=d_vars['batch_stats'])
+    logging.info('Initialised from the weights in %s.', init_model_dir)
   start = int(state.step)
   p_step = make_parallel_step(model_config, train_config)
   state = flax.jax_utils.replicate(state)

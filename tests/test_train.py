@@ -83,3 +83,22 @@ def test_export_writes_a_loadable_model(tmp_path):
   assert config == MODEL
   for a, b in zip(_leaves(g_vars), _leaves(train.generator_variables(state))):
     np.testing.assert_array_equal(a, b)
+
+
+def test_new_run_starts_from_an_exported_model(tmp_path):
+  train.train_and_evaluate(MODEL, TRAIN, _images(), str(tmp_path / 'w'),
+                           show_progress=False)
+  path = train.export_model(str(tmp_path / 'w'), str(tmp_path / 'model'))
+  _, g_vars, d_vars = checkpoints.restore_model(path)
+  start = train.train_and_evaluate(MODEL, TRAIN, _images(), str(tmp_path / 'c'),
+                                   stop_after=0, show_progress=False,
+                                   init_model_dir=path)
+  assert int(start.step) == 0
+  for a, b in zip(_leaves((g_vars, d_vars)),
+                  _leaves((train.generator_variables(start),
+                           train.discriminator_variables(start)))):
+    np.testing.assert_array_equal(a, b)
+  with pytest.raises(ValueError, match='different config'):
+    train.train_and_evaluate(ModelConfig(resolution=16, width=8), TRAIN,
+                             _images(), str(tmp_path / 'd'), stop_after=0,
+                             show_progress=False, init_model_dir=path)
