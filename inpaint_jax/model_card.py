@@ -82,6 +82,18 @@ def _size_on_disk(path: str) -> int:
              for root, _, files in os.walk(path) for f in files)
 
 
+def _lineage(source: dict[str, Any] | None) -> list[str]:
+  """A card line for a run started from another model's weights, if any."""
+  if not source:
+    return []
+  wall = source.get('wall_seconds')
+  return [f'- Initialised from: {os.path.basename(source["model"])}, itself'
+          f' trained {source.get("steps", "?")} steps'
+          + (f' ({wall / 3600:.2f} h)' if wall else '')
+          + '; the steps and wall time here are those of this run only, with'
+          ' a fresh Adam state']
+
+
 def _card_text(model_dir, config, metadata, results, data_description,
                search_config, command, num_images) -> str:
   name = os.path.basename(os.path.normpath(model_dir))
@@ -104,6 +116,7 @@ def _card_text(model_dir, config, metadata, results, data_description,
       f' {train.get("batch_size", "?")}, Adam lr {train.get("learning_rate", "?")},'
       f' beta1 {train.get("beta1", "?")}, flips {train.get("flip", "?")},'
       f' seed {train.get("seed", "?")}',
+      *_lineage(metadata.get('initialised_from')),
       f'- Training data: {metadata.get("data", "?")}',
       f'- Training wall time: {wall / 3600:.2f} h' if wall else
       '- Training wall time: not recorded',

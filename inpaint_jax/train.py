@@ -229,12 +229,18 @@ def train_and_evaluate(model_config: ModelConfig, train_config: TrainConfig,
   manager = checkpoints.training_manager(workdir, train_config.keep_checkpoints)
   restored = checkpoints.restore_train_state(manager, state)
   wall_before = 0.0
+  initialised_from = None
   if restored is not None:
     state, meta, _ = restored
     wall_before = float(meta.get('wall_seconds', 0.0))
+    initialised_from = meta.get('initialised_from')
     logging.info('Resumed from step %d in %s.', int(state.step), workdir)
   elif init_model_dir:
     _, g_vars, d_vars = checkpoints.restore_model(init_model_dir, model_config)
+    _, source = checkpoints.load_model_config(init_model_dir)
+    initialised_from = {'model': os.path.abspath(init_model_dir),
+                        'steps': source.get('steps'),
+                        'wall_seconds': source.get('wall_seconds')}
     state = state.replace(g_params=g_vars['params'],
                           g_stats=g_vars['batch_stats'],
                           d_params=d_vars['params'],
@@ -285,7 +291,9 @@ def train_and_evaluate(model_config: ModelConfig, train_config: TrainConfig,
       checkpoints.save_train_state(
           manager, done, _unreplicate(state),
           {'wall_seconds': wall_before + time.time() - t0, 'metrics': last,
-           'data': data_description, 'machine': _machine()})
+           'data': data_description, 'machine': _machine(),
+           **({'initialised_from': initialised_from}
+              if initialised_from else {})})
     progress.update(1)
   progress.close()
   manager.wait_until_finished()

@@ -94,6 +94,12 @@ def test_new_run_starts_from_an_exported_model(tmp_path):
                                    stop_after=0, show_progress=False,
                                    init_model_dir=path)
   assert int(start.step) == 0
+  train.train_and_evaluate(MODEL, TRAIN, _images(), str(tmp_path / 'c'),
+                           stop_after=1, show_progress=False,
+                           init_model_dir=path)
+  _, metadata = checkpoints.load_model_config(
+      train.export_model(str(tmp_path / 'c'), str(tmp_path / 'model_c')))
+  assert metadata['initialised_from']['steps'] == TRAIN.num_steps
   for a, b in zip(_leaves((g_vars, d_vars)),
                   _leaves((train.generator_variables(start),
                            train.discriminator_variables(start)))):
