@@ -22,6 +22,10 @@ layout (`--channels_last` for NHWC).
   G update with the non-saturating loss through the updated D; Adam(2e-4,
   0.5) for both.
 
+* torch_matmul_float32_gflops (and jax_matmul_float32_gflops with --jax): a
+  4096^2 (2048^2 with --quick) float32 matmul in each framework, the
+  practical peak each one's convolutions are measured against.
+
 With --jax (default) the JAX counterparts (`benchmarks.zsearch` per-step time
 by the N / 2N difference, and `benchmarks.train_step`) are measured in the
 same process, with the same settings, and the ratios printed.
@@ -195,12 +199,29 @@ def torch_train_step(width, batch, warmup, steps):
   return _timed_steps(step, warmup, steps)
 
 
+def torch_matmul_gflops(size: int, repeats: int = 5) -> float:
+  """float32 GFLOP/s of a size^2 matmul in torch (oneDNN / MKL on CPU)."""
+  a, b = torch.randn(size, size), torch.randn(size, size)
+  torch.mm(a, b)
+  times = []
+  for _ in range(repeats):
+    start = time.perf_counter()
+    torch.mm(a, b)
+    times.append(time.perf_counter() - start)
+  return 2 * size**3 / statistics.median(times) / 1e9
+
+
 def main(argv):
   del argv
   quick = _QUICK.value
   torch.set_num_threads(_THREADS.value or os.cpu_count())
   width, batch = _WIDTH.value, _BATCH.value
   warmup, steps = (1, 3) if quick else (2, 10)
+  size = 2048 if quick else 4096
+  peaks = {'matmul_size': size,
+           'torch_matmul_float32_gflops': torch_matmul_gflops(size)}
+  print(f'torch matmul {size}^2: {peaks["torch_matmul_float32_gflops"]:.1f}'
+        ' GFLOP/s', flush=True)
   rows = []
   first, zs = torch_zsearch_step(width, batch, warmup, steps)
   rows.append({'framework': f'torch {torch.__version__}', 'what': 'zsearch',
@@ -215,7 +236,12 @@ def main(argv):
 
   if _JAX.value:
     import jax  # pylint: disable=g-import-not-at-top
+    import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
     from benchmarks import workloads  # pylint: disable=g-import-not-at-top
+    peaks['jax_matmul_float32_gflops'] = common.matmul_peak(
+        size, jnp.float32) / 1e9
+    print(f'jax matmul {size}^2: {peaks["jax_matmul_float32_gflops"]:.1f}'
+          ' GFLOP/s', flush=True)
     z_row = workloads.zsearch(width, batch, iterations=2 if quick else 5,
                               repeats=1 if quick else 2, flops=False)
     rows.append({'framework': f'jax {jax.__version__}', 'what': 'zsearch',
@@ -230,7 +256,7 @@ def main(argv):
   common.report('torch_reference', rows,
                 ['framework', 'what', 'width', 'batch', 'step_s', 'first_s',
                  'torch_over_jax'], _OUTPUT.value,
-                {'torch': torch.__version__,
+                {**peaks, 'torch': torch.__version__,
                  'torch_threads': torch.get_num_threads(),
                  'channels_last': _CHANNELS_LAST.value,
                  'note': 'first_s: torch first step; for JAX the AOT compile'
