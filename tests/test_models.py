@@ -20,6 +20,34 @@ def _random(shape, seed):
 FAST = ['stride1', 'phase']
 
 
+@pytest.mark.parametrize('strides,padding,lhs_dilation', [
+    ((1, 1), 'SAME', (1, 1)),
+    ((1, 1), ((1, 0), (0, 2)), (1, 1)),
+    ((2, 2), 'SAME', (1, 1)),
+    ((1, 1), ((3, 2), (3, 2)), (2, 2)),   # a stride-2 transposed conv
+])
+def test_conv2d_values_and_gradients_equal_lax(strides, padding,
+                                               lhs_dilation):
+  # conv2d spells out its input gradient (models docstring); it must be
+  # autodiff's gradient of the plain lax convolution, for x and the kernel.
+  x = _random((2, 9, 8, 3), 0)
+  w = _random((5, 4, 3, 6), 1)
+  ours = lambda x, w: models.conv2d(x, w, strides, padding, lhs_dilation)
+  plain = lambda x, w: lax.conv_general_dilated(
+      x, w, strides, padding, lhs_dilation=lhs_dilation, dimension_numbers=DN)
+  np.testing.assert_allclose(ours(x, w), plain(x, w), atol=1e-5, rtol=1e-5)
+  loss = lambda f: lambda x, w: jnp.sum(jnp.sin(f(x, w)))
+  for a, b in zip(jax.grad(loss(ours), argnums=(0, 1))(x, w),
+                  jax.grad(loss(plain), argnums=(0, 1))(x, w)):
+    np.testing.assert_allclose(a, b, atol=1e-4, rtol=1e-4)
+  # Under vmap (the z-search vmaps over images) as well.
+  xs = jnp.stack([x, 2 * x])
+  np.testing.assert_allclose(
+      jax.vmap(jax.grad(loss(ours)), in_axes=(0, None))(xs, w),
+      jax.vmap(jax.grad(loss(plain)), in_axes=(0, None))(xs, w),
+      atol=1e-4, rtol=1e-4)
+
+
 @pytest.mark.parametrize('impl', FAST)
 @pytest.mark.parametrize('kernel', [3, 4, 5])
 @pytest.mark.parametrize('size', [4, 8])
