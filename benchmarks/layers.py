@@ -5,7 +5,7 @@ r"""Per-layer forward / backward times of every stride-2 formulation.
 
 The evidence for the 'auto' rule in `models._resolve_impl`: for each stride-2
 layer of the 64x64, width-64, 5x5 DCGAN (G: 4->8 ... 32->64, D: 64->32 ...
-8->4) and each formulation ('lax', 'stride1', 'phase'), the median time of
+8->4) and each formulation ('lax', 'stride1', 'phase', 'pair'), the median time of
 
 * forward_s: y = layer(x, w);
 * input_grad_s: d sum(y^2) / dx (forward included), what the z-search needs;
@@ -36,7 +36,7 @@ _REPEATS = flags.DEFINE_integer('repeats', None, 'Timed calls per function'
 _DTYPE = flags.DEFINE_enum('dtype', 'float32', ['float32', 'bfloat16'],
                            'Computation dtype.')
 
-IMPLS = ('lax', 'stride1', 'phase')
+IMPLS = ('lax', 'stride1', 'phase', 'pair')
 COLUMNS = ('forward_s', 'input_grad_s', 'all_grads_s')
 
 # (name, upsample?, low-resolution side, channels in, channels out) of the

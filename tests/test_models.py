@@ -17,7 +17,7 @@ def _random(shape, seed):
   return jax.random.normal(jax.random.PRNGKey(seed), shape, jnp.float32)
 
 
-FAST = ['stride1', 'phase']
+FAST = ['stride1', 'phase', 'pair']
 
 
 @pytest.mark.parametrize('strides,padding,lhs_dilation', [
