@@ -14,6 +14,7 @@ per-image difference, and wall time (compilation included).
 
 from __future__ import annotations
 
+import csv
 import os
 import tempfile
 
@@ -51,11 +52,10 @@ def main(argv):
             _MODEL.value, images, names, os.path.join(tmp, kind, dtype),
             mask_kind=kind, search_config=config, save_images=False,
             show_progress=False, compute_dtype=dtype)
-        with open(os.path.join(tmp, kind, dtype, 'metrics.csv')) as f:
-          lines = f.read().splitlines()
-        column = lines[0].split(',').index('psnr')
-        psnr[dtype] = np.array([float(l.split(',')[column])
-                                for l in lines[1:]])
+        with open(os.path.join(tmp, kind, dtype, 'metrics.csv'),
+                  newline='') as f:
+          psnr[dtype] = np.array([float(r['psnr'])
+                                  for r in csv.DictReader(f)])
         row[f'psnr_{dtype}'] = float(psnr[dtype].mean())
         row[f'seconds_{dtype}'] = summary['seconds']
       difference = psnr['bfloat16'] - psnr['float32']

@@ -202,13 +202,8 @@ def torch_train_step(width, batch, warmup, steps):
 def torch_matmul_gflops(size: int, repeats: int = 5) -> float:
   """float32 GFLOP/s of a size^2 matmul in torch (oneDNN / MKL on CPU)."""
   a, b = torch.randn(size, size), torch.randn(size, size)
-  torch.mm(a, b)
-  times = []
-  for _ in range(repeats):
-    start = time.perf_counter()
-    torch.mm(a, b)
-    times.append(time.perf_counter() - start)
-  return 2 * size**3 / statistics.median(times) / 1e9
+  _, seconds = _timed_steps(lambda: torch.mm(a, b), 0, repeats)
+  return 2 * size**3 / seconds / 1e9
 
 
 def main(argv):

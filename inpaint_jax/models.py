@@ -35,9 +35,11 @@ it runs on a slow convolution path (the whole search step took 2x as long).
 The parameters are the ordinary k x k kernels in every formulation, so all are
 numerically the same function (see tests/test_models.py) and checkpoints do
 not depend on the choice. 'auto' picks per layer what measured fastest for
-forward + backward on the 2-core CPU (benchmarks/layers.py): 'lax' for the
-layers on the 3-channel image side, 'phase' where the low-resolution side is
-at most 16x16 (every other layer of a 64x64 DCGAN), 'stride1' elsewhere.
+forward + input gradient (the z-search) on the 2-core CPU
+(benchmarks/layers.py): 'lax' for the layers on the 3-channel image side,
+'phase' where the low-resolution side is at most 8x8, 'stride1' elsewhere;
+'pair' is faster only with the kernel gradient too (training) at 16<->32, so
+'auto' does not use it.
 """
 
 from __future__ import annotations
@@ -63,32 +65,36 @@ kernel_init = nn.initializers.normal(stddev=0.02)
 Padding = tuple[tuple[int, int], tuple[int, int]]
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
-def _conv(x, kernel, strides, padding, lhs_dilation):
+def _lax_conv(x, kernel, strides, padding, lhs_dilation,
+              dimension_numbers=_DIMENSION_NUMBERS):
   return lax.conv_general_dilated(x, kernel, strides, padding,
                                   lhs_dilation=lhs_dilation,
-                                  dimension_numbers=_DIMENSION_NUMBERS)
+                                  dimension_numbers=dimension_numbers)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
+def _conv(x, kernel, strides, padding, lhs_dilation):
+  return _lax_conv(x, kernel, strides, padding, lhs_dilation)
 
 
 def _conv_fwd(x, kernel, strides, padding, lhs_dilation):
-  return _conv(x, kernel, strides, padding, lhs_dilation), (x, kernel)
+  return _lax_conv(x, kernel, strides, padding, lhs_dilation), (x, kernel)
 
 
 def _conv_bwd(strides, padding, lhs_dilation, residuals, cotangent):
   x, kernel = residuals
   # The same convolution on the physically transposed kernel, labelled HWOI:
   # JAX's transpose rule then yields an input gradient whose kernel XLA reads
-  # in its canonical (k, k, in, out) order, also inside a while loop.
+  # in its canonical (k, k, in, out) order, also inside a while loop. The
+  # convolution is linear in each argument, so its transposes are the
+  # gradients (linear_transpose does not evaluate the forward again).
   kernel_oi = kernel.swapaxes(2, 3)
-  _, input_vjp = jax.vjp(
-      lambda x: lax.conv_general_dilated(
-          x, kernel_oi, strides, padding, lhs_dilation=lhs_dilation,
-          dimension_numbers=('NHWC', 'HWOI', 'NHWC')), x)
-  _, kernel_vjp = jax.vjp(
-      lambda k: lax.conv_general_dilated(
-          x, k, strides, padding, lhs_dilation=lhs_dilation,
-          dimension_numbers=_DIMENSION_NUMBERS), kernel)
-  return input_vjp(cotangent)[0], kernel_vjp(cotangent)[0]
+  input_grad = jax.linear_transpose(
+      lambda x: _lax_conv(x, kernel_oi, strides, padding, lhs_dilation,
+                          ('NHWC', 'HWOI', 'NHWC')), x)
+  kernel_grad = jax.linear_transpose(
+      lambda k: _lax_conv(x, k, strides, padding, lhs_dilation), kernel)
+  return input_grad(cotangent)[0], kernel_grad(cotangent)[0]
 
 
 _conv.defvjp(_conv_fwd, _conv_bwd)
