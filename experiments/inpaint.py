@@ -58,6 +58,9 @@ _LR = flags.DEFINE_float('learning_rate', SearchConfig.learning_rate,
                          'Adam learning rate for z.')
 _RESTARTS = flags.DEFINE_integer(
     'restarts', 1, 'Random initialisations per image; the best is kept.')
+_WINDOW = flags.DEFINE_integer(
+    'window', SearchConfig.window, 'Side of the importance-weight window of'
+    ' Eq. 3 (odd; the paper: 7).')
 _BLEND = flags.DEFINE_bool('blend', True, 'Poisson blending (Eq. 6).')
 _SEED = flags.DEFINE_integer('seed', 0, 'Seed for masks and initial z.')
 _OUTPUT_DIR = flags.DEFINE_string('output_dir', 'results/inpaint',
@@ -88,6 +91,7 @@ def main(argv):
   search_config = SearchConfig(iterations=_ITERATIONS.value, lam=_LAM.value,
                                learning_rate=_LR.value,
                                restarts=_RESTARTS.value,
+                               window=_WINDOW.value,
                                record_every=_RECORD_EVERY.value)
   summary = evaluate.inpaint_and_evaluate(
       _CHECKPOINT.value, images, names, _OUTPUT_DIR.value,

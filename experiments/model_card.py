@@ -25,6 +25,12 @@ _NUM_IMAGES = flags.DEFINE_integer('num_images', 64, 'Test images.')
 _ITERATIONS = flags.DEFINE_integer('iterations', 300, 'z-search Adam steps.')
 _LR = flags.DEFINE_float('learning_rate', SearchConfig.learning_rate,
                          'z-search learning rate.')
+_LAM = flags.DEFINE_float('lam', SearchConfig.lam,
+                          'Prior loss weight lambda (Eq. 5).')
+_RESTARTS = flags.DEFINE_integer(
+    'restarts', 1, 'Random initialisations per image; the best is kept.')
+_WINDOW = flags.DEFINE_integer(
+    'window', SearchConfig.window, 'Importance-weight window of Eq. 3.')
 _BATCH = flags.DEFINE_integer('batch_size', 64, 'Images per batch.')
 _WORK_DIR = flags.DEFINE_string('work_dir', 'results/model_card',
                                 'Where full per-mask results go.')
@@ -39,7 +45,9 @@ def main(argv):
       _MODEL_DIR.value, images, names,
       f'the first {len(images)} images of {_DATASET.value}/{_SPLIT.value}',
       _WORK_DIR.value,
-      SearchConfig(iterations=_ITERATIONS.value, learning_rate=_LR.value),
+      SearchConfig(iterations=_ITERATIONS.value, learning_rate=_LR.value,
+                   lam=_LAM.value, restarts=_RESTARTS.value,
+                   window=_WINDOW.value),
       'python -m experiments.model_card ' + ' '.join(sys.argv[1:]),
       batch_size=_BATCH.value)
 

@@ -132,7 +132,8 @@ def _card_text(model_dir, config, metadata, results, data_description,
       '',
       f'{num_images} images: {data_description}. z-search: {search_config.iterations}'
       f' Adam steps, lr {search_config.learning_rate}, lambda {search_config.lam},'
-      f' {search_config.restarts} restart(s); Poisson blending. PSNR/SSIM against the'
+      f' {search_config.restarts} restart(s), importance window'
+      f' {search_config.window}; Poisson blending. PSNR/SSIM against the'
       ' originals; "mean fill" fills the hole with the mean colour of the known pixels.',
       '',
       '| mask | missing | PSNR (dB) | SSIM | mean-fill PSNR (dB) |',

@@ -60,11 +60,12 @@ def test_inpaint_experiment_writes_grid_images_and_metrics(tiny_model,
                 '--dataset=celeba', '--split=test',
                 f'--data_dir={small_data_dir}', '--num_images=3',
                 '--batch_size=2', '--iterations=4', '--mask=pattern',
-                '--record_every=2', f'--output_dir={out}')
+                '--window=9', '--record_every=2', f'--output_dir={out}')
   assert result.returncode == 0, result.stderr[-3000:]
   assert 'PSNR' in result.stdout
   summary = json.loads((out / 'metrics.json').read_text())
   assert summary['num_images'] == 3 and summary['mask'] == 'pattern'
+  assert summary['search']['window'] == 9
   assert np.isfinite(summary['mean_psnr']) and 0 < summary['mean_ssim'] <= 1
   with open(out / 'metrics.csv') as f:
     rows = list(csv.DictReader(f))
