@@ -6,15 +6,23 @@ originals and writes per-image PNGs, a comparison grid, and metrics as JSON and
 CSV. Results are per-image deterministic: image i gets mask i and initial
 latent i whatever the batch size and the number of processes (each process
 searches its `distributed.process_slice` of the images; process 0 writes).
+
+Nothing is lost when a long evaluation is killed: every finished batch is saved
+to `<output_dir>/partial/` together with a fingerprint of the inputs and
+settings, and the same call run again reuses the batches whose fingerprint
+matches and searches only the rest (the partial files are removed once the
+results are written).
 """
 
 from __future__ import annotations
 
 import csv
 import dataclasses
+import hashlib
 import json
 import os
 import time
+import zipfile
 from typing import Any, Sequence
 
 import jax
@@ -62,6 +70,52 @@ def _pad_to(x: np.ndarray, n: int) -> np.ndarray:
   return np.concatenate([x, np.repeat(x[-1:], n - len(x), axis=0)])
 
 
+PARTIAL_DIR = 'partial'
+
+
+def run_fingerprint(variables: Any, images: np.ndarray, masks: np.ndarray,
+                    settings: dict[str, Any]) -> str:
+  """sha256 of the model variables, the images, the masks and `settings`.
+
+  Saved partial results are reused only under the same fingerprint, so a
+  changed image, mask, model or setting never mixes into a resumed run.
+  """
+  digest = hashlib.sha256()
+  for leaf in jax.tree_util.tree_leaves(variables):
+    digest.update(np.ascontiguousarray(jax.device_get(leaf)).tobytes())
+  digest.update(np.ascontiguousarray(images, np.float32).tobytes())
+  digest.update(np.ascontiguousarray(masks, np.float32).tobytes())
+  digest.update(json.dumps(settings, sort_keys=True, default=str).encode())
+  return digest.hexdigest()
+
+
+def _partial_path(output_dir: str, start: int) -> str:
+  return os.path.join(output_dir, PARTIAL_DIR, f'batch_{start:09d}.npz')
+
+
+def _load_partial(output_dir: str, start: int,
+                  fingerprint: str) -> dict[str, np.ndarray] | None:
+  """The saved results of the batch at `start`, if saved under `fingerprint`."""
+  path = _partial_path(output_dir, start)
+  try:
+    with np.load(path) as saved:
+      if str(saved['fingerprint']) != fingerprint:
+        return None
+      return {k: saved[k] for k in saved.files if k != 'fingerprint'}
+  except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
+    return None  # absent, or cut off mid-write.
+
+
+def _save_partial(output_dir: str, start: int, fingerprint: str,
+                  arrays: dict[str, np.ndarray]) -> None:
+  """Writes one batch's results atomically (a kill leaves no torn file)."""
+  path = _partial_path(output_dir, start)
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  temporary = path + f'.tmp{jax.process_index()}.npz'
+  np.savez(temporary, fingerprint=np.asarray(fingerprint), **arrays)
+  os.replace(temporary, path)
+
+
 def inpaint_and_evaluate(checkpoint: str, images: np.ndarray,
                          names: Sequence[str], output_dir: str, *,
                          mask_kind: str | None = 'center',
@@ -91,6 +145,9 @@ def inpaint_and_evaluate(checkpoint: str, images: np.ndarray,
       the search (faster where the hardware has bf16 units; weights stay
       float32).
 
+  Finished batches are kept in `<output_dir>/partial/` until the end, so a
+  killed run called again with the same arguments resumes where it stopped.
+
   With several processes (see `distributed.initialize`) every process must
   call this with the same arguments: each searches its share of the images,
   the results are gathered, process 0 writes the files and all return the same
@@ -116,6 +173,12 @@ def inpaint_and_evaluate(checkpoint: str, images: np.ndarray,
                           config.channels)
   share = distributed.process_slice(len(images))
   batch_size = max(1, min(batch_size, share.stop - share.start))
+  fingerprint = run_fingerprint(
+      (g_vars, d_vars), images, all_masks,
+      dict(model=config.to_dict(), search=dataclasses.asdict(search_config), batch_size=batch_size,
+           blend=blend, seed=seed, compute_dtype=compute_dtype,
+           processes=jax.process_count()))
+  resumed = 0
   frames, curves = None, None
   outputs = {'generated': [np.zeros((0,) + images.shape[1:], np.float32)],
              'result': [np.zeros((0,) + images.shape[1:], np.float32)],
@@ -126,22 +189,20 @@ def inpaint_and_evaluate(checkpoint: str, images: np.ndarray,
                        dynamic_ncols=True)
   for start in range(share.start, share.stop, batch_size):
     count = min(batch_size, share.stop - start)
-    batch = _pad_to(images[start:start + count], batch_size)
     batch_masks = _pad_to(all_masks[start:start + count], batch_size)
-    corrupted = batch * batch_masks
-    result = inpaint.search(generator, discriminator, g_vars, d_vars,
-                            corrupted, batch_masks, z_key, search_config,
-                            index_offset=start)
-    if blend:
-      final = blending.poisson_blend(result.generated, corrupted, batch_masks)
+    saved = _load_partial(output_dir, start, fingerprint)
+    if saved is None:
+      saved = _search_and_blend(
+          generator, discriminator, g_vars, d_vars,
+          _pad_to(images[start:start + count], batch_size), batch_masks,
+          z_key, search_config, start, blend, count)
+      _save_partial(output_dir, start, fingerprint, saved)
     else:
-      final = blending.overlay(result.generated, corrupted, batch_masks)
-    outputs['generated'].append(np.asarray(result.generated)[:count])
-    outputs['result'].append(np.asarray(jnp.clip(final, -1, 1))[:count])
-    outputs['loss'].append(np.asarray(result.loss)[:count])
-    if result.frames is not None and frames is None:
-      frames = np.asarray(result.frames)[:count]
-      curves = np.asarray(result.loss_curve)[:count]
+      resumed += count
+    for name in outputs:
+      outputs[name].append(saved[name])
+    if 'frames' in saved and frames is None:
+      frames, curves = saved['frames'], saved['loss_curve']
       frame_masks = batch_masks[:count]
     progress.update(count)
   progress.close()
@@ -170,9 +231,11 @@ def inpaint_and_evaluate(checkpoint: str, images: np.ndarray,
       'images_per_second': len(images) / seconds,
       'device': jax.devices()[0].device_kind,
       'compute_dtype': compute_dtype,
+      'resumed_images': int(distributed.gather_rows([resumed]).sum()),
       **{f'mean_{k}': float(np.mean(v)) for k, v in per_image.items()},
   }
   if jax.process_index() != 0:
+    _remove_partial(output_dir, share, batch_size)
     return summary
   os.makedirs(output_dir, exist_ok=True)
   _write_csv(os.path.join(output_dir, 'metrics.csv'), names, per_image)
@@ -193,7 +256,41 @@ def inpaint_and_evaluate(checkpoint: str, images: np.ndarray,
                             ('inpainted', results)):
         image_io.save_png(os.path.join(output_dir, 'images',
                                        f'{stem}_{suffix}.png'), array[i])
+  _remove_partial(output_dir, share, batch_size)
   return summary
+
+
+def _search_and_blend(generator, discriminator, g_vars, d_vars, batch,
+                      batch_masks, z_key, search_config, start, blend,
+                      count) -> dict[str, np.ndarray]:
+  """z-search + blending of one (padded) batch; the first `count` rows."""
+  corrupted = batch * batch_masks
+  result = inpaint.search(generator, discriminator, g_vars, d_vars,
+                          corrupted, batch_masks, z_key, search_config,
+                          index_offset=start)
+  if blend:
+    final = blending.poisson_blend(result.generated, corrupted, batch_masks)
+  else:
+    final = blending.overlay(result.generated, corrupted, batch_masks)
+  arrays = {'generated': np.asarray(result.generated)[:count],
+            'result': np.asarray(jnp.clip(final, -1, 1))[:count],
+            'loss': np.asarray(result.loss)[:count]}
+  if result.frames is not None:
+    arrays['frames'] = np.asarray(result.frames)[:count]
+    arrays['loss_curve'] = np.asarray(result.loss_curve)[:count]
+  return arrays
+
+
+def _remove_partial(output_dir: str, share: slice, batch_size: int) -> None:
+  """Deletes this process's partial files once the results are written."""
+  for start in range(share.start, share.stop, batch_size):
+    path = _partial_path(output_dir, start)
+    if os.path.exists(path):
+      os.remove(path)
+  try:  # the last process to finish removes the folder.
+    os.rmdir(os.path.join(output_dir, PARTIAL_DIR))
+  except OSError:
+    pass
 
 
 def _write_search_progress(output_dir: str, images: np.ndarray,
