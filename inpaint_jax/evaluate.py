@@ -175,9 +175,9 @@ def inpaint_and_evaluate(checkpoint: str, images: np.ndarray,
   batch_size = max(1, min(batch_size, share.stop - share.start))
   fingerprint = run_fingerprint(
       (g_vars, d_vars), images, all_masks,
-      dict(model=config.to_dict(), search=dataclasses.asdict(search_config), batch_size=batch_size,
-           blend=blend, seed=seed, compute_dtype=compute_dtype,
-           processes=jax.process_count()))
+      dict(model=config.to_dict(), search=dataclasses.asdict(search_config),
+           batch_size=batch_size, blend=blend, seed=seed,
+           compute_dtype=compute_dtype, processes=jax.process_count()))
   resumed = 0
   frames, curves = None, None
   outputs = {'generated': [np.zeros((0,) + images.shape[1:], np.float32)],
