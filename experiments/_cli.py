@@ -11,6 +11,7 @@ from absl import logging
 import jax
 
 from inpaint_jax import distributed
+from inpaint_jax.config import SearchConfig
 
 
 def define_distributed_flags():
@@ -71,3 +72,30 @@ def define_data_dir_flag() -> flags.FlagHolder:
   return flags.DEFINE_string(
       'data_dir', None, 'Data root (default: $INPAINT_DATA_DIR, else'
       ' ../shared/data beside the project).')
+
+
+def define_search_flags():
+  """The z-search flags; returns `search_config(**extra) -> SearchConfig`.
+
+  --iterations defaults to 300 (a few minutes on a CPU), not the paper's 1500.
+  """
+  iterations = flags.DEFINE_integer('iterations', 300,
+                                    'Adam steps on z (the paper: 1500).')
+  lam = flags.DEFINE_float('lam', SearchConfig.lam,
+                           'Prior loss weight lambda (Eq. 5).')
+  learning_rate = flags.DEFINE_float('learning_rate',
+                                     SearchConfig.learning_rate,
+                                     'Adam learning rate for z.')
+  restarts = flags.DEFINE_integer(
+      'restarts', SearchConfig.restarts,
+      'Random initialisations per image; the best is kept.')
+  window = flags.DEFINE_integer(
+      'window', SearchConfig.window, 'Side of the importance-weight window'
+      ' of Eq. 3 (odd; the paper: 7).')
+
+  def search_config(**extra) -> SearchConfig:
+    return SearchConfig(iterations=iterations.value, lam=lam.value,
+                        learning_rate=learning_rate.value,
+                        restarts=restarts.value, window=window.value, **extra)
+
+  return search_config

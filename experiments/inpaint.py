@@ -26,7 +26,6 @@ from inpaint_jax import checkpoints
 from inpaint_jax import evaluate
 from inpaint_jax import input_pipeline
 from inpaint_jax import masks
-from inpaint_jax.config import SearchConfig
 
 _PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -51,16 +50,7 @@ _MASK_FILE = flags.DEFINE_string(
     ' every image instead of --mask.')
 _NUM_IMAGES = flags.DEFINE_integer('num_images', 64, 'How many images.')
 _BATCH = flags.DEFINE_integer('batch_size', 64, 'Images per z-search batch.')
-_ITERATIONS = flags.DEFINE_integer('iterations', 300,
-                                   'Adam steps on z (the paper: 1500).')
-_LAM = flags.DEFINE_float('lam', 0.003, 'Prior loss weight lambda (Eq. 5).')
-_LR = flags.DEFINE_float('learning_rate', SearchConfig.learning_rate,
-                         'Adam learning rate for z.')
-_RESTARTS = flags.DEFINE_integer(
-    'restarts', 1, 'Random initialisations per image; the best is kept.')
-_WINDOW = flags.DEFINE_integer(
-    'window', SearchConfig.window, 'Side of the importance-weight window of'
-    ' Eq. 3 (odd; the paper: 7).')
+_SEARCH_CONFIG = _cli.define_search_flags()
 _BLEND = flags.DEFINE_bool('blend', True, 'Poisson blending (Eq. 6).')
 _SEED = flags.DEFINE_integer('seed', 0, 'Seed for masks and initial z.')
 _OUTPUT_DIR = flags.DEFINE_string('output_dir', 'results/inpaint',
@@ -88,11 +78,7 @@ def main(argv):
     images, names = input_pipeline.load_split(
         _DATASET.value, _SPLIT.value, source=_SOURCE.value,
         data_dir=_DATA_DIR.value, size=size, limit=_NUM_IMAGES.value)
-  search_config = SearchConfig(iterations=_ITERATIONS.value, lam=_LAM.value,
-                               learning_rate=_LR.value,
-                               restarts=_RESTARTS.value,
-                               window=_WINDOW.value,
-                               record_every=_RECORD_EVERY.value)
+  search_config = _SEARCH_CONFIG(record_every=_RECORD_EVERY.value)
   summary = evaluate.inpaint_and_evaluate(
       _CHECKPOINT.value, images, names, _OUTPUT_DIR.value,
       mask_kind=None if _MASK_FILE.value else _MASK.value,

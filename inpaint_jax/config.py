@@ -92,7 +92,9 @@ class SearchConfig:
     if self.restarts < 1:
       raise ValueError('SearchConfig.restarts must be >= 1.')
     if self.window < 1 or self.window % 2 == 0:
-      raise ValueError('SearchConfig.window must be a positive odd number.')
+      raise ValueError(f'SearchConfig.window={self.window}: the importance'
+                       ' window needs a centre pixel; use a positive odd'
+                       ' number (--window=7 as in the paper, or 15).')
 
 
 @dataclasses.dataclass(frozen=True)

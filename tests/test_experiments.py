@@ -111,3 +111,11 @@ def test_missing_checkpoint_is_one_clear_line(tmp_path):
   lines = result.stderr.strip().splitlines()
   assert lines[-1].startswith('error: No model directory')
   assert 'Traceback' not in result.stderr
+
+
+def test_even_window_is_one_clear_line(tmp_path):
+  result = _run('experiments.inpaint', '--window=4', f'--output_dir={tmp_path}')
+  assert result.returncode == 2
+  assert result.stderr.strip().splitlines()[-1].startswith(
+      'error: SearchConfig.window=4')
+  assert '--window=7' in result.stderr and 'Traceback' not in result.stderr
