@@ -210,6 +210,7 @@ def inpaint_and_evaluate(checkpoint: str, images: np.ndarray,
                                 for v in outputs.values())
   # The slowest process's time, so that every process returns the same.
   seconds = float(distributed.gather_rows([time.time() - start_time]).max())
+  resumed_total = int(distributed.gather_rows([resumed]).sum())
   baseline = np.asarray(mean_fill(images, all_masks))
 
   per_image = {
@@ -227,11 +228,13 @@ def inpaint_and_evaluate(checkpoint: str, images: np.ndarray,
       'blend': blend,
       'seed': seed,
       'num_images': len(images),
-      'seconds': seconds,  # search + blending, compilation included
-      'images_per_second': len(images) / seconds,
+      # This run's search + blending, compilation included; batches reused
+      # from a killed run count neither here nor in images_per_second.
+      'seconds': seconds,
+      'images_per_second': (len(images) - resumed_total) / seconds,
       'device': jax.devices()[0].device_kind,
       'compute_dtype': compute_dtype,
-      'resumed_images': int(distributed.gather_rows([resumed]).sum()),
+      'resumed_images': resumed_total,
       **{f'mean_{k}': float(np.mean(v)) for k, v in per_image.items()},
   }
   if jax.process_index() != 0:
