@@ -3,9 +3,10 @@ r"""Per-layer forward / backward times of every stride-2 formulation.
   python -m benchmarks.layers            # batch 64, 3 timed calls each
   python -m benchmarks.layers --quick    # batch 16, 1 timed call each
 
-The evidence for the 'auto' rule in `models._resolve_impl`: for each stride-2
+The evidence for `layers.choose_formulation` (the rule behind impl='auto';
+measured on the 2-core CPU, so it applies on 'cpu' only): for each stride-2
 layer of the 64x64, width-64, 5x5 DCGAN (G: 4->8 ... 32->64, D: 64->32 ...
-8->4) and each formulation ('lax', 'stride1', 'phase', 'pair'), the median time of
+8->4) and each formulation of `layers.FORMULATIONS`, the median time of
 
 * forward_s: y = layer(x, w);
 * input_grad_s: d sum(y^2) / dx (forward included), what the z-search needs;
@@ -13,7 +14,8 @@ layer of the 64x64, width-64, 5x5 DCGAN (G: 4->8 ... 32->64, D: 64->32 ...
 
 Each function is compiled ahead of time (compile time is not in the numbers)
 and called once untimed before timing. The table marks the fastest
-formulation per layer and column, and the one 'auto' picks.
+formulation per layer and column, and the one the rule picks on the backend
+the benchmark runs on (plain 'lax' off CPU until measured there).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from absl import app
 from absl import flags
 
 from benchmarks import common
-from inpaint_jax import models
+from inpaint_jax import layers
 
 _QUICK = flags.DEFINE_bool('quick', False, 'Batch 16 and one timed call.')
 _OUTPUT = flags.DEFINE_string('output', None, 'JSON path (default'
@@ -36,7 +38,6 @@ _REPEATS = flags.DEFINE_integer('repeats', None, 'Timed calls per function'
 _DTYPE = flags.DEFINE_enum('dtype', 'float32', ['float32', 'bfloat16'],
                            'Computation dtype.')
 
-IMPLS = ('lax', 'stride1', 'phase', 'pair')
 COLUMNS = ('forward_s', 'input_grad_s', 'all_grads_s')
 
 # (name, upsample?, low-resolution side, channels in, channels out) of the
@@ -47,12 +48,12 @@ LAYERS = (('G 4->8', True, 4, 512, 256), ('G 8->16', True, 8, 256, 128),
           ('D 16->8', False, 8, 128, 256), ('D 8->4', False, 4, 256, 512))
 
 
-def layer_functions(upsample: bool, impl: str):
+def layer_functions(upsample: bool, formulation: str):
   """{column: function of (x, w)} for one layer formulation."""
-  layer = models.conv_transpose_stride2 if upsample else models.conv_stride2
+  layer = layers.conv_transpose_stride2 if upsample else layers.conv_stride2
 
   def forward(x, w):
-    return layer(x, w, impl)
+    return layer(x, w, formulation)
 
   def loss(x, w):
     return jnp.sum(jnp.square(forward(x, w).astype(jnp.float32)))
@@ -62,8 +63,9 @@ def layer_functions(upsample: bool, impl: str):
 
 
 def auto_impl(upsample: bool, low: int, cin: int, cout: int) -> str:
+  """The formulation impl='auto' picks for the layer on this backend."""
   image_side = cout if upsample else cin
-  return models._resolve_impl('auto', image_side, low)  # pylint: disable=protected-access
+  return layers.choose_formulation(upsample, image_side, low)
 
 
 def main(argv):
@@ -78,7 +80,7 @@ def main(argv):
     x = jax.random.normal(jax.random.PRNGKey(0),
                           (batch, side, side, cin)).astype(dtype)
     w = jax.random.normal(jax.random.PRNGKey(1), (5, 5, cin, cout)) * 0.02
-    for impl in IMPLS:
+    for impl in layers.FORMULATIONS:
       row = {'layer': name, 'impl': impl, 'auto': impl == auto_impl(
           up, low, cin, cout)}
       for column, fn in layer_functions(up, impl).items():
@@ -110,7 +112,8 @@ def main(argv):
                  'all_grads_vs_best'], _OUTPUT.value,
                 {'batch': batch, 'repeats': repeats, 'dtype': dtype.name,
                  'kernel': 5, 'winners': winners})
-  print('\nFastest formulation per layer (auto = models._resolve_impl):\n')
+  print('\nFastest formulation per layer (auto = layers.choose_formulation on'
+        f' {jax.default_backend()!r}):\n')
   common.print_table(winners, ['layer', 'forward', 'input_grad', 'all_grads',
                                'auto', 'auto_input_grad_vs_best',
                                'auto_all_grads_vs_best'])

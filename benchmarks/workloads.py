@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 
 from benchmarks import common
-from inpaint_jax import inpaint, losses, masks, models, train as train_lib
+from inpaint_jax import inpaint, masks, models, train as train_lib
 from inpaint_jax.config import ModelConfig, SearchConfig, TrainConfig
 
 
@@ -31,10 +31,11 @@ def zsearch_flops(generator: models.Generator,
 
   def loss_grad(z, images, weights):
     def total(z):
-      generated = generator.apply(g_vars, z, train=False)
-      logits = discriminator.apply(d_vars, generated, train=False)
-      return jnp.sum(losses.context_loss(generated, images, weights)
-                     + losses.prior_loss(logits, 0.003))
+      loss, _ = inpaint.latent_loss(z, g_vars, d_vars, images, weights,
+                                    generator=generator,
+                                    discriminator=discriminator,
+                                    lam=SearchConfig.lam)
+      return jnp.sum(loss.total)
     return jax.grad(total)(z)
 
   return common.xla_flops(loss_grad, jnp.zeros((n, config.z_dim)),

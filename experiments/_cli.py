@@ -1,8 +1,10 @@
-"""What every experiment's __main__ shares: clear errors, the compile cache and
-the multi-process flags."""
+"""What every experiment's __main__ shares: clear errors, the compile cache,
+config flags and the multi-process flags."""
 
+import dataclasses
 import os
 import sys
+from typing import Any, Callable
 
 from absl import app
 from absl import flags
@@ -11,7 +13,43 @@ from absl import logging
 import jax
 
 from inpaint_jax import distributed
-from inpaint_jax.config import SearchConfig
+from inpaint_jax.config import ModelConfig, SearchConfig, TrainConfig
+from inpaint_jax.errors import InputError
+
+# Iterations of the z-search when a command does not say: 300 takes about a
+# minute for 64 images on a 2-core CPU; the paper's 1500 is --iterations=1500.
+DEFAULT_ITERATIONS = 300
+
+_HELP = {
+    # ModelConfig
+    'resolution': 'Image side in pixels (16, 32, 64 or 128).',
+    'z_dim': 'Latent size; z is uniform in [-1, 1].',
+    'width': 'Base channel width (the paper: 64 -> 512-256-128-64).',
+    'kernel': 'Convolution kernel size (5 as in the paper, or 4).',
+    # SearchConfig
+    'iterations': 'Adam steps on z (the paper: 1500).',
+    'lam': 'Prior loss weight lambda (Eq. 5).',
+    'learning_rate': 'Adam learning rate.',
+    'beta1': 'Adam beta1.',
+    'beta2': 'Adam beta2.',
+    'restarts': 'Random initialisations per image; the best is kept.',
+    'window': 'Side of the importance-weight window of Eq. 3 (odd; the paper:'
+              ' 7).',
+    'record_every': 'If > 0: write search.gif (G(z) every N steps for the'
+                    ' first batch) and loss_curves.csv (loss at every step).',
+    # TrainConfig
+    'batch_size': 'Global batch size.',
+    'num_steps': 'Total training steps.',
+    'seed': 'Random seed.',
+    'flip': 'Random horizontal flips of the training images.',
+    'checkpoint_every': 'Steps between checkpoints.',
+    'keep_checkpoints': 'How many recent checkpoints to keep.',
+    'log_every': 'Steps between lines of metrics.jsonl.',
+    'sample_every': 'Steps between sample grids.',
+}
+
+_DEFINE = {bool: flags.DEFINE_bool, int: flags.DEFINE_integer,
+           float: flags.DEFINE_float, str: flags.DEFINE_string}
 
 
 def define_distributed_flags():
@@ -52,7 +90,12 @@ def enable_compilation_cache() -> None:
 
 
 def run(main) -> None:
-  """app.run(main), printing bad-input errors as one line instead of a trace."""
+  """app.run(main), printing bad-input errors as one line instead of a trace.
+
+  Only the project's InputError (bad files, flag values, arrays) becomes an
+  `error: ...` line and exit status 2; any other exception is a bug and keeps
+  its traceback.
+  """
 
   def guarded(argv):
     if not flags.FLAGS['verbosity'].present:
@@ -60,42 +103,59 @@ def run(main) -> None:
     enable_compilation_cache()
     try:
       return main(argv)
-    except (ValueError, FileNotFoundError) as e:
+    except InputError as e:
       print(f'error: {e}', file=sys.stderr)
       sys.exit(2)
 
   app.run(guarded)
 
 
+def define_config_flags(cls: type, fields: tuple[str, ...],
+                        **defaults: Any) -> Callable[..., Any]:
+  """One flag per named field of the config dataclass `cls`.
+
+  Each flag's default is the dataclass default (or `defaults[name]`), so the
+  defaults live in inpaint_jax/config.py only. Returns
+  `build(**extra) -> cls` that makes the config from the parsed flags.
+  """
+  holders = {}
+  by_name = {f.name: f for f in dataclasses.fields(cls)}
+  for name in fields:
+    default = defaults.get(name, by_name[name].default)
+    holders[name] = _DEFINE[type(default)](name, default, _HELP[name])
+
+  def build(**extra) -> Any:
+    return cls(**{name: h.value for name, h in holders.items()}, **extra)
+
+  return build
+
+
 def define_data_dir_flag() -> flags.FlagHolder:
-  """--data_dir, shared by the experiments that read ../shared/data-style trees."""
+  """--data_dir, for the experiments that read ../shared/data-style trees."""
   return flags.DEFINE_string(
       'data_dir', None, 'Data root (default: $INPAINT_DATA_DIR, else'
       ' ../shared/data beside the project).')
 
 
-def define_search_flags():
+def define_search_flags(record: bool = False) -> Callable[..., SearchConfig]:
   """The z-search flags; returns `search_config(**extra) -> SearchConfig`.
 
-  --iterations defaults to 300 (a few minutes on a CPU), not the paper's 1500.
+  --iterations defaults to DEFAULT_ITERATIONS (a minute or two on a CPU), not
+  the paper's 1500. With `record`, also --record_every.
   """
-  iterations = flags.DEFINE_integer('iterations', 300,
-                                    'Adam steps on z (the paper: 1500).')
-  lam = flags.DEFINE_float('lam', SearchConfig.lam,
-                           'Prior loss weight lambda (Eq. 5).')
-  learning_rate = flags.DEFINE_float('learning_rate',
-                                     SearchConfig.learning_rate,
-                                     'Adam learning rate for z.')
-  restarts = flags.DEFINE_integer(
-      'restarts', SearchConfig.restarts,
-      'Random initialisations per image; the best is kept.')
-  window = flags.DEFINE_integer(
-      'window', SearchConfig.window, 'Side of the importance-weight window'
-      ' of Eq. 3 (odd; the paper: 7).')
+  fields = ('iterations', 'lam', 'learning_rate', 'beta1', 'beta2',
+            'restarts', 'window') + (('record_every',) if record else ())
+  return define_config_flags(SearchConfig, fields,
+                             iterations=DEFAULT_ITERATIONS)
 
-  def search_config(**extra) -> SearchConfig:
-    return SearchConfig(iterations=iterations.value, lam=lam.value,
-                        learning_rate=learning_rate.value,
-                        restarts=restarts.value, window=window.value, **extra)
 
-  return search_config
+def define_train_flags() -> Callable[..., TrainConfig]:
+  """Every TrainConfig field as a flag; returns `train_config()`."""
+  return define_config_flags(
+      TrainConfig, tuple(f.name for f in dataclasses.fields(TrainConfig)))
+
+
+def define_model_flags() -> Callable[..., ModelConfig]:
+  """The ModelConfig flags (all but `channels`: images are RGB)."""
+  return define_config_flags(ModelConfig,
+                             ('resolution', 'z_dim', 'width', 'kernel'))

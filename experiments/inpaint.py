@@ -50,20 +50,18 @@ _MASK_FILE = flags.DEFINE_string(
     ' every image instead of --mask.')
 _NUM_IMAGES = flags.DEFINE_integer('num_images', 64, 'How many images.')
 _BATCH = flags.DEFINE_integer('batch_size', 64, 'Images per z-search batch.')
-_SEARCH_CONFIG = _cli.define_search_flags()
+_SEARCH_CONFIG = _cli.define_search_flags(record=True)
 _BLEND = flags.DEFINE_bool('blend', True, 'Poisson blending (Eq. 6).')
 _SEED = flags.DEFINE_integer('seed', 0, 'Seed for masks and initial z.')
 _OUTPUT_DIR = flags.DEFINE_string('output_dir', 'results/inpaint',
                                   'Where results are written.')
-_RECORD_EVERY = flags.DEFINE_integer(
-    'record_every', 0, 'If > 0: write search.gif (G(z) every N steps for the'
-    ' first batch) and loss_curves.csv (loss at every step).')
 _COMPUTE_DTYPE = flags.DEFINE_enum(
     'compute_dtype', 'float32', ['float32', 'bfloat16'],
     'Dtype of the convolutions in the z-search (weights stay float32).')
 _SAVE_IMAGES = flags.DEFINE_bool('save_images', True,
                                  'Write per-image PNGs besides the grid.')
 _INITIALIZE_DISTRIBUTED = _cli.define_distributed_flags()
+flags.adopt_module_key_flags(_cli)
 
 
 def main(argv):
@@ -78,7 +76,7 @@ def main(argv):
     images, names = input_pipeline.load_split(
         _DATASET.value, _SPLIT.value, source=_SOURCE.value,
         data_dir=_DATA_DIR.value, size=size, limit=_NUM_IMAGES.value)
-  search_config = _SEARCH_CONFIG(record_every=_RECORD_EVERY.value)
+  search_config = _SEARCH_CONFIG()
   summary = evaluate.inpaint_and_evaluate(
       _CHECKPOINT.value, images, names, _OUTPUT_DIR.value,
       mask_kind=None if _MASK_FILE.value else _MASK.value,

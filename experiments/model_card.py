@@ -25,6 +25,7 @@ _SEARCH_CONFIG = _cli.define_search_flags()
 _BATCH = flags.DEFINE_integer('batch_size', 64, 'Images per batch.')
 _WORK_DIR = flags.DEFINE_string('work_dir', 'results/model_card',
                                 'Where full per-mask results go.')
+flags.adopt_module_key_flags(_cli)
 
 
 def main(argv):

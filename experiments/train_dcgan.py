@@ -19,7 +19,6 @@ import jax
 from experiments import _cli
 from inpaint_jax import input_pipeline
 from inpaint_jax import train
-from inpaint_jax.config import ModelConfig, TrainConfig
 
 _DATASET = flags.DEFINE_enum('dataset', 'celeba', input_pipeline.DATASETS,
                              'Data set to train on (its train split).')
@@ -27,9 +26,6 @@ _SOURCE = flags.DEFINE_enum(
     'source', 'folder', ['folder', 'tfds'],
     'folder: <data_dir>/<dataset>/train images; tfds: the TFDS builder.')
 _DATA_DIR = _cli.define_data_dir_flag()
-_HOLDOUT = flags.DEFINE_integer(
-    'holdout', 256, 'Last N train images held out as a validation slice for'
-    ' tuning (never trained on).')
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Run directory.', required=True)
 _EXPORT_DIR = flags.DEFINE_string(
     'export_dir', None, 'If set, write the final model directory here.')
@@ -39,39 +35,23 @@ _WEIGHTS_DTYPE = flags.DEFINE_enum('weights_dtype', 'float32',
 _INIT_FROM = flags.DEFINE_string(
     'init_from', None, 'Exported model directory whose weights start a new'
     ' run (continued training with a fresh optimiser); ignored on resume.')
-_RESOLUTION = flags.DEFINE_integer('resolution', 64, 'Image size.')
-_WIDTH = flags.DEFINE_integer('width', 64, 'Base channel width (paper: 64).')
-_KERNEL = flags.DEFINE_integer('kernel', 5, 'Kernel size (4 or 5).')
-_BATCH = flags.DEFINE_integer('batch_size', 64, 'Global batch size.')
-_LR = flags.DEFINE_float('learning_rate', 2e-4, 'Adam learning rate.')
-_BETA1 = flags.DEFINE_float('beta1', 0.5, 'Adam beta1.')
-_STEPS = flags.DEFINE_integer('num_steps', 10000, 'Total training steps.')
-_SEED = flags.DEFINE_integer('seed', 0, 'Random seed.')
-_CKPT_EVERY = flags.DEFINE_integer('checkpoint_every', 250,
-                                   'Steps between checkpoints.')
-_LOG_EVERY = flags.DEFINE_integer('log_every', 50, 'Steps between log lines.')
-_SAMPLE_EVERY = flags.DEFINE_integer('sample_every', 500,
-                                     'Steps between sample grids.')
+_MODEL_CONFIG = _cli.define_model_flags()
+_TRAIN_CONFIG = _cli.define_train_flags()
 _STOP_AFTER = flags.DEFINE_integer(
     'stop_after', None, 'Stop after this many steps of this invocation.')
 _INITIALIZE_DISTRIBUTED = _cli.define_distributed_flags()
+flags.adopt_module_key_flags(_cli)
 
 
 def main(argv):
   del argv
   _INITIALIZE_DISTRIBUTED()
-  model_config = ModelConfig(resolution=_RESOLUTION.value, width=_WIDTH.value,
-                             kernel=_KERNEL.value)
-  train_config = TrainConfig(
-      batch_size=_BATCH.value, learning_rate=_LR.value, beta1=_BETA1.value,
-      num_steps=_STEPS.value, seed=_SEED.value,
-      checkpoint_every=_CKPT_EVERY.value, log_every=_LOG_EVERY.value,
-      sample_every=_SAMPLE_EVERY.value)
+  model_config = _MODEL_CONFIG()
   images, description = input_pipeline.training_images(
       _DATASET.value, source=_SOURCE.value, data_dir=_DATA_DIR.value,
-      size=_RESOLUTION.value, holdout=_HOLDOUT.value)
-  train.train_and_evaluate(model_config, train_config, images, _WORKDIR.value,
-                           stop_after=_STOP_AFTER.value,
+      size=model_config.resolution)
+  train.train_and_evaluate(model_config, _TRAIN_CONFIG(), images,
+                           _WORKDIR.value, stop_after=_STOP_AFTER.value,
                            data_description=description,
                            init_model_dir=_INIT_FROM.value)
   if _EXPORT_DIR.value:

@@ -29,7 +29,8 @@ import functools
 
 import jax
 import jax.numpy as jnp
-import numpy as np
+
+from inpaint_jax import masks as masks_lib
 
 DEFAULT_MAX_ITERS = 2000
 DEFAULT_TOL = 1e-6
@@ -73,16 +74,10 @@ def _check_mask_values(masks: jax.Array) -> None:
   """Value checks, skipped when the masks are traced (under jit)."""
   if isinstance(masks, jax.core.Tracer):
     return
-  m = np.asarray(masks)
-  if not np.all((np.abs(m) < 1e-6) | (np.abs(m - 1.0) < 1e-6)):
-    raise ValueError('masks must be binary (1 = known, 0 = missing); threshold'
-                     ' them first, e.g. (m > 0.5).astype(float32).')
-  no_anchor = ~np.any(m > 0.5, axis=(1, 2))
-  if np.any(no_anchor):
-    bad = sorted(set(np.nonzero(no_anchor)[0].tolist()))
-    raise ValueError(f'masks of images {bad} have no known pixel, so Poisson'
-                     ' blending has no boundary values; use overlay() or'
-                     ' G(z_hat) itself for them.')
+  masks_lib.check_masks(
+      masks, 'masks', require_missing=False,
+      known_fix='Poisson blending has no boundary values; use overlay() or'
+      ' G(z_hat) itself for it')
 
 
 def _neighbour_sum(v: jax.Array) -> jax.Array:
@@ -114,31 +109,59 @@ def _from_systems(v: jax.Array, c: int) -> jax.Array:
   return jnp.transpose(v.reshape(s // c, c, h, w), (0, 2, 3, 1))
 
 
-@functools.partial(jax.jit, static_argnames=('max_iters',))
-def _solve(generated, images, masks, tol, max_iters):
-  n, h, w, c = images.shape
-  unknown_nhwc = jnp.broadcast_to(masks <= 0.5, (n, h, w, c))
-  unknown = _to_systems(unknown_nhwc)
-  generated = _to_systems(generated)
-  images_s = _to_systems(images)
-  u = unknown.astype(jnp.float32)
-  degree = _neighbour_sum(jnp.ones((1, h, w), jnp.float32))
-  inv_degree = 1.0 / degree
+def poisson_system(generated: jax.Array, images: jax.Array,
+                   unknown: jax.Array):
+  """The discrete system of Eq. 6 on the missing pixels (module docstring).
 
-  def apply_a(v):  # v is zero at known pixels.
+  Args:
+    generated: g = G(z_hat) as (S, H, W) systems (one per image and channel).
+    images: y as (S, H, W); values at missing pixels are ignored (may be NaN).
+    unknown: (S, H, W) bool, True at missing pixels (the set U).
+
+  Returns:
+    (apply_a, b, degree): the operator v -> A v of the graph Laplacian
+    restricted to U (for v zero outside U), the right-hand side
+    b_i = deg_i g_i - sum_{j~i} g_j + sum_{j~i, j known} y_j on U (0
+    elsewhere), and the (1, H, W) in-image degree deg_i in {2, 3, 4}, the
+    diagonal of A on U.
+  """
+  u = unknown.astype(jnp.float32)
+  degree = _neighbour_sum(jnp.ones((1,) + generated.shape[1:], jnp.float32))
+
+  def apply_a(v):
     return u * (degree * v - _neighbour_sum(v))
 
-  known_y = jnp.where(unknown, 0.0, images_s)  # y in the hole may be NaN
+  known_y = jnp.where(unknown, 0.0, images)
   b = u * (degree * generated - _neighbour_sum(generated)
            + _neighbour_sum(known_y))
-  x = u * generated
-  r = b - apply_a(x)
-  z = inv_degree * r
+  return apply_a, b, degree
+
+
+def preconditioned_cg(apply_a, b: jax.Array, x0: jax.Array,
+                      inv_diagonal: jax.Array, tol: jax.Array,
+                      max_iters: int):
+  """Batched preconditioned conjugate gradients for S independent SPD systems.
+
+  Each system (leading axis) has its own step sizes and stops once its
+  residual in the M^-1 norm (M = the preconditioner) falls below `tol`
+  times the larger of |b| and |r0| in that norm, so b = 0 still terminates
+  and no system depends on the others; the loop runs until all have.
+
+  Args:
+    apply_a: v -> A v on (S, H, W) arrays (A symmetric positive definite).
+    b: (S, H, W) right-hand sides.
+    x0: (S, H, W) starting points.
+    inv_diagonal: M^-1, broadcastable to (S, H, W) (Jacobi: 1 / diag(A)).
+    tol: relative tolerance (float32 scalar).
+    max_iters: iteration cap (static).
+
+  Returns:
+    (x (S, H, W), iterations run (int32), relative residual (S, 1, 1)).
+  """
+  r = b - apply_a(x0)
+  z = inv_diagonal * r
   rz = _dot(r, z)
-  # Stop on the residual in the D^-1 norm (D = degree), which PCG gives for
-  # free, relative to max(|b|, |r0|) in that norm so that b = 0 (solution 0)
-  # still terminates.
-  ref = jnp.maximum(_dot(b, inv_degree * b), rz)
+  ref = jnp.maximum(_dot(b, inv_diagonal * b), rz)
   threshold = jnp.square(tol) * ref
   active = rz > threshold
 
@@ -154,7 +177,7 @@ def _solve(generated, images, masks, tol, max_iters):
                       0.0)
     x = x + alpha * p
     r = r - alpha * ap
-    z = inv_degree * r
+    z = inv_diagonal * r
     rz_new = _dot(r, z)
     beta = rz_new / jnp.where(rz > 0, rz, 1.0)
     p = jnp.where(active, z + beta * p, p)
@@ -162,8 +185,20 @@ def _solve(generated, images, masks, tol, max_iters):
     return i + 1, x, r, p, rz, active & (rz > threshold)
 
   iters, x, _, _, rz, _ = jax.lax.while_loop(
-      cond, body, (jnp.int32(0), x, r, z, rz, active))
-  rel = jnp.sqrt(rz / jnp.maximum(ref, 1e-30))
+      cond, body, (jnp.int32(0), x0, r, z, rz, active))
+  return x, iters, jnp.sqrt(rz / jnp.maximum(ref, 1e-30))
+
+
+@functools.partial(jax.jit, static_argnames=('max_iters',))
+def _solve(generated, images, masks, tol, max_iters):
+  n, h, w, c = images.shape
+  unknown_nhwc = jnp.broadcast_to(masks <= 0.5, (n, h, w, c))
+  unknown = _to_systems(unknown_nhwc)
+  generated = _to_systems(generated)
+  apply_a, b, degree = poisson_system(generated, _to_systems(images), unknown)
+  x, iters, rel = preconditioned_cg(
+      apply_a, b, unknown.astype(jnp.float32) * generated, 1.0 / degree, tol,
+      max_iters)
   x = _from_systems(x, c)
   return jnp.where(unknown_nhwc, x, images), iters, rel.reshape(n, c)
 

@@ -25,6 +25,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from inpaint_jax.config import ModelConfig
+from inpaint_jax.errors import InputError, MissingInputError
 
 CONFIG_FILE = 'model_config.json'
 VARIABLES_DIR = 'variables'
@@ -72,11 +73,11 @@ def load_model_config(directory: str) -> tuple[ModelConfig, dict[str, Any]]:
   """(ModelConfig, metadata) of a model directory, with clear errors."""
   path = os.path.join(directory, CONFIG_FILE)
   if not os.path.isdir(directory):
-    raise FileNotFoundError(
+    raise MissingInputError(
         f'No model directory at {directory!r}: pass --checkpoint=DIR of a model'
         ' saved by experiments.train_dcgan (or one under models/).')
   if not os.path.exists(path):
-    raise FileNotFoundError(
+    raise MissingInputError(
         f'{directory!r} holds no {CONFIG_FILE}: it is not a model directory.'
         ' Pass a directory written by save_model / experiments.train_dcgan.')
   with open(path) as f:
@@ -99,7 +100,7 @@ def restore_model(directory: str, expected: ModelConfig | None = None
   if expected is not None and expected != config:
     diff = {k: (v, getattr(config, k)) for k, v in expected.to_dict().items()
             if getattr(config, k) != v}
-    raise ValueError(
+    raise InputError(
         f'Checkpoint {directory!r} holds a model with a different config'
         f' (flag value, saved value): {diff}. Drop the model flags to use the'
         ' saved config, or pass a matching checkpoint.')
@@ -128,7 +129,7 @@ def _check_shapes(saved: Any, template: Any, directory: str) -> None:
   if flat_saved != flat_wanted:
     bad = sorted(jax.tree_util.keystr(k) for k in
                  set(flat_saved.items()) ^ set(flat_wanted.items()))
-    raise ValueError(
+    raise InputError(
         f'Checkpoint {directory!r} does not match its {CONFIG_FILE}'
         f' (differing arrays: {bad[:3]}...); it is corrupt or was edited.')
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from inpaint_jax.errors import InputError
+
 RESOLUTIONS = (16, 32, 64, 128)
 
 
@@ -35,13 +37,13 @@ class ModelConfig:
 
   def __post_init__(self):
     if self.resolution not in RESOLUTIONS:
-      raise ValueError(
+      raise InputError(
           f'ModelConfig.resolution={self.resolution} is not supported; use one'
           f' of {RESOLUTIONS}.')
     if self.kernel not in (3, 4, 5):
-      raise ValueError(f'ModelConfig.kernel={self.kernel}; use 4 or 5.')
+      raise InputError(f'ModelConfig.kernel={self.kernel}; use 4 or 5.')
     if self.width < 1 or self.z_dim < 1:
-      raise ValueError('ModelConfig.width and z_dim must be positive.')
+      raise InputError('ModelConfig.width and z_dim must be positive.')
 
   @property
   def num_layers(self) -> int:
@@ -56,7 +58,7 @@ class ModelConfig:
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = set(d) - names
     if unknown:
-      raise ValueError(f'Unknown ModelConfig fields {sorted(unknown)}.')
+      raise InputError(f'Unknown ModelConfig fields {sorted(unknown)}.')
     return cls(**d)
 
 
@@ -88,11 +90,11 @@ class SearchConfig:
 
   def __post_init__(self):
     if self.iterations < 0:
-      raise ValueError('SearchConfig.iterations must be >= 0.')
+      raise InputError('SearchConfig.iterations must be >= 0.')
     if self.restarts < 1:
-      raise ValueError('SearchConfig.restarts must be >= 1.')
+      raise InputError('SearchConfig.restarts must be >= 1.')
     if self.window < 1 or self.window % 2 == 0:
-      raise ValueError(f'SearchConfig.window={self.window}: the importance'
+      raise InputError(f'SearchConfig.window={self.window}: the importance'
                        ' window needs a centre pixel; use a positive odd'
                        ' number (--window=7 as in the paper, or 15).')
 

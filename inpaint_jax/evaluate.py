@@ -1,42 +1,43 @@
-"""Inpainting a set of images end to end: masks, z-search, blending, metrics.
+"""Inpainting a set of images and scoring the results.
 
-`inpaint_and_evaluate` is what `experiments.inpaint` calls: it runs the
-search batch by batch with a progress bar, blends, scores against the
-originals and writes per-image PNGs, a comparison grid, and metrics as JSON and
-CSV. Results are per-image deterministic: image i gets mask i and initial
-latent i whatever the batch size and the number of processes (each process
-searches its `distributed.process_slice` of the images; process 0 writes).
+`evaluate` runs an inpainting `Method` batch by batch and scores it against the
+originals, returning a `results.EvalResult`. `zsearch_method` is the paper's
+method (z-search, Sec. 3.3, then Poisson blending), `mean_fill_method` a
+baseline; other baselines and ablations plug in the same way.
+`inpaint_and_evaluate` (what `experiments.inpaint` calls) evaluates the
+z-search of a saved model and writes the report files (`results.write_all`).
 
-Nothing is lost when a long evaluation is killed: every finished batch is saved
-to `<output_dir>/partial/` together with a fingerprint of the inputs and
-settings, and the same call run again reuses the batches whose fingerprint
-matches and searches only the rest (the partial files are removed once the
-results are written).
+Results are per-image deterministic: image i gets mask i and initial latent i
+whatever the batch size and the number of processes (each fills its
+`distributed.process_slice`; process 0 writes). A killed evaluation resumes:
+the same call run again fills only the batches not saved in
+`<output_dir>/partial/` under the same fingerprint (see `results`).
 """
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import hashlib
-import json
 import os
 import time
-import zipfile
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from inpaint_jax import blending, checkpoints, distributed, inpaint
-from inpaint_jax import images as image_io
 from inpaint_jax import masks as masks_lib
 from inpaint_jax import metrics
-from inpaint_jax.config import SearchConfig
+from inpaint_jax import results
+from inpaint_jax.config import ModelConfig, SearchConfig
+from inpaint_jax.errors import InputError
 from inpaint_jax.models import Discriminator, Generator
+from inpaint_jax.results import EvalResult
 
-GRID_ROWS = 16
+# The key order of metrics.json (the means of the metrics follow).
+_SUMMARY_ORDER = ('checkpoint', 'model', 'search', 'mask', 'blend', 'seed',
+                  'num_images', 'seconds', 'images_per_second', 'device',
+                  'compute_dtype', 'resumed_images')
 
 
 def mean_fill(images: jax.Array, masks: jax.Array) -> jax.Array:
@@ -57,11 +58,101 @@ def make_masks(kind: str | None, mask_file: str | None, n: int, size: int,
   Exactly one of `kind` and `mask_file` must be given.
   """
   if (kind is None) == (mask_file is None):
-    raise ValueError('Give either a mask kind or a mask file, not both.')
+    raise InputError('Give either a mask kind or a mask file, not both.')
   if mask_file is not None:
     mask = masks_lib.from_file(mask_file, size)
     return np.broadcast_to(mask[None], (n,) + mask.shape).copy()
   return np.asarray(masks_lib.make(kind, key, n, size))
+
+
+@dataclasses.dataclass(frozen=True)
+class Method:
+  """An inpainting method, as `evaluate` runs it.
+
+  Attributes:
+    name: short name, e.g. 'zsearch'.
+    fill: fill(images, masks, index_offset) -> {name: array} for a batch:
+      images (B, H, W, C) in [-1, 1], 0 at missing pixels; masks
+      (B, H, W, 1), 1 = known; index_offset: the index of images[0] in the
+      whole set (the last batch is padded to B with its last image). Returns
+      'generated' (B, H, W, C), the method's own fill, 'inpainted'
+      (B, H, W, C) in [-1, 1], the final result, each of `scores` (B,) and
+      optionally 'frames' (B, F, H, W, C) and 'loss_curve' (B, T).
+    scores: names of per-image numbers `fill` returns (metrics.csv columns).
+    settings: JSON-able; in the resume fingerprint and the summary.
+    variables: pytree of arrays (e.g. weights) in the fingerprint, or None.
+  """
+  name: str
+  fill: Callable[[np.ndarray, np.ndarray, int], dict[str, Any]]
+  scores: tuple[str, ...] = ()
+  settings: dict[str, Any] = dataclasses.field(default_factory=dict)
+  variables: Any = None
+
+
+def zsearch_method(config: ModelConfig, g_vars: Any, d_vars: Any,
+                   search_config: SearchConfig = SearchConfig(), *,
+                   blend: bool = True, compute_dtype: str = 'float32',
+                   seed: int = 0) -> Method:
+  """The paper's method: z-search (Eq. 2), then Poisson blending (Eq. 6).
+
+  Args:
+    config, g_vars, d_vars: the DCGAN (e.g. checkpoints.restore_model).
+    search_config: z-search settings (iterations, lam, learning rate, ...).
+    blend: Poisson-blend G(z) into the hole; else plain overlay.
+    compute_dtype: 'float32', or 'bfloat16' for G and D's convolutions.
+    seed: initial latents come from split(PRNGKey(seed))[1] ([0]: masks).
+
+  Returns:
+    A Method giving G(z) as 'generated', the final z-search 'loss' and, with
+    search_config.record_every > 0, 'frames' and 'loss_curve'.
+  """
+  dtype = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}[compute_dtype]
+  generator = Generator(config, dtype=dtype)
+  discriminator = Discriminator(config, dtype=dtype)
+  _, z_key = jax.random.split(jax.random.PRNGKey(seed))
+  combine = blending.poisson_blend if blend else blending.overlay
+
+  def fill(corrupted, masks, index_offset):
+    result = inpaint.search(generator, discriminator, g_vars, d_vars,
+                            corrupted, masks, z_key, search_config,
+                            index_offset=index_offset)
+    final = combine(result.generated, corrupted, masks)
+    arrays = {'generated': np.asarray(result.generated),
+              'inpainted': np.asarray(jnp.clip(final, -1, 1)),
+              'loss': np.asarray(result.loss)}
+    if result.frames is not None:
+      arrays['frames'] = np.asarray(result.frames)
+      arrays['loss_curve'] = np.asarray(result.loss_curve)
+    return arrays
+
+  return Method(
+      'zsearch', fill, scores=('loss',),
+      settings=dict(model=config.to_dict(),
+                    search=dataclasses.asdict(search_config), blend=blend,
+                    seed=seed, compute_dtype=compute_dtype),
+      variables=(g_vars, d_vars))
+
+
+def mean_fill_method() -> Method:
+  """Baseline: the hole filled with the mean colour of the known pixels."""
+
+  def fill(images, masks, index_offset):
+    del index_offset
+    filled = np.asarray(mean_fill(images, masks))
+    return {'generated': filled, 'inpainted': filled}
+
+  return Method('mean_fill', fill)
+
+
+def _check_counts(images: np.ndarray, names: Sequence[str],
+                  masks: np.ndarray | None = None) -> None:
+  if len(images) != len(names):
+    raise InputError(f'{len(images)} images but {len(names)} names; give one'
+                     ' name per image.')
+  if masks is not None and len(masks) != len(images):
+    raise InputError(f'{len(images)} images but {len(masks)} masks.')
+  if len(images) == 0:
+    raise InputError('No images to inpaint.')
 
 
 def _pad_to(x: np.ndarray, n: int) -> np.ndarray:
@@ -70,50 +161,156 @@ def _pad_to(x: np.ndarray, n: int) -> np.ndarray:
   return np.concatenate([x, np.repeat(x[-1:], n - len(x), axis=0)])
 
 
-PARTIAL_DIR = 'partial'
+def evaluate(method: Method, images: np.ndarray, names: Sequence[str],
+             masks: np.ndarray, *, batch_size: int = 64,
+             resume_dir: str | None = None,
+             show_progress: bool = True) -> EvalResult:
+  """Inpaints `images` with `method` and scores the results.
 
+  Args:
+    method: the method (e.g. zsearch_method(...)).
+    images: (N, H, W, C) float32 originals in [-1, 1]; the masked pixels are
+      hidden from the method and used only for scoring.
+    names: N names for the per-image files and the metrics table.
+    masks: (N, H, W, 1) in {0, 1}, 1 = known pixel.
+    batch_size: images per `method.fill` call (the last batch is padded).
+    resume_dir: if given, finished batches are saved there and reused by a
+      later call with the same method, inputs and batch size, until
+      `results.write_all` (or `results.remove_partial`) removes them.
+    show_progress: show a tqdm progress bar.
 
-def run_fingerprint(variables: Any, images: np.ndarray, masks: np.ndarray,
-                    settings: dict[str, Any]) -> str:
-  """sha256 of the model variables, the images, the masks and `settings`.
+  With several processes (see `distributed.initialize`) every process must
+  call this with the same arguments: each fills its share of the images and
+  all return the same result (but `frames` only on process 0).
 
-  Saved partial results are reused only under the same fingerprint, so a
-  changed image, mask, model or setting never mixes into a resumed run.
+  Returns:
+    EvalResult; its summary holds method.settings, 'num_images', 'seconds'
+    (this call's filling, compilation included), 'images_per_second' (batches
+    reused from a killed run count in neither), 'device', 'resumed_images'
+    and the mean of every metric.
   """
-  digest = hashlib.sha256()
-  for leaf in jax.tree_util.tree_leaves(variables):
-    digest.update(np.ascontiguousarray(jax.device_get(leaf)).tobytes())
-  digest.update(np.ascontiguousarray(images, np.float32).tobytes())
-  digest.update(np.ascontiguousarray(masks, np.float32).tobytes())
-  digest.update(json.dumps(settings, sort_keys=True, default=str).encode())
-  return digest.hexdigest()
+  images = np.asarray(images, np.float32)
+  masks = np.asarray(masks, np.float32)
+  _check_counts(images, names, masks)
+  share = distributed.process_slice(len(images))
+  batch_size = max(1, min(batch_size, share.stop - share.start))
+  fingerprint = results.run_fingerprint(
+      method.variables, images, masks,
+      dict(method.settings, method=method.name, batch_size=batch_size,
+           processes=jax.process_count()))
+  start_time = time.time()
+  outputs, first, resumed = _fill_share(method, images, masks, share,
+                                        batch_size, resume_dir, fingerprint,
+                                        show_progress)
+  outputs = {k: distributed.gather_rows(v) for k, v in outputs.items()}
+  # The slowest process's time, so that every process returns the same.
+  seconds = float(distributed.gather_rows([time.time() - start_time]).max())
+  resumed = int(distributed.gather_rows([resumed]).sum())
+  per_image = _score(images, masks, outputs['inpainted'],
+                     {k: outputs[k] for k in method.scores})
+  summary = {
+      **method.settings,
+      'num_images': len(images),
+      'seconds': seconds,
+      'images_per_second': (len(images) - resumed) / seconds,
+      'device': jax.devices()[0].device_kind,
+      'resumed_images': resumed,
+      **{f'mean_{k}': float(np.mean(v)) for k, v in per_image.items()},
+  }
+  return EvalResult(method.name, images, masks, tuple(names),
+                    outputs['generated'], outputs['inpainted'], per_image,
+                    summary, *(first.get(k) for k in ('frames', 'loss_curve')))
 
 
-def _partial_path(output_dir: str, start: int) -> str:
-  return os.path.join(output_dir, PARTIAL_DIR, f'batch_{start:09d}.npz')
+def _fill_share(method, images, masks, share, batch_size, resume_dir,
+                fingerprint, show_progress):
+  """Fills this process's share batch by batch, reusing saved batches.
+
+  Returns:
+    ({'generated', 'inpainted', *method.scores: this process's rows},
+     the arrays of the batch starting at image 0 if this process has it, else
+     {}, the number of images reused from saved batches).
+  """
+  from tqdm import auto as tqdm
+  empty = np.zeros((0,) + images.shape[1:], np.float32)
+  # Started with empty arrays so that a process without images gathers rows
+  # of the right shape.
+  outputs = {'generated': [empty], 'inpainted': [empty],
+             **{k: [np.zeros((0,), np.float32)] for k in method.scores}}
+  first, resumed = {}, 0
+  progress = tqdm.tqdm(total=share.stop - share.start, desc='inpaint',
+                       unit='img', disable=not show_progress,
+                       dynamic_ncols=True)
+  for start in range(share.start, share.stop, batch_size):
+    count = min(batch_size, share.stop - start)
+    saved = (None if resume_dir is None else
+             results.load_partial(resume_dir, start, fingerprint))
+    if saved is None:
+      batch_masks = _pad_to(masks[start:start + count], batch_size)
+      batch = _pad_to(images[start:start + count], batch_size) * batch_masks
+      saved = {k: np.asarray(v)[:count]
+               for k, v in method.fill(batch, batch_masks, start).items()}
+      missing = set(outputs) - set(saved)
+      if missing:
+        raise ValueError(f'Method {method.name!r} returned no'
+                         f' {sorted(missing)}.')
+      if resume_dir is not None:
+        results.save_partial(resume_dir, start, fingerprint, saved)
+    else:
+      resumed += count
+    for name in outputs:
+      outputs[name].append(saved[name])
+    if start == 0:
+      first = saved
+    progress.update(count)
+  progress.close()
+  return {k: np.concatenate(v) for k, v in outputs.items()}, first, resumed
 
 
-def _load_partial(output_dir: str, start: int,
-                  fingerprint: str) -> dict[str, np.ndarray] | None:
-  """The saved results of the batch at `start`, if saved under `fingerprint`."""
-  path = _partial_path(output_dir, start)
-  try:
-    with np.load(path) as saved:
-      if str(saved['fingerprint']) != fingerprint:
-        return None
-      return {k: saved[k] for k in saved.files if k != 'fingerprint'}
-  except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
-    return None  # absent, or cut off mid-write.
+def _score(images, masks, inpainted, scores) -> dict[str, np.ndarray]:
+  """Per-image metrics, in metrics.csv column order (see EvalResult)."""
+  baseline = np.asarray(mean_fill(images, masks))
+  return {
+      'psnr': np.asarray(metrics.psnr(inpainted, images)),
+      'ssim': np.asarray(metrics.ssim(inpainted, images)),
+      'psnr_mean_fill': np.asarray(metrics.psnr(baseline, images)),
+      **scores,
+      'missing_fraction': np.asarray(masks_lib.missing_fraction(masks)),
+  }
 
 
-def _save_partial(output_dir: str, start: int, fingerprint: str,
-                  arrays: dict[str, np.ndarray]) -> None:
-  """Writes one batch's results atomically (a kill leaves no torn file)."""
-  path = _partial_path(output_dir, start)
-  os.makedirs(os.path.dirname(path), exist_ok=True)
-  temporary = path + f'.tmp{jax.process_index()}.npz'
-  np.savez(temporary, fingerprint=np.asarray(fingerprint), **arrays)
-  os.replace(temporary, path)
+def evaluate_checkpoint(checkpoint: str, images: np.ndarray,
+                        names: Sequence[str], *,
+                        mask_kind: str | None = 'center',
+                        mask_file: str | None = None,
+                        search_config: SearchConfig = SearchConfig(),
+                        batch_size: int = 64, blend: bool = True,
+                        seed: int = 0, show_progress: bool = True,
+                        compute_dtype: str = 'float32',
+                        resume_dir: str | None = None) -> EvalResult:
+  """`evaluate` of the z-search with the model in `checkpoint`; writes nothing.
+
+  The arguments are those of `inpaint_and_evaluate` (resume_dir: see
+  `evaluate`). The summary also holds 'checkpoint' and 'mask', in the key
+  order of metrics.json.
+  """
+  config, g_vars, d_vars = checkpoints.restore_model(checkpoint)
+  images = np.asarray(images, np.float32)
+  _check_counts(images, names)
+  mask_key, _ = jax.random.split(jax.random.PRNGKey(seed))
+  masks = make_masks(mask_kind, mask_file, len(images), config.resolution,
+                     mask_key)
+  inpaint.validate_inputs(images, masks, config.resolution, config.channels)
+  method = zsearch_method(config, g_vars, d_vars, search_config, blend=blend,
+                          compute_dtype=compute_dtype, seed=seed)
+  evaluated = evaluate(method, images, names, masks, batch_size=batch_size,
+                       resume_dir=resume_dir, show_progress=show_progress)
+  summary = {'checkpoint': os.path.abspath(checkpoint),
+             'mask': mask_kind or os.path.abspath(mask_file),
+             **evaluated.summary}
+  ordered = {k: summary[k] for k in _SUMMARY_ORDER}
+  ordered.update(summary)
+  return dataclasses.replace(evaluated, summary=ordered)
 
 
 def inpaint_and_evaluate(checkpoint: str, images: np.ndarray,
@@ -125,7 +322,7 @@ def inpaint_and_evaluate(checkpoint: str, images: np.ndarray,
                          seed: int = 0, save_images: bool = True,
                          show_progress: bool = True,
                          compute_dtype: str = 'float32') -> dict[str, Any]:
-  """Inpaints `images` with the model in `checkpoint`; writes and returns results.
+  """Inpaints `images` with the model in `checkpoint`; writes the results.
 
   Args:
     checkpoint: model directory (see checkpoints.save_model).
@@ -145,185 +342,18 @@ def inpaint_and_evaluate(checkpoint: str, images: np.ndarray,
       the search (faster where the hardware has bf16 units; weights stay
       float32).
 
-  Finished batches are kept in `<output_dir>/partial/` until the end, so a
-  killed run called again with the same arguments resumes where it stopped.
-
-  With several processes (see `distributed.initialize`) every process must
-  call this with the same arguments: each searches its share of the images,
-  the results are gathered, process 0 writes the files and all return the same
-  summary.
+  A killed run called again with the same arguments resumes where it stopped
+  (finished batches are kept in `<output_dir>/partial/` until the end). With
+  several processes every process must call this with the same arguments
+  (see `evaluate`); process 0 writes the files, all return the same summary.
 
   Returns:
     The summary dict also written to metrics.json.
   """
-  from tqdm import auto as tqdm
-  config, g_vars, d_vars = checkpoints.restore_model(checkpoint)
-  images = np.asarray(images, np.float32)
-  if len(images) != len(names):
-    raise ValueError(f'{len(images)} images but {len(names)} names.')
-  if len(images) == 0:
-    raise ValueError('No images to inpaint.')
-  dtype = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}[compute_dtype]
-  generator = Generator(config, dtype=dtype)
-  discriminator = Discriminator(config, dtype=dtype)
-  mask_key, z_key = jax.random.split(jax.random.PRNGKey(seed))
-  all_masks = make_masks(mask_kind, mask_file, len(images), config.resolution,
-                         mask_key)
-  inpaint.validate_inputs(images, all_masks, config.resolution,
-                          config.channels)
-  share = distributed.process_slice(len(images))
-  batch_size = max(1, min(batch_size, share.stop - share.start))
-  fingerprint = run_fingerprint(
-      (g_vars, d_vars), images, all_masks,
-      dict(model=config.to_dict(), search=dataclasses.asdict(search_config),
-           batch_size=batch_size, blend=blend, seed=seed,
-           compute_dtype=compute_dtype, processes=jax.process_count()))
-  resumed = 0
-  frames, curves = None, None
-  outputs = {'generated': [np.zeros((0,) + images.shape[1:], np.float32)],
-             'result': [np.zeros((0,) + images.shape[1:], np.float32)],
-             'loss': [np.zeros((0,), np.float32)]}
-  start_time = time.time()
-  progress = tqdm.tqdm(total=share.stop - share.start, desc='inpaint',
-                       unit='img', disable=not show_progress,
-                       dynamic_ncols=True)
-  for start in range(share.start, share.stop, batch_size):
-    count = min(batch_size, share.stop - start)
-    batch_masks = _pad_to(all_masks[start:start + count], batch_size)
-    saved = _load_partial(output_dir, start, fingerprint)
-    if saved is None:
-      saved = _search_and_blend(
-          generator, discriminator, g_vars, d_vars,
-          _pad_to(images[start:start + count], batch_size), batch_masks,
-          z_key, search_config, start, blend, count)
-      _save_partial(output_dir, start, fingerprint, saved)
-    else:
-      resumed += count
-    for name in outputs:
-      outputs[name].append(saved[name])
-    if 'frames' in saved and frames is None:
-      frames, curves = saved['frames'], saved['loss_curve']
-      frame_masks = batch_masks[:count]
-    progress.update(count)
-  progress.close()
-  generated, results, losses = (distributed.gather_rows(np.concatenate(v))
-                                for v in outputs.values())
-  # The slowest process's time, so that every process returns the same.
-  seconds = float(distributed.gather_rows([time.time() - start_time]).max())
-  resumed_total = int(distributed.gather_rows([resumed]).sum())
-  baseline = np.asarray(mean_fill(images, all_masks))
-
-  per_image = {
-      'psnr': np.asarray(metrics.psnr(results, images)),
-      'ssim': np.asarray(metrics.ssim(results, images)),
-      'psnr_mean_fill': np.asarray(metrics.psnr(baseline, images)),
-      'loss': losses,
-      'missing_fraction': np.asarray(masks_lib.missing_fraction(all_masks)),
-  }
-  summary = {
-      'checkpoint': os.path.abspath(checkpoint),
-      'model': config.to_dict(),
-      'search': dataclasses.asdict(search_config),
-      'mask': mask_kind or os.path.abspath(mask_file),
-      'blend': blend,
-      'seed': seed,
-      'num_images': len(images),
-      # This run's search + blending, compilation included; batches reused
-      # from a killed run count neither here nor in images_per_second.
-      'seconds': seconds,
-      'images_per_second': (len(images) - resumed_total) / seconds,
-      'device': jax.devices()[0].device_kind,
-      'compute_dtype': compute_dtype,
-      'resumed_images': resumed_total,
-      **{f'mean_{k}': float(np.mean(v)) for k, v in per_image.items()},
-  }
-  if jax.process_index() != 0:
-    _remove_partial(output_dir, share, batch_size)
-    return summary
-  os.makedirs(output_dir, exist_ok=True)
-  _write_csv(os.path.join(output_dir, 'metrics.csv'), names, per_image)
-  with open(os.path.join(output_dir, 'metrics.json'), 'w') as f:
-    json.dump(summary, f, indent=2)
-
-  masked = image_io.masked_for_display(images, all_masks)
-  rows = slice(0, GRID_ROWS)
-  if frames is not None:
-    _write_search_progress(output_dir, images[share][:len(frames)],
-                           frame_masks, frames, curves)
-  image_io.save_png(os.path.join(output_dir, 'grid.png'), image_io.make_grid(
-      [masked[rows], generated[rows], results[rows], images[rows]]))
-  if save_images:
-    for i, name in enumerate(names):
-      stem = os.path.splitext(os.path.basename(name))[0]
-      for suffix, array in (('masked', masked), ('generated', generated),
-                            ('inpainted', results)):
-        image_io.save_png(os.path.join(output_dir, 'images',
-                                       f'{stem}_{suffix}.png'), array[i])
-  _remove_partial(output_dir, share, batch_size)
-  return summary
-
-
-def _search_and_blend(generator, discriminator, g_vars, d_vars, batch,
-                      batch_masks, z_key, search_config, start, blend,
-                      count) -> dict[str, np.ndarray]:
-  """z-search + blending of one (padded) batch; the first `count` rows."""
-  corrupted = batch * batch_masks
-  result = inpaint.search(generator, discriminator, g_vars, d_vars,
-                          corrupted, batch_masks, z_key, search_config,
-                          index_offset=start)
-  if blend:
-    final = blending.poisson_blend(result.generated, corrupted, batch_masks)
-  else:
-    final = blending.overlay(result.generated, corrupted, batch_masks)
-  arrays = {'generated': np.asarray(result.generated)[:count],
-            'result': np.asarray(jnp.clip(final, -1, 1))[:count],
-            'loss': np.asarray(result.loss)[:count]}
-  if result.frames is not None:
-    arrays['frames'] = np.asarray(result.frames)[:count]
-    arrays['loss_curve'] = np.asarray(result.loss_curve)[:count]
-  return arrays
-
-
-def _remove_partial(output_dir: str, share: slice, batch_size: int) -> None:
-  """Deletes this process's partial files once the results are written."""
-  for start in range(share.start, share.stop, batch_size):
-    path = _partial_path(output_dir, start)
-    if os.path.exists(path):
-      os.remove(path)
-  try:  # the last process to finish removes the folder.
-    os.rmdir(os.path.join(output_dir, PARTIAL_DIR))
-  except OSError:
-    pass
-
-
-def _write_search_progress(output_dir: str, images: np.ndarray,
-                           masks: np.ndarray, frames: np.ndarray,
-                           curves: np.ndarray) -> None:
-  """search.gif (masked | G(z) | overlay, as the search goes), loss_curves.csv.
-
-  images/masks: (n, H, W, C|1); frames: (n, F, H, W, C); curves: (n, T).
-  """
-  from PIL import Image
-  rows = slice(0, GRID_ROWS)
-  masked = image_io.masked_for_display(images, masks)[rows]
-  pictures = [
-      Image.fromarray(image_io.to_uint8(image_io.make_grid(
-          [masked, frames[rows, f], np.asarray(blending.overlay(
-              frames[rows, f], images[rows], masks[rows]))])))
-      for f in range(frames.shape[1])]
-  pictures[0].save(os.path.join(output_dir, 'search.gif'), save_all=True,
-                   append_images=pictures[1:], duration=200, loop=0)
-  with open(os.path.join(output_dir, 'loss_curves.csv'), 'w', newline='') as f:
-    writer = csv.writer(f)
-    writer.writerow(['step'] + [f'image_{i}' for i in range(len(curves))])
-    for step in range(curves.shape[1]):
-      writer.writerow([step] + [f'{v:.6g}' for v in curves[:, step]])
-
-
-def _write_csv(path: str, names: Sequence[str],
-               per_image: dict[str, np.ndarray]) -> None:
-  with open(path, 'w', newline='') as f:
-    writer = csv.writer(f)
-    writer.writerow(['image'] + list(per_image))
-    for i, name in enumerate(names):
-      writer.writerow([name] + [f'{float(v[i]):.6g}' for v in per_image.values()])
+  evaluated = evaluate_checkpoint(
+      checkpoint, images, names, mask_kind=mask_kind, mask_file=mask_file,
+      search_config=search_config, batch_size=batch_size, blend=blend,
+      seed=seed, show_progress=show_progress, compute_dtype=compute_dtype,
+      resume_dir=output_dir)
+  results.write_all(output_dir, evaluated, save_images=save_images)
+  return evaluated.summary

@@ -12,6 +12,8 @@ from typing import Sequence
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from inpaint_jax.errors import InputError, MissingInputError
+
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp')
 
 
@@ -29,29 +31,18 @@ def from_uint8(images: np.ndarray) -> np.ndarray:
 def open_rgb(path: str) -> Image.Image:
   """Opens an image file as an RGB PIL image (any mode is converted).
 
-  Raises FileNotFoundError (missing file) or ValueError (not an image, or
+  Raises MissingInputError (missing file) or InputError (not an image, or
   truncated), naming the file.
   """
   if not os.path.isfile(path):
-    raise FileNotFoundError(f'No image file at {path!r}; check the path.')
+    raise MissingInputError(f'No image file at {path!r}; check the path.')
   try:
     with Image.open(path) as image:
       return image.convert('RGB')
   except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-    raise ValueError(f'Cannot read {path!r} as an image'
+    raise InputError(f'Cannot read {path!r} as an image'
                      f' ({e.__class__.__name__}); use a JPEG or PNG file.'
                      ) from None
-
-
-def load_image(path: str, size: int = 64, crop: str = 'center') -> np.ndarray:
-  """One image file (any mode) -> (size, size, 3) float32 RGB in [-1, 1].
-
-  `crop` is one of input_pipeline.CROPS ('center' = central square).
-  Raises FileNotFoundError for a missing file, ValueError for one that is
-  not a readable image.
-  """
-  from inpaint_jax import input_pipeline  # Local: it imports this module.
-  return from_uint8(input_pipeline.preprocess(open_rgb(path), crop, size))
 
 
 def save_png(path: str, image: np.ndarray) -> None:

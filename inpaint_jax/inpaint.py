@@ -23,7 +23,9 @@ import numpy as np
 import optax
 
 from inpaint_jax import losses
+from inpaint_jax import masks as masks_lib
 from inpaint_jax.config import SearchConfig
+from inpaint_jax.errors import InputError
 from inpaint_jax.models import Discriminator, Generator, sample_z
 
 
@@ -61,7 +63,7 @@ def initial_latents(key: jax.Array, n: int, restarts: int, z_dim: int,
 
 def validate_inputs(images: Any, masks: Any, resolution: int,
                     channels: int) -> None:
-  """Raises ValueError with a one-line fix for inputs the search cannot use.
+  """Raises InputError with a one-line fix for inputs the search cannot use.
 
   images: (N, R, R, channels) in [-1, 1]; masks: (N, R, R, 1) in {0, 1},
   1 = known pixel, each with at least one known and one missing pixel.
@@ -70,92 +72,114 @@ def validate_inputs(images: Any, masks: Any, resolution: int,
   masks = np.asarray(masks)
   expected = (resolution, resolution, channels)
   if images.ndim != 4 or images.shape[1:] != expected:
-    raise ValueError(
+    raise InputError(
         f'images have shape {images.shape}; the model needs (N, {resolution},'
         f' {resolution}, {channels}): resize/crop them with'
         ' inpaint_jax.input_pipeline first.')
   if masks.shape != images.shape[:3] + (1,):
-    raise ValueError(
+    raise InputError(
         f'masks have shape {masks.shape}; expected {images.shape[:3] + (1,)}'
         ' (N, H, W, 1), one mask per image, 1 = known pixel.')
   if not np.all(np.isfinite(images)):
-    raise ValueError('images contain NaN or inf values.')
+    raise InputError('images contain NaN or inf values.')
   lo, hi = float(images.min()), float(images.max())
   if lo < -1.001 or hi > 1.001:
-    raise ValueError(
+    raise InputError(
         f'image values lie in [{lo:g}, {hi:g}]; the model needs [-1, 1]:'
         ' use uint8 / 127.5 - 1.')
-  if not np.all((masks == 0) | (masks == 1)):
-    raise ValueError('masks must be binary (1 = known pixel, 0 = missing).')
-  known = masks.reshape(masks.shape[0], -1).sum(axis=1)
-  total = masks[0].size
-  if np.any(known == 0):
-    raise ValueError(
-        f'mask of image {int(np.argmax(known == 0))} has no known pixel:'
-        ' nothing to condition on; use a mask with 1 at known pixels.')
-  if np.any(known == total):
-    raise ValueError(
-        f'mask of image {int(np.argmax(known == total))} has no missing pixel:'
-        ' nothing to inpaint; mark missing pixels with 0.')
+  masks_lib.check_masks(masks)
+
+
+def latent_loss(z: jax.Array, g_vars: Any, d_vars: Any, image: jax.Array,
+                weights: jax.Array, *, generator: Generator,
+                discriminator: Discriminator, lam: float
+                ) -> tuple[losses.InpaintingLoss, jax.Array]:
+  """Eq. 2 as a function of latents: G(z), D(G(z)), context + prior loss.
+
+  Args:
+    z: (K, z_dim) latents in [-1, 1].
+    g_vars, d_vars: G and D variables (batch norm in inference mode).
+    image: the corrupted image y, (H, W, C) (shared by the K latents) or
+      (K, H, W, C), in [-1, 1].
+    weights: importance weights W (Eq. 3), (H, W, 1) or (K, H, W, 1).
+    generator, discriminator: the modules.
+    lam: prior loss weight lambda.
+
+  Returns:
+    (losses.InpaintingLoss with (K,) terms, G(z) (K, H, W, C) in [-1, 1]).
+  """
+  generated = generator.apply(g_vars, z, train=False)
+  logits = discriminator.apply(d_vars, generated, train=False)
+  loss = losses.inpainting_loss(
+      generated, jnp.broadcast_to(image, generated.shape),
+      jnp.broadcast_to(weights, generated.shape[:3] + (1,)), logits, lam)
+  return loss, generated
+
+
+def adam_clip_step(z: jax.Array, opt_state: Any, grads: jax.Array,
+                   optimizer: optax.GradientTransformation
+                   ) -> tuple[jax.Array, Any]:
+  """One step of the search of Sec. 3.3: an Adam update, then clip to [-1, 1].
+
+  z and grads: (K, z_dim); returns the new (z, optimizer state).
+  """
+  updates, opt_state = optimizer.update(grads, opt_state, z)
+  return jnp.clip(optax.apply_updates(z, updates), -1.0, 1.0), opt_state
 
 
 def _per_image_search(g_vars, d_vars, image, weights, z0, *, generator,
                       discriminator, config: SearchConfig):
-  """Adam on the (restarts, z_dim) latents of one image (H, W, C)."""
+  """The fori_loop of `adam_clip_step` on the (restarts, z_dim) latents of
+  one image (H, W, C); returns the fields of SearchResult for it."""
   optimizer = optax.adam(config.learning_rate, config.beta1, config.beta2)
+  objective = functools.partial(latent_loss, g_vars=g_vars, d_vars=d_vars,
+                                image=image, weights=weights,
+                                generator=generator,
+                                discriminator=discriminator, lam=config.lam)
 
-  def losses_of(z):
-    generated = generator.apply(g_vars, z, train=False)
-    logits = discriminator.apply(d_vars, generated, train=False)
-    context = losses.context_loss(
-        generated, jnp.broadcast_to(image, generated.shape),
-        jnp.broadcast_to(weights, generated.shape[:3] + (1,)))
-    prior = losses.prior_loss(logits, config.lam)
-    return context, prior, generated
-
-  def total_loss(z):
-    context, prior, _ = losses_of(z)
-    per_restart = context + prior
+  def summed_loss(z):
+    per_restart = objective(z)[0].total
     return per_restart.sum(), per_restart
 
-  grad_fn = jax.grad(total_loss, has_aux=True)
+  grad_fn = jax.grad(summed_loss, has_aux=True)
 
   def step(i, carry):
     z, opt_state, curve = carry
     grads, per_restart = grad_fn(z)
-    updates, opt_state = optimizer.update(grads, opt_state, z)
-    z = jnp.clip(optax.apply_updates(z, updates), -1.0, 1.0)
+    z, opt_state = adam_clip_step(z, opt_state, grads, optimizer)
     if curve is not None:
       curve = curve.at[:, i].set(per_restart)
     return z, opt_state, curve
 
-  record = config.record_every > 0
-  curve = (jnp.zeros((z0.shape[0], config.iterations), jnp.float32)
-           if record else None)
-  carry = (z0, optimizer.init(z0), curve)
-  frames = None
-  if record:
-    every = config.record_every
-    chunk_starts = list(range(0, config.iterations, every))
-    frame_list = [generator.apply(g_vars, z0, train=False)]
-    for start in chunk_starts:
-      carry = jax.lax.fori_loop(start, min(start + every, config.iterations),
-                                step, carry)
-      frame_list.append(generator.apply(g_vars, carry[0], train=False))
-    frames = jnp.stack(frame_list, axis=1)  # (restarts, F, H, W, C)
-  else:
-    carry = jax.lax.fori_loop(0, config.iterations, step, carry)
-  z, _, curve = carry
-
-  context, prior, generated = losses_of(z)
-  total = context + prior
-  best = jnp.argmin(total)
-  out = dict(z=z[best], generated=generated[best], loss=total[best],
-             context_loss=context[best], prior_loss=prior[best])
+  (z, _, curve), frames = _run_search_loop(
+      step, z0, optimizer.init(z0), config,
+      lambda z: generator.apply(g_vars, z, train=False))
+  loss, generated = objective(z)
+  best = jnp.argmin(loss.total)
+  out = dict(z=z[best], generated=generated[best], loss=loss.total[best],
+             context_loss=loss.context[best], prior_loss=loss.prior[best])
   if curve is not None:
     out['loss_curve'] = curve[best]
     out['frames'] = frames[best]
   return out
+
+
+def _run_search_loop(step, z0, opt_state, config: SearchConfig, generate):
+  """Runs `step` for config.iterations; with record_every > 0 also keeps the
+  loss curve and G(z) every record_every steps. Returns (carry, frames)."""
+  if config.record_every <= 0:
+    carry = jax.lax.fori_loop(0, config.iterations, step,
+                              (z0, opt_state, None))
+    return carry, None
+  carry = (z0, opt_state,
+           jnp.zeros((z0.shape[0], config.iterations), jnp.float32))
+  every = config.record_every
+  frame_list = [generate(z0)]
+  for start in range(0, config.iterations, every):
+    carry = jax.lax.fori_loop(start, min(start + every, config.iterations),
+                              step, carry)
+    frame_list.append(generate(carry[0]))
+  return carry, jnp.stack(frame_list, axis=1)  # (restarts, F, H, W, C)
 
 
 @functools.partial(jax.jit,
@@ -243,7 +267,7 @@ def search(generator: Generator, discriminator: Discriminator, g_vars: Any,
   if devices is None:
     devices = default_devices(len(images))
   if len(images) % len(devices):
-    raise ValueError(f'{len(images)} images cannot be split evenly over'
+    raise InputError(f'{len(images)} images cannot be split evenly over'
                      f' {len(devices)} devices; pad the batch.')
   batch = shard_batch((np.asarray(images, np.float32),
                        np.asarray(masks, np.float32), z0), devices)

@@ -9,18 +9,7 @@ Two sources, the same preprocessing (Sec. 4.1 of the paper), 64x64 RGB:
   They must be prepared beforehand (`tfds build NAME
   --file_format=array_record`); nothing is downloaded here.
 
-Crops (the `crop` argument of `preprocess`):
-  celeba: the central square of side round(min(h, w) * 108/178): the usual
-    108x108 crop of the 178x218 aligned faces, 54x54 for the half-size
-    89x109 shared copies; then resize.
-  svhn:   resize the 32x32 digits (no crop).
-  cars:   crop to the bounding box when one is known (TFDS cars196 has one,
-    the shared folders do not), then the central square of side min(h, w),
-    then resize. Cropping to the box first keeps the car, not the parking lot,
-    in the frame; the square crop then keeps the aspect ratio undistorted.
-  center: the central square of side min(h, w), then resize (your own images).
-Resizing uses PIL's bicubic filter, which antialiases when shrinking (PIL
-widens the kernel by the scale factor), so downscaled images do not alias.
+Preprocessing (crops, resizing) is in `preprocessing`.
 
 Images are kept in memory as uint8 (a quarter of the float32 size) and turned
 into float32 in [-1, 1] (x / 127.5 - 1) per batch. Training batches are a pure
@@ -30,21 +19,23 @@ have seen.
 
 from __future__ import annotations
 
-import math
 import os
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 from PIL import Image
 
+from inpaint_jax.errors import InputError, MissingInputError
 from inpaint_jax.images import IMAGE_EXTENSIONS, from_uint8, open_rgb, to_uint8
+from inpaint_jax.preprocessing import CROPS, DATASETS, preprocess
 
-DATASETS = ('celeba', 'svhn', 'cars')
-CROPS = DATASETS + ('center',)
 TFDS_NAMES = {'celeba': 'celeb_a', 'svhn': 'svhn_cropped', 'cars': 'cars196'}
 DATA_DIR_ENV = 'INPAINT_DATA_DIR'
 _PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _PROGRESS_MIN = 500  # Show a progress bar from this many images on.
+# The last VALIDATION_HOLDOUT train images of every data set are never trained
+# on: they are the validation slice (--split=validation) for tuning.
+VALIDATION_HOLDOUT = 256
 
 
 def default_data_dir() -> str:
@@ -58,54 +49,7 @@ def default_data_dir() -> str:
 
 def _check_dataset(name: str) -> None:
   if name not in DATASETS:
-    raise ValueError(f'Unknown dataset {name!r}; use one of {DATASETS}.')
-
-
-def _central_square(image: Image.Image, side: int) -> Image.Image:
-  w, h = image.size
-  left, top = (w - side) // 2, (h - side) // 2
-  return image.crop((left, top, left + side, top + side))
-
-
-def _crop_to_box(image: Image.Image, bbox: Sequence[float]) -> Image.Image:
-  """Crops to a normalised [ymin, xmin, ymax, xmax] box (at least 1 pixel)."""
-  w, h = image.size
-  y0, x0, y1, x1 = np.clip(np.asarray(bbox, np.float64).reshape(4), 0.0, 1.0)
-  y0, y1 = sorted((y0, y1))
-  x0, x1 = sorted((x0, x1))
-  left, top = min(int(x0 * w), w - 1), min(int(y0 * h), h - 1)
-  right = max(int(math.ceil(x1 * w)), left + 1)
-  bottom = max(int(math.ceil(y1 * h)), top + 1)
-  return image.crop((left, top, right, bottom))
-
-
-def preprocess(image: Image.Image, crop: str, size: int = 64,
-               bbox: Sequence[float] | None = None) -> np.ndarray:
-  """One PIL image (any mode, any size) -> (size, size, 3) uint8 RGB.
-
-  Args:
-    image: the PIL image; converted to RGB.
-    crop: one of CROPS ('celeba', 'svhn', 'cars', 'center'); see the module
-      docstring.
-    size: output side in pixels.
-    bbox: optional [ymin, xmin, ymax, xmax] in [0, 1] (TFDS cars196 'bbox'),
-      cropped to before the crop of `crop`.
-
-  Returns:
-    (size, size, 3) uint8 array in [0, 255].
-  """
-  if crop not in CROPS:
-    raise ValueError(f'Unknown crop {crop!r}; use one of {CROPS}.')
-  image = image.convert('RGB')
-  if bbox is not None:
-    image = _crop_to_box(image, bbox)
-  w, h = image.size
-  if crop == 'celeba':
-    image = _central_square(image, max(1, round(min(w, h) * 108 / 178)))
-  elif crop in ('cars', 'center'):
-    image = _central_square(image, min(w, h))
-  image = image.resize((size, size), Image.BICUBIC)
-  return np.asarray(image, np.uint8)
+    raise InputError(f'Unknown dataset {name!r}; use one of {DATASETS}.')
 
 
 def list_images(path: str) -> list[str]:
@@ -114,14 +58,14 @@ def list_images(path: str) -> list[str]:
   Other files (e.g. labels.csv) are ignored.
   """
   if not os.path.isdir(path):
-    raise FileNotFoundError(
+    raise MissingInputError(
         f'No image folder at {path!r}. Point --data_dir (or the environment'
         f' variable {DATA_DIR_ENV}) at the data root, or --images at a folder.')
   names = sorted(f for f in os.listdir(path)
                  if f.lower().endswith(IMAGE_EXTENSIONS)
                  and os.path.isfile(os.path.join(path, f)))
   if not names:
-    raise ValueError(f'The folder {path!r} holds no JPEG/PNG images'
+    raise InputError(f'The folder {path!r} holds no JPEG/PNG images'
                      f' ({"/".join(IMAGE_EXTENSIONS)}); add some or point'
                      ' at another folder.')
   return names
@@ -144,7 +88,7 @@ def load_folder(path: str, crop: str = 'center', size: int = 64,
     (images (N, size, size, 3) of `dtype`, the N file names).
   """
   if crop not in CROPS:
-    raise ValueError(f'Unknown crop {crop!r}; use one of {CROPS}.')
+    raise InputError(f'Unknown crop {crop!r}; use one of {CROPS}.')
   names = list_images(path)[:limit]
   return _as_dtype(_load_files(path, names, crop, size, show_progress),
                    dtype), names
@@ -246,7 +190,7 @@ def tfds_source(name: str, split: str, data_dir: str | None = None
                             download=False)
   except (AssertionError, FileNotFoundError, NotImplementedError,
           ValueError) as e:
-    raise FileNotFoundError(
+    raise MissingInputError(
         f'TFDS dataset {builder!r} (split {split!r}) is not prepared in a'
         f' random-access format under {data_dir or "~/tensorflow_datasets"}'
         f' ({e.__class__.__name__}). Run `tfds build {builder}'
@@ -275,7 +219,7 @@ def load_tfds(name: str, split: str, data_dir: str | None = None,
   lazy = tfds_images(name, split, data_dir, size)
   count = len(lazy) if limit is None else min(limit, len(lazy))
   if not count:
-    raise ValueError(f'TFDS {TFDS_NAMES[name]} {split} holds no examples.')
+    raise InputError(f'TFDS {TFDS_NAMES[name]} {split} holds no examples.')
   images = np.stack([lazy[i] for i in tqdm.tqdm(
       range(count), desc=f'load {TFDS_NAMES[name]} {split}', unit='img',
       disable=count < _PROGRESS_MIN)])
@@ -290,7 +234,8 @@ def load_split(dataset: str, split: str, source: str = 'folder',
   """`load_dataset` (source='folder') or `load_tfds` (source='tfds').
 
   split='validation' is the validation slice carved out of train (the last
-  256 train images, which training holds out): tune there, never on test.
+  VALIDATION_HOLDOUT train images, which training holds out): tune there,
+  never on test.
   """
   _check_dataset(dataset)
   if split == 'validation':
@@ -300,13 +245,13 @@ def load_split(dataset: str, split: str, source: str = 'folder',
   if source == 'tfds':
     return load_tfds(dataset, split, data_dir, size, limit, dtype)
   if source != 'folder':
-    raise ValueError(f"Unknown source {source!r}; use 'folder' or 'tfds'.")
+    raise InputError(f"Unknown source {source!r}; use 'folder' or 'tfds'.")
   return load_dataset(dataset, split, data_dir, size, limit, dtype)
 
 
 def training_images(dataset: str, source: str = 'folder',
                     data_dir: str | None = None, size: int = 64,
-                    holdout: int = 256) -> tuple[np.ndarray | TfdsImages, str]:
+                    holdout: int = VALIDATION_HOLDOUT) -> tuple[np.ndarray | TfdsImages, str]:
   """uint8 train images minus the last `holdout` (the validation slice).
 
   Folders are read into memory, (N, size, size, 3) uint8; TFDS splits stay
@@ -322,8 +267,9 @@ def training_images(dataset: str, source: str = 'folder',
     images, _ = load_split(dataset, 'train', source, data_dir, size,
                            dtype=np.uint8)
   if holdout >= len(images):
-    raise ValueError(f'holdout={holdout} leaves no training images of'
-                     f' {len(images)}; lower --holdout.')
+    raise InputError(f'{dataset} train has {len(images)} images: too few to'
+                     f' hold out the {holdout}-image validation slice and'
+                     ' train on the rest; add images.')
   kept = images[:len(images) - holdout]
   return kept, (f'{dataset} train ({source}), first {len(kept)} of'
                 f' {len(images)} images; the last {holdout} are the validation'
@@ -332,7 +278,7 @@ def training_images(dataset: str, source: str = 'folder',
 
 def validation_images(dataset: str, source: str = 'folder',
                       data_dir: str | None = None, size: int = 64,
-                      holdout: int = 256) -> tuple[np.ndarray, list[str]]:
+                      holdout: int = VALIDATION_HOLDOUT) -> tuple[np.ndarray, list[str]]:
   """float32 [-1, 1] (holdout, size, size, 3) validation slice and names.
 
   The validation slice is the last `holdout` train images.
@@ -344,7 +290,7 @@ def validation_images(dataset: str, source: str = 'folder',
     return from_uint8(lazy[rows]), [
         f'{TFDS_NAMES[dataset]}_train_{i:06d}' for i in rows]
   if source != 'folder':
-    raise ValueError(f"Unknown source {source!r}; use 'folder' or 'tfds'.")
+    raise InputError(f"Unknown source {source!r}; use 'folder' or 'tfds'.")
   path = os.path.join(data_dir or default_data_dir(), dataset, 'train')
   names = list_images(path)[-holdout:]
   return from_uint8(_load_files(path, names, dataset, size)), names
@@ -364,29 +310,44 @@ def _seed_words(key_or_seed: Any) -> list[int]:
   return [int(w) for w in np.asarray(key, np.uint32).ravel()]
 
 
-def _steps_per_epoch(n: int, batch_size: int, drop_remainder: bool) -> int:
-  if batch_size < 1:
-    raise ValueError(f'batch_size={batch_size}; it must be at least 1.')
-  if drop_remainder and batch_size > n:
-    raise ValueError(f'batch_size={batch_size} exceeds the {n} images; use a'
-                     ' smaller batch or more images.')
-  if n == 0:
-    raise ValueError('No images to batch.')
-  return n // batch_size if drop_remainder else -(-n // batch_size)
+def train_batch(images, batch_size: int, seed: Any, step: int, *,
+                flip: bool = True, process_index: int = 0,
+                process_count: int = 1) -> np.ndarray:
+  """The training batch of `step`: float32 (batch_size // P, H, W, C).
 
+  A pure function of (images, seed, step), so a resumed run sees exactly the
+  batches it would have seen. Each epoch is a fresh permutation seeded by
+  (seed, epoch); the remainder of an epoch is dropped; each image is flipped
+  left-right with probability 1/2 (seeded by (seed, step)). Process p of P
+  gets rows [p*B/P, (p+1)*B/P) of the global batch, so processes see
+  disjoint parts and together the whole batch.
 
-def _batch(images, batch_size: int, seed: list[int], step: int, *,
-           shuffle: bool, flip: bool, drop_remainder: bool,
-           process_index: int, process_count: int) -> np.ndarray:
-  """The rows of global batch `step`, this process's share, float32."""
+  Args:
+    images: (N, H, W, C) uint8 training images (or float32 in [-1, 1]), or a
+      `TfdsImages`.
+    batch_size: global batch size B (divisible by process_count P).
+    seed: int seed or JAX PRNG key.
+    step: the global training step.
+    flip: random horizontal flips.
+    process_index, process_count: this process's share (multi-host).
+
+  Returns:
+    float32 (B // P, H, W, C) in [-1, 1].
+  """
+  n = len(images)
+  if not 1 <= batch_size <= n:
+    raise InputError(f'batch_size={batch_size} must lie in [1, {n}] (the'
+                     ' number of training images); use a smaller batch or'
+                     ' more images.')
+  if batch_size % process_count:
+    raise InputError(f'batch_size={batch_size} is not divisible by'
+                     f' {process_count} processes.')
   if not 0 <= process_index < process_count:
     raise ValueError(f'process_index={process_index} is outside'
                      f' [0, {process_count}).')
-  n = len(images)
-  epoch, position = divmod(step, _steps_per_epoch(n, batch_size,
-                                                  drop_remainder))
-  order = (np.random.default_rng(seed + [epoch, 0]).permutation(n)
-           if shuffle else np.arange(n))
+  seed = _seed_words(seed)
+  epoch, position = divmod(step, n // batch_size)
+  order = np.random.default_rng(seed + [epoch, 0]).permutation(n)
   rows = order[position * batch_size:(position + 1) * batch_size]
   flips = np.random.default_rng(seed + [step, 1]).random(len(rows)) < 0.5
   lo = process_index * len(rows) // process_count
@@ -397,90 +358,3 @@ def _batch(images, batch_size: int, seed: list[int], step: int, *,
   if flip:
     batch[flips[lo:hi]] = batch[flips[lo:hi], :, ::-1]
   return batch
-
-
-def batches(images, batch_size: int, *, key_or_seed: Any = 0,
-            shuffle: bool = False, flip: bool = False,
-            drop_remainder: bool = False, epochs: int | None = 1,
-            start_step: int = 0, process_index: int = 0,
-            process_count: int = 1) -> Iterator[np.ndarray]:
-  """float32 [-1, 1] batches (B, H, W, C) of (N, H, W, C) images.
-
-  Batch `step` is a pure function of (images, key_or_seed, step): epoch =
-  step // steps_per_epoch is a permutation seeded by (seed, epoch) when
-  `shuffle`, the identity otherwise; with `flip` each image is mirrored
-  left-right with probability 1/2, seeded by (seed, step). Starting at
-  `start_step` therefore yields exactly the batches a run from step 0 yields
-  after skipping `start_step`.
-
-  Training: shuffle=True, flip=True, drop_remainder=True, epochs=None.
-  Evaluation: the defaults (one pass in order, the last batch may be smaller).
-
-  Multi-host: process p of P gets rows [p*b//P, (p+1)*b//P) of each global
-  batch of b rows, so processes see disjoint parts that together make up the
-  global batch (with a partial last batch the shares may differ by one).
-
-  Args:
-    images: (N, H, W, C) uint8 in [0, 255] (converted per batch) or float32
-      in [-1, 1], or a `TfdsImages`.
-    batch_size: global batch size.
-    key_or_seed: int seed or JAX PRNG key.
-    shuffle, flip, drop_remainder: see above.
-    epochs: number of passes; None for endless.
-    start_step: first step to yield.
-    process_index, process_count: this process's share.
-  """
-  seed = _seed_words(key_or_seed)
-  per_epoch = _steps_per_epoch(len(images), batch_size, drop_remainder)
-  end = None if epochs is None else epochs * per_epoch
-  step = start_step
-  while end is None or step < end:
-    yield _batch(images, batch_size, seed, step, shuffle=shuffle, flip=flip,
-                 drop_remainder=drop_remainder, process_index=process_index,
-                 process_count=process_count)
-    step += 1
-
-
-def train_batch(images, batch_size: int, seed: Any, step: int, *,
-                flip: bool = True, process_index: int = 0,
-                process_count: int = 1) -> np.ndarray:
-  """The training batch of `step`: float32 (batch_size // P, H, W, C).
-
-  Each epoch is a fresh permutation seeded by (seed, epoch); the remainder of
-  an epoch is dropped; each image is flipped left-right with probability 1/2
-  (seeded by (seed, step)). Process p of P gets rows [p*B/P, (p+1)*B/P) of the
-  global batch, so processes see disjoint parts and together the whole batch.
-
-  Args:
-    images: (N, H, W, C) uint8 training images (or float32 in [-1, 1]).
-    batch_size: global batch size B (divisible by process_count P).
-    seed: int seed or JAX PRNG key.
-    step: the global training step.
-    flip: random horizontal flips.
-    process_index, process_count: this process's share (multi-host).
-
-  Returns:
-    float32 (B // P, H, W, C) in [-1, 1].
-  """
-  if batch_size % process_count:
-    raise ValueError(f'batch_size={batch_size} is not divisible by'
-                     f' {process_count} processes.')
-  return _batch(images, batch_size, _seed_words(seed), step, shuffle=True,
-                flip=flip, drop_remainder=True, process_index=process_index,
-                process_count=process_count)
-
-
-def train_batches(images, batch_size: int, seed: Any, start_step: int = 0,
-                  **kwargs) -> Iterator[np.ndarray]:
-  """Endless train_batch(step) for step = start_step, start_step + 1, ..."""
-  step = start_step
-  while True:
-    yield train_batch(images, batch_size, seed, step, **kwargs)
-    step += 1
-
-
-def eval_batches(images, batch_size: int, *, process_index: int = 0,
-                 process_count: int = 1) -> Iterator[np.ndarray]:
-  """One in-order pass of float32 [-1, 1] batches; the last may be smaller."""
-  return batches(images, batch_size, process_index=process_index,
-                 process_count=process_count)

@@ -6,15 +6,16 @@ pixel and 0 = missing pixel. All functions are jittable.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
 
-PAPER_WINDOW = 7
-PAPER_LAMBDA = 0.003
+from inpaint_jax.config import SearchConfig
 
 
 def importance_weights(masks: jax.Array,
-                       window: int = PAPER_WINDOW) -> jax.Array:
+                       window: int = SearchConfig.window) -> jax.Array:
   """Importance weights W of Eq. 3.
 
   W_i = 0 where M_i = 0; at a known pixel, W_i = sum_{j in N(i)} (1 - M_j) /
@@ -80,7 +81,7 @@ def context_loss(generated: jax.Array, images: jax.Array,
   return jnp.sum(jnp.abs(weights * (generated - images)), axis=(1, 2, 3))
 
 
-def prior_loss(logits: jax.Array, lam: float = PAPER_LAMBDA) -> jax.Array:
+def prior_loss(logits: jax.Array, lam: float = SearchConfig.lam) -> jax.Array:
   """Prior loss of Eq. 5, lam * log(1 - D(G(z))), per image.
 
   D = sigmoid(logits); log(1 - sigmoid(l)) = -softplus(l) is used, which is
@@ -102,25 +103,37 @@ def prior_loss(logits: jax.Array, lam: float = PAPER_LAMBDA) -> jax.Array:
   return -lam * jax.nn.softplus(logits)
 
 
+class InpaintingLoss(NamedTuple):
+  """Eq. 2 per image, with its two terms: each float32 (N,)."""
+  total: jax.Array
+  context: jax.Array
+  prior: jax.Array
+
+
 def inpainting_loss(generated: jax.Array, images: jax.Array,
                     weights: jax.Array, logits: jax.Array,
-                    lam: float = PAPER_LAMBDA) -> jax.Array:
-  """Total loss of Eq. 2: context loss (Eq. 4) + prior loss (Eq. 5).
+                    lam: float = SearchConfig.lam) -> InpaintingLoss:
+  """Eq. 2: context loss (Eq. 4) + prior loss (Eq. 5), per image.
+
+  The one place the two terms are added: the z-search, its benchmarks and
+  the tests all call this.
 
   Args:
     generated: G(z), (N, H, W, C) in [-1, 1].
     images: corrupted inputs y, (N, H, W, C) in [-1, 1].
-    weights: (N, H, W, 1) or (N, H, W, C) importance weights.
+    weights: (N, H, W, 1) or (N, H, W, C) importance weights (Eq. 3).
     logits: discriminator logits of G(z), (N,) or (N, 1).
     lam: prior loss weight lambda.
 
   Returns:
-    float32 (N,); sum it (or average it) over images before differentiating.
+    InpaintingLoss(total, context, prior), each float32 (N,); sum `total`
+    over images before differentiating.
   """
   logits = jnp.asarray(logits)
   n = logits.shape[0] if logits.ndim else -1
   if n != generated.shape[0]:
     raise ValueError(f'logits {logits.shape} and generated {generated.shape}'
                      ' must have the same batch size.')
-  return (context_loss(generated, images, weights)
-          + prior_loss(logits, lam))
+  context = context_loss(generated, images, weights)
+  prior = prior_loss(logits, lam)
+  return InpaintingLoss(context + prior, context, prior)

@@ -15,6 +15,8 @@ import jax.numpy as jnp
 import numpy as np
 from PIL import Image
 
+from inpaint_jax.errors import InputError
+
 KINDS = ('center', 'pattern', 'random', 'half')
 
 # Side of the low-resolution noise grid the pattern mask is upsampled from, as a
@@ -175,7 +177,7 @@ def make(kind: str, key: jax.Array, n: int, size: int = 64) -> jax.Array:
     return random_pixels(key, n, size)
   if kind == 'half':
     return half(key, n, size)
-  raise ValueError(f'Unknown mask kind {kind!r}; use one of {KINDS}.')
+  raise InputError(f'Unknown mask kind {kind!r}; use one of {KINDS}.')
 
 
 def from_file(path: str | os.PathLike, size: int = 64) -> np.ndarray:
@@ -207,24 +209,53 @@ def from_file(path: str | os.PathLike, size: int = 64) -> np.ndarray:
         img = img.convert('L')
       grey = np.asarray(img, dtype=np.float64)
   except (OSError, ValueError, SyntaxError) as e:
-    raise ValueError(
+    raise InputError(
         f'Cannot read mask image {os.fspath(path)!r} ({e}); give a PNG or JPEG'
         ' file.') from e
   if grey.ndim != 2:
-    raise ValueError(f'Mask image {os.fspath(path)!r} has shape {grey.shape};'
+    raise InputError(f'Mask image {os.fspath(path)!r} has shape {grey.shape};'
                      ' expected a single-channel image.')
   known = (2.0 * grey > grey.max()).astype(np.uint8)
   if known.shape != (size, size):
     known = np.asarray(
         Image.fromarray(known * 255).resize((size, size), Image.NEAREST)) > 127
   known = known.astype(np.float32)[..., None]
-  if known.min() > 0:
-    raise ValueError(f'Mask {os.fspath(path)!r} has no missing (black) pixel;'
-                     ' paint the hole black.')
-  if known.max() == 0:
-    raise ValueError(f'Mask {os.fspath(path)!r} has no known (white) pixel;'
-                     ' white marks the pixels to keep.')
+  check_masks(known[None], f'Mask {os.fspath(path)!r}',
+              missing_fix='paint the hole black',
+              known_fix='white marks the pixels to keep')
   return known
+
+
+def check_masks(masks: jax.Array | np.ndarray, name: str = 'masks', *,
+                require_missing: bool = True,
+                missing_fix: str = 'mark missing pixels with 0',
+                known_fix: str = 'use a mask with 1 at known pixels') -> None:
+  """Raises InputError unless every mask can condition an inpainting.
+
+  The one mask-validity check of the project (inpaint, blending, mask files):
+  values must be binary, and every mask needs a known pixel (something to
+  condition on / a boundary for blending) and, if `require_missing`, a
+  missing pixel (something to inpaint).
+
+  Args:
+    masks: (N, H, W, 1|C) concrete values, 1 = known pixel, 0 = missing.
+    name: how the error message names the masks.
+    require_missing: refuse masks without a missing pixel.
+    missing_fix, known_fix: the fix each message proposes.
+  """
+  m = np.asarray(masks)
+  if not np.all((np.abs(m) < 1e-6) | (np.abs(m - 1.0) < 1e-6)):
+    raise InputError(f'{name} must be binary (1 = known pixel, 0 = missing);'
+                     ' threshold them first, e.g. (m > 0.5).astype(float32).')
+  known = (m > 0.5).reshape(m.shape[0], -1)
+  no_known = np.nonzero(~known.any(axis=1))[0]
+  if len(no_known):
+    raise InputError(f'{name}: mask {int(no_known[0])} has no known pixel:'
+                     f' nothing to condition on; {known_fix}.')
+  no_missing = np.nonzero(known.all(axis=1))[0]
+  if require_missing and len(no_missing):
+    raise InputError(f'{name}: mask {int(no_missing[0])} has no missing'
+                     f' pixel: nothing to inpaint; {missing_fix}.')
 
 
 def missing_fraction(masks: jax.Array | np.ndarray) -> jax.Array:

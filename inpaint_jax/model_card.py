@@ -16,9 +16,8 @@ from typing import Any, Sequence
 
 import jax
 import numpy as np
-from PIL import Image
 
-from inpaint_jax import checkpoints, evaluate
+from inpaint_jax import checkpoints, evaluate, results
 from inpaint_jax import images as image_io
 from inpaint_jax import masks as masks_lib
 from inpaint_jax.config import SearchConfig
@@ -51,30 +50,23 @@ def write_model_card(model_dir: str, images: np.ndarray, names: Sequence[str],
       g_vars, sample_z(jax.random.PRNGKey(seed), 64, config.z_dim))
   image_io.save_png(os.path.join(model_dir, 'samples.png'),
                     image_io.image_grid(np.asarray(samples), 8))
-  results = {}
+  summaries = {}
   for kind in masks_lib.KINDS:
     out = os.path.join(work_dir, kind)
-    results[kind] = evaluate.inpaint_and_evaluate(
-        model_dir, images, names, out, mask_kind=kind,
-        search_config=search_config, batch_size=batch_size, seed=seed,
-        save_images=False)
-    _crop_rows(os.path.join(out, 'grid.png'),
-               os.path.join(model_dir, f'grid_{kind}.png'), config.resolution)
+    evaluated = evaluate.evaluate_checkpoint(
+        model_dir, images, names, mask_kind=kind, search_config=search_config,
+        batch_size=batch_size, seed=seed, resume_dir=out)
+    results.write_all(out, evaluated, save_images=False)
+    image_io.save_png(os.path.join(model_dir, f'grid_{kind}.png'),
+                      results.comparison_grid(evaluated, CARD_GRID_ROWS))
+    summaries[kind] = evaluated.summary
   with open(os.path.join(model_dir, 'evaluation.json'), 'w') as f:
     json.dump({'data': data_description, 'command': command,
-               'results': results}, f, indent=2)
+               'results': summaries}, f, indent=2)
   with open(os.path.join(model_dir, 'README.md'), 'w') as f:
-    f.write(_card_text(model_dir, config, metadata, results, data_description,
-                       search_config, command, len(images)))
-  return results
-
-
-def _crop_rows(grid_path: str, target: str, resolution: int,
-               pad: int = 2) -> None:
-  """Keeps the first CARD_GRID_ROWS rows of a comparison grid."""
-  with Image.open(grid_path) as grid:
-    height = min(grid.height, pad + CARD_GRID_ROWS * (resolution + pad))
-    grid.crop((0, 0, grid.width, height)).save(target)
+    f.write(_card_text(model_dir, config, metadata, summaries,
+                       data_description, search_config, command, len(images)))
+  return summaries
 
 
 def _size_on_disk(path: str) -> int:
@@ -94,7 +86,7 @@ def _lineage(source: dict[str, Any] | None) -> list[str]:
           ' a fresh Adam state']
 
 
-def _card_text(model_dir, config, metadata, results, data_description,
+def _card_text(model_dir, config, metadata, summaries, data_description,
                search_config, command, num_images) -> str:
   name = os.path.basename(os.path.normpath(model_dir))
   train = metadata.get('train', {})
@@ -139,13 +131,13 @@ def _card_text(model_dir, config, metadata, results, data_description,
       '| mask | missing | PSNR (dB) | SSIM | mean-fill PSNR (dB) |',
       '| --- | --- | --- | --- | --- |',
   ]
-  for kind, r in results.items():
+  for kind, r in summaries.items():
     lines.append(
         f'| {kind} | {100 * r["mean_missing_fraction"]:.0f} % |'
         f' {r["mean_psnr"]:.2f} | {r["mean_ssim"]:.3f} |'
         f' {r["mean_psnr_mean_fill"]:.2f} |')
   lines += ['', 'Rows: masked input | G(z) | blended result | original.', '']
-  for kind in results:
+  for kind in summaries:
     lines += [f'### {kind}', '', f'![{kind}](grid_{kind}.png)', '']
   lines += ['## Reproduce', '', '```bash', command, '```', '',
             f'Evaluated on {platform.machine()} with jax {jax.__version__},'

@@ -30,6 +30,7 @@ from inpaint_jax import checkpoints
 from inpaint_jax import images as image_io
 from inpaint_jax import input_pipeline
 from inpaint_jax.config import ModelConfig, TrainConfig
+from inpaint_jax.errors import InputError, MissingInputError
 from inpaint_jax.models import Discriminator, Generator, init_variables, sample_z
 
 AXIS = 'devices'
@@ -73,6 +74,18 @@ def _bce_fake(logits):  # -log(1 - sigmoid(l))
   return jnp.mean(jax.nn.softplus(logits))
 
 
+def _discriminator_loss(d_params, d_stats, discriminator, real, fake):
+  """D's loss (real -> 1, G(z) -> 0) and (new batch stats, both logits)."""
+  real_logits, upd = discriminator.apply(
+      {'params': d_params, 'batch_stats': d_stats}, real, train=True,
+      mutable=['batch_stats'])
+  fake_logits, upd = discriminator.apply(
+      {'params': d_params, 'batch_stats': upd['batch_stats']}, fake,
+      train=True, mutable=['batch_stats'])
+  loss = _bce_real(real_logits) + _bce_fake(fake_logits)
+  return loss, (upd['batch_stats'], real_logits, fake_logits)
+
+
 def train_step(state: TrainState, batch: jax.Array, rng: jax.Array, *,
                model_config: ModelConfig, train_config: TrainConfig,
                axis_name: str | None = None,
@@ -87,7 +100,7 @@ def train_step(state: TrainState, batch: jax.Array, rng: jax.Array, *,
       depend on the number of devices.
     model_config, train_config: static settings.
     axis_name: pmap axis to average gradients and batch statistics over.
-    impl: layer implementation (one of models.IMPLS).
+    impl: layer implementation (one of layers.IMPLS).
 
   Returns:
     (new state, metrics dict of scalars: d_loss, g_loss, d_real, d_fake).
@@ -95,14 +108,7 @@ def train_step(state: TrainState, batch: jax.Array, rng: jax.Array, *,
   generator = Generator(model_config, impl=impl, axis_name=axis_name)
   discriminator = Discriminator(model_config, impl=impl, axis_name=axis_name)
   tx = optimizer(train_config)
-  local = batch.shape[0]
-  if axis_name is None:
-    z = sample_z(rng, local, model_config.z_dim)
-  else:
-    devices = jax.lax.psum(1, axis_name)
-    z_all = sample_z(rng, local * devices, model_config.z_dim)
-    z = jax.lax.dynamic_slice_in_dim(
-        z_all, jax.lax.axis_index(axis_name) * local, local)
+  z = _device_latents(rng, batch.shape[0], model_config.z_dim, axis_name)
   mean = (lambda x: jax.lax.pmean(x, axis_name)) if axis_name else (lambda x: x)
 
   # G runs forward once; its VJP is kept for the G update after D's step.
@@ -114,19 +120,9 @@ def train_step(state: TrainState, batch: jax.Array, rng: jax.Array, *,
 
   fake, g_vjp, g_stats = jax.vjp(g_forward, state.g_params, has_aux=True)
 
-  # Discriminator: real -> 1, G(z) -> 0.
-  def d_loss_fn(d_params):
-    real_logits, upd = discriminator.apply(
-        {'params': d_params, 'batch_stats': state.d_stats}, batch, train=True,
-        mutable=['batch_stats'])
-    fake_logits, upd = discriminator.apply(
-        {'params': d_params, 'batch_stats': upd['batch_stats']}, fake,
-        train=True, mutable=['batch_stats'])
-    loss = _bce_real(real_logits) + _bce_fake(fake_logits)
-    return loss, (upd['batch_stats'], real_logits, fake_logits)
-
   (d_loss, (d_stats, real_logits, fake_logits)), d_grads = jax.value_and_grad(
-      d_loss_fn, has_aux=True)(state.d_params)
+      _discriminator_loss, has_aux=True)(state.d_params, state.d_stats,
+                                         discriminator, batch, fake)
   d_grads = mean(d_grads)
   d_updates, d_opt_state = tx.update(d_grads, state.d_opt_state,
                                      state.d_params)
@@ -157,6 +153,17 @@ def train_step(state: TrainState, batch: jax.Array, rng: jax.Array, *,
   return new_state, metrics
 
 
+def _device_latents(rng: jax.Array, local: int, z_dim: int,
+                    axis_name: str | None) -> jax.Array:
+  """This device's (local, z_dim) slice of the global batch's latents."""
+  if axis_name is None:
+    return sample_z(rng, local, z_dim)
+  devices = jax.lax.psum(1, axis_name)
+  z_all = sample_z(rng, local * devices, z_dim)
+  return jax.lax.dynamic_slice_in_dim(
+      z_all, jax.lax.axis_index(axis_name) * local, local)
+
+
 def make_parallel_step(model_config: ModelConfig, train_config: TrainConfig,
                        impl: str = 'auto'):
   """pmap-ed train_step over all local devices.
@@ -182,7 +189,14 @@ def discriminator_variables(state: TrainState) -> dict[str, Any]:
 
 
 def _unreplicate(tree):
-  return jax.tree_util.tree_map(lambda x: x[0], tree)
+  """The first device's copy of every leaf of a pmap-ed pytree.
+
+  `addressable_data(0)` is the first device's (1, ...) shard as it is:
+  indexing the replicated array itself with `x[0]` runs a small program on
+  every device, which on CPU can deadlock in its cross-device rendezvous
+  (seen in the tests, one run in a few).
+  """
+  return jax.tree_util.tree_map(lambda x: x.addressable_data(0)[0], tree)
 
 
 def train_and_evaluate(model_config: ModelConfig, train_config: TrainConfig,
@@ -214,13 +228,13 @@ def train_and_evaluate(model_config: ModelConfig, train_config: TrainConfig,
   processes = jax.process_count()
   global_batch = train_config.batch_size
   if global_batch % (devices * processes):
-    raise ValueError(
+    raise InputError(
         f'batch_size={global_batch} is not divisible by {devices * processes}'
         ' devices; choose a multiple of the device count.')
   expected = (model_config.resolution, model_config.resolution,
               model_config.channels)
   if train_images.shape[1:] != expected:
-    raise ValueError(f'training images have shape {train_images.shape[1:]},'
+    raise InputError(f'training images have shape {train_images.shape[1:]},'
                      f' the model needs {expected}.')
 
   base_key = jax.random.PRNGKey(train_config.seed)
@@ -318,7 +332,7 @@ def _check_or_write_configs(workdir: str, model_config: ModelConfig,
     with open(path) as f:
       saved = json.load(f)
     if saved != current:
-      raise ValueError(
+      raise InputError(
           f'{workdir} holds a run with other settings ({path}); use a new'
           ' --workdir, or the same flags as that run (only --num_steps may'
           ' change).')
@@ -350,7 +364,7 @@ def export_model(workdir: str, output_dir: str,
   restored = checkpoints.restore_train_state(manager, template)
   manager.close()
   if restored is None:
-    raise FileNotFoundError(f'No training checkpoint under {workdir}.')
+    raise MissingInputError(f'No training checkpoint under {workdir}.')
   state, meta, step = restored
   metadata = {'steps': step, 'train': saved['train'], 'machine': _machine(),
               'weights_dtype': weights_dtype, **meta, **(extra_metadata or {})}

@@ -7,15 +7,14 @@ import jax
 import numpy as np
 import pytest
 
-from inpaint_jax import checkpoints, models
+from inpaint_jax import checkpoints
 from inpaint_jax.config import ModelConfig
+from tests.conftest import TINY_CONFIG as CONFIG
 
-CONFIG = ModelConfig(resolution=16, width=4)
 
-
-@pytest.fixture(scope='module')
-def variables():
-  return models.init_variables(CONFIG, jax.random.PRNGKey(0))
+@pytest.fixture
+def variables(tiny_variables):
+  return tiny_variables
 
 
 def _leaves(tree):

@@ -47,16 +47,6 @@ def test_image_grid_fills_rows_first():
   assert images.image_grid(np.zeros((64, 4, 4, 3)), 8).shape == (50, 50, 3)
 
 
-def test_save_png_and_load_image_round_trip(tmp_path):
-  rng = np.random.default_rng(0)
-  image = images.from_uint8(rng.integers(0, 256, (16, 16, 3), np.uint8))
-  path = str(tmp_path / 'sub' / 'x.png')
-  images.save_png(path, image)
-  np.testing.assert_array_equal(images.load_image(path, size=16), image)
-  with Image.open(path) as saved:
-    assert saved.mode == 'RGB' and saved.size == (16, 16)
-
-
 def test_save_png_mask_is_grayscale(tmp_path):
   mask = np.zeros((8, 8, 1), np.float32)
   mask[:, 4:] = 1.0
@@ -67,39 +57,6 @@ def test_save_png_mask_is_grayscale(tmp_path):
     np.testing.assert_array_equal(np.asarray(saved), mask[..., 0] * 255)
   with pytest.raises(ValueError, match='H, W'):
     images.save_png(path, np.zeros((8, 8)))
-
-
-@pytest.mark.parametrize('mode,value', [('L', 77), ('RGBA', (10, 20, 30, 99)),
-                                        ('P', 0), ('I;16', 0), ('CMYK', 0)])
-def test_load_image_any_mode_becomes_rgb(tmp_path, mode, value):
-  path = tmp_path / ('x.png' if mode != 'CMYK' else 'x.jpg')
-  Image.new(mode, (40, 30), value).save(path)
-  loaded = images.load_image(str(path), size=8)
-  assert loaded.shape == (8, 8, 3) and loaded.dtype == np.float32
-  assert -1 <= loaded.min() and loaded.max() <= 1
-  if mode == 'L':
-    np.testing.assert_allclose(loaded, 77 / 127.5 - 1, atol=1e-6)
-
-
-def test_load_image_center_crop(tmp_path):
-  wide = Image.new('RGB', (30, 10), (0, 0, 0))
-  wide.paste((255, 255, 255), (10, 0, 20, 10))  # The central 10x10 is white.
-  wide.save(tmp_path / 'wide.png')
-  assert images.load_image(str(tmp_path / 'wide.png'), size=4).min() == 1.0
-
-
-def test_load_image_errors(tmp_path):
-  with pytest.raises(FileNotFoundError, match='missing.png'):
-    images.load_image(str(tmp_path / 'missing.png'))
-  (tmp_path / 'notes.png').write_text('not an image')
-  with pytest.raises(ValueError, match='notes.png'):
-    images.load_image(str(tmp_path / 'notes.png'))
-  good = np.asarray(Image.new('RGB', (8, 8)))
-  Image.fromarray(good).save(tmp_path / 'cut.jpg')
-  data = (tmp_path / 'cut.jpg').read_bytes()
-  (tmp_path / 'cut.jpg').write_bytes(data[:len(data) // 3])
-  with pytest.raises(ValueError, match='cut.jpg'):
-    images.load_image(str(tmp_path / 'cut.jpg'))
 
 
 def test_masked_for_display():

@@ -8,14 +8,13 @@ import numpy as np
 import pytest
 
 from inpaint_jax import inpaint, losses, masks, models
-from inpaint_jax.config import ModelConfig, SearchConfig
-
-CONFIG = ModelConfig(resolution=16, width=4)
+from inpaint_jax.config import SearchConfig
+from tests.conftest import TINY_CONFIG as CONFIG
 
 
 @pytest.fixture(scope='module')
-def setup():
-  g_vars, d_vars = models.init_variables(CONFIG, jax.random.PRNGKey(0))
+def setup(tiny_variables):
+  g_vars, d_vars = tiny_variables
   generator, discriminator = (models.Generator(CONFIG),
                               models.Discriminator(CONFIG))
   # Targets G can reach exactly: images of known latents.
@@ -27,10 +26,10 @@ def setup():
 
 def _total_loss(setup, z):
   generator, discriminator, g_vars, d_vars, images, m = setup
-  generated = generator.apply(g_vars, z)
-  weights = losses.importance_weights(m, 7)
-  return (losses.context_loss(generated, images, weights) +
-          losses.prior_loss(discriminator.apply(d_vars, generated), 0.003))
+  loss, _ = inpaint.latent_loss(
+      z, g_vars, d_vars, images, losses.importance_weights(m, 7),
+      generator=generator, discriminator=discriminator, lam=0.003)
+  return loss.total
 
 
 def test_search_lowers_the_loss_and_keeps_z_in_range(setup):

@@ -106,13 +106,13 @@ def test_inpainting_loss_and_gradients():
   m[:, 2:6, 2:6] = 0
   wts = losses.importance_weights(m)
   logits = jnp.array([100.0, -100.0])
-  total = losses.inpainting_loss(g, y, wts, logits, 0.003)
-  np.testing.assert_allclose(
-      total, losses.context_loss(g, y, wts) + losses.prior_loss(logits, 0.003),
-      rtol=1e-6)
+  loss = losses.inpainting_loss(g, y, wts, logits, 0.003)
+  np.testing.assert_array_equal(loss.context, losses.context_loss(g, y, wts))
+  np.testing.assert_array_equal(loss.prior, losses.prior_loss(logits, 0.003))
+  np.testing.assert_allclose(loss.total, loss.context + loss.prior, rtol=1e-6)
 
   def f(g, logits):
-    return jnp.sum(losses.inpainting_loss(g, y, wts, logits))
+    return jnp.sum(losses.inpainting_loss(g, y, wts, logits).total)
 
   dg, dl = jax.jit(jax.grad(f, argnums=(0, 1)))(g, logits)
   assert np.all(np.isfinite(dg)) and np.all(np.isfinite(dl))

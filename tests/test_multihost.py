@@ -21,9 +21,8 @@ import pytest
 from PIL import Image
 
 from inpaint_jax import checkpoints, distributed, evaluate, models, train
-from inpaint_jax.config import ModelConfig, SearchConfig, TrainConfig
-
-MODEL = ModelConfig(resolution=16, width=4)
+from inpaint_jax.config import SearchConfig, TrainConfig
+from tests.conftest import TINY_CONFIG as MODEL
 TRAIN = TrainConfig(batch_size=8, num_steps=2, checkpoint_every=2, log_every=1,
                     sample_every=2)
 EVAL_KWARGS = dict(mask_kind='center', search_config=SearchConfig(iterations=3),
@@ -122,6 +121,7 @@ def test_gather_rows_with_one_process_is_the_identity():
   np.testing.assert_array_equal(distributed.gather_rows(rows), rows)
 
 
+@pytest.mark.slow
 def test_two_process_training_equals_one_process(runs):
   two_processes, reference = runs
   single = _leaves(reference['state'])
@@ -149,6 +149,7 @@ def _csv_rows(path):
     return list(csv.DictReader(f))
 
 
+@pytest.mark.slow
 def test_two_process_evaluation_equals_one_process(runs):
   two_processes, reference = runs
   single, single_out = reference['summary'], reference['eval']

@@ -24,6 +24,7 @@ def test_every_data_set_has_a_shipped_model_with_a_card():
     assert os.path.isfile(os.path.join(path, 'samples.png')), path
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not os.path.isdir(DATA_DIR), reason='no shared data')
 @pytest.mark.parametrize('name', sorted(SHIPPED))
 def test_short_inpainting_beats_the_mean_colour_fill(name):

@@ -11,8 +11,8 @@ import pytest
 
 from inpaint_jax import checkpoints, train
 from inpaint_jax.config import ModelConfig, TrainConfig
+from tests.conftest import TINY_CONFIG as MODEL
 
-MODEL = ModelConfig(resolution=16, width=4)
 TRAIN = TrainConfig(batch_size=8, checkpoint_every=2, log_every=1,
                     sample_every=2, num_steps=4)
 
@@ -38,9 +38,10 @@ def test_two_device_step_equals_one_device_step():
   parallel, parallel_metrics = p_step(flax.jax_utils.replicate(state),
                                       batch.reshape(2, 4, 16, 16, 3), rng)
   for key in single_metrics:
-    np.testing.assert_allclose(parallel_metrics[key][0], single_metrics[key],
+    np.testing.assert_allclose(parallel_metrics[key].addressable_data(0)[0],
+                               single_metrics[key],
                                rtol=1e-4, atol=1e-5)
-  parallel = jax.tree_util.tree_map(lambda x: x[0], parallel)
+  parallel = jax.tree_util.tree_map(lambda x: x.addressable_data(0)[0], parallel)
   for a, b in zip(_leaves(parallel), _leaves(single)):
     np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5)
   # The step moved the parameters (the comparison above is not vacuous).
@@ -49,6 +50,7 @@ def test_two_device_step_equals_one_device_step():
   assert max(moved) > 1e-5
 
 
+@pytest.mark.slow
 def test_killed_and_resumed_run_equals_uninterrupted_run(tmp_path):
   images = _images()
   straight = train.train_and_evaluate(MODEL, TRAIN, images,
@@ -67,6 +69,7 @@ def test_killed_and_resumed_run_equals_uninterrupted_run(tmp_path):
       'step_0000002.png', 'step_0000004.png']
 
 
+@pytest.mark.slow
 def test_resume_with_other_settings_is_refused(tmp_path):
   train.train_and_evaluate(MODEL, TRAIN, _images(), str(tmp_path),
                            stop_after=1, show_progress=False)
@@ -75,6 +78,7 @@ def test_resume_with_other_settings_is_refused(tmp_path):
                              _images(), str(tmp_path), show_progress=False)
 
 
+@pytest.mark.slow
 def test_export_writes_a_loadable_model(tmp_path):
   state = train.train_and_evaluate(MODEL, TRAIN, _images(), str(tmp_path / 'w'),
                                    show_progress=False)
@@ -85,6 +89,7 @@ def test_export_writes_a_loadable_model(tmp_path):
     np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.slow
 def test_new_run_starts_from_an_exported_model(tmp_path):
   train.train_and_evaluate(MODEL, TRAIN, _images(), str(tmp_path / 'w'),
                            show_progress=False)

@@ -1,0 +1,223 @@
+"""Evaluation results: `EvalResult`, the resume store and the report files.
+
+`evaluate.evaluate` computes an `EvalResult`; this module keeps what it needs
+to resume and writes what it found:
+
+* the partial batch store: every finished batch is saved to
+  `<output_dir>/partial/` with a fingerprint of the inputs and settings and is
+  reused only under the same fingerprint, so a killed evaluation resumes
+  where it stopped; the files are removed once the results are written.
+* the report files (`write_all`): metrics.csv (one row per image),
+  metrics.json (the summary), grid.png (masked input | G(z) | result |
+  original for the first GRID_ROWS images), images/*.png and, when the method
+  recorded its search, search.gif and loss_curves.csv.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import json
+import os
+import re
+import zipfile
+from typing import Any, Sequence
+
+import jax
+import numpy as np
+
+from inpaint_jax import blending, distributed
+from inpaint_jax import images as image_io
+
+GRID_ROWS = 16
+PARTIAL_DIR = 'partial'
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalResult:
+  """One method evaluated on N images (the same on every process).
+
+  Attributes:
+    method: name of the method (evaluate.Method.name).
+    images: (N, H, W, C) float32 originals in [-1, 1].
+    masks: (N, H, W, 1) float32, 1 = known pixel.
+    names: the N image names (file names of the per-image PNGs).
+    generated: (N, H, W, C) the method's own fill, e.g. G(z).
+    inpainted: (N, H, W, C) the final results in [-1, 1].
+    metrics: per-image (N,) arrays, in metrics.csv column order: 'psnr',
+      'ssim', 'psnr_mean_fill', the method's scores (e.g. 'loss'),
+      'missing_fraction'.
+    summary: what metrics.json holds: the method's settings, 'num_images',
+      timing, 'resumed_images' and the mean of every metric ('mean_psnr', ...).
+    frames: (n, F, H, W, C) the method's intermediate fills of images 0..n-1
+      (its first batch), or None (not recorded, or not process 0).
+    loss_curve: (n, T) the loss at every search step of the same images, or
+      None.
+  """
+  method: str
+  images: np.ndarray
+  masks: np.ndarray
+  names: tuple[str, ...]
+  generated: np.ndarray
+  inpainted: np.ndarray
+  metrics: dict[str, np.ndarray]
+  summary: dict[str, Any]
+  frames: np.ndarray | None = None
+  loss_curve: np.ndarray | None = None
+
+
+def run_fingerprint(variables: Any, images: np.ndarray, masks: np.ndarray,
+                    settings: dict[str, Any]) -> str:
+  """sha256 of the model variables, the images, the masks and `settings`.
+
+  Saved partial results are reused only under the same fingerprint, so a
+  changed image, mask, model or setting never mixes into a resumed run.
+
+  Args:
+    variables: a pytree of arrays (e.g. G and D variables), or None.
+    images: (N, H, W, C) in [-1, 1]; masks: (N, H, W, 1), 1 = known.
+    settings: JSON-able settings (non-JSON values are hashed as str()).
+  """
+  digest = hashlib.sha256()
+  for leaf in jax.tree_util.tree_leaves(variables):
+    digest.update(np.ascontiguousarray(jax.device_get(leaf)).tobytes())
+  digest.update(np.ascontiguousarray(images, np.float32).tobytes())
+  digest.update(np.ascontiguousarray(masks, np.float32).tobytes())
+  digest.update(json.dumps(settings, sort_keys=True, default=str).encode())
+  return digest.hexdigest()
+
+
+def partial_path(output_dir: str, start: int) -> str:
+  """Where the batch that starts at image `start` is saved."""
+  return os.path.join(output_dir, PARTIAL_DIR, f'batch_{start:09d}.npz')
+
+
+def load_partial(output_dir: str, start: int,
+                 fingerprint: str) -> dict[str, np.ndarray] | None:
+  """The saved arrays of the batch at `start`, if saved under `fingerprint`."""
+  path = partial_path(output_dir, start)
+  try:
+    with np.load(path) as saved:
+      if str(saved['fingerprint']) != fingerprint:
+        return None
+      return {k: saved[k] for k in saved.files if k != 'fingerprint'}
+  except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
+    return None  # absent, or cut off mid-write.
+
+
+def save_partial(output_dir: str, start: int, fingerprint: str,
+                 arrays: dict[str, np.ndarray]) -> None:
+  """Writes one batch's arrays atomically (a kill leaves no torn file)."""
+  path = partial_path(output_dir, start)
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  temporary = path + f'.tmp{jax.process_index()}.npz'
+  np.savez(temporary, fingerprint=np.asarray(fingerprint), **arrays)
+  os.replace(temporary, path)
+
+
+def remove_partial(output_dir: str, num_images: int) -> None:
+  """Deletes this process's saved batches of an evaluation of `num_images`.
+
+  Those whose first image lies in this process's `distributed.process_slice`;
+  the last process to finish removes the folder.
+  """
+  share = distributed.process_slice(num_images)
+  folder = os.path.join(output_dir, PARTIAL_DIR)
+  names = os.listdir(folder) if os.path.isdir(folder) else []
+  for name in names:
+    match = re.fullmatch(r'batch_(\d+)\.npz', name)
+    if match and share.start <= int(match.group(1)) < share.stop:
+      os.remove(os.path.join(folder, name))
+  try:
+    os.rmdir(folder)
+  except OSError:
+    pass  # absent, or another process's batches are still there.
+
+
+def comparison_grid(result: EvalResult, rows: int = GRID_ROWS) -> np.ndarray:
+  """masked input | generated | inpainted | original, for the first `rows`.
+
+  Returns float32 (k*(H+2)+2, 4*(W+2)+2, C) in [-1, 1], k = min(rows, N),
+  white padding (image_io.make_grid).
+  """
+  k = slice(0, rows)
+  masked = image_io.masked_for_display(result.images[k], result.masks[k])
+  return image_io.make_grid([masked, result.generated[k], result.inpainted[k],
+                             result.images[k]])
+
+
+def write_all(output_dir: str, result: EvalResult, *,
+              save_images: bool = True) -> None:
+  """Writes every report file, then removes the partial batches.
+
+  Process 0 writes metrics.csv, metrics.json, search.gif and loss_curves.csv
+  (if frames were recorded), grid.png and, with `save_images`, images/*.png;
+  every process then removes its own saved batches (`remove_partial`).
+  """
+  if jax.process_index() == 0:
+    os.makedirs(output_dir, exist_ok=True)
+    write_csv(os.path.join(output_dir, 'metrics.csv'), result.names,
+              result.metrics)
+    with open(os.path.join(output_dir, 'metrics.json'), 'w') as f:
+      json.dump(result.summary, f, indent=2)
+    if result.frames is not None:
+      n = len(result.frames)
+      write_search_progress(output_dir, result.images[:n], result.masks[:n],
+                            result.frames, result.loss_curve)
+    image_io.save_png(os.path.join(output_dir, 'grid.png'),
+                      comparison_grid(result))
+    if save_images:
+      write_images(os.path.join(output_dir, 'images'), result)
+  remove_partial(output_dir, len(result.images))
+
+
+def write_csv(path: str, names: Sequence[str],
+              per_image: dict[str, np.ndarray]) -> None:
+  """One row per image: its name, then every per-image value (6 digits)."""
+  with open(path, 'w', newline='') as f:
+    writer = csv.writer(f)
+    writer.writerow(['image'] + list(per_image))
+    for i, name in enumerate(names):
+      writer.writerow([name] + [f'{float(v[i]):.6g}'
+                                for v in per_image.values()])
+
+
+def write_images(directory: str, result: EvalResult) -> None:
+  """<stem>_masked.png, <stem>_generated.png, <stem>_inpainted.png per image."""
+  masked = image_io.masked_for_display(result.images, result.masks)
+  for i, name in enumerate(result.names):
+    stem = os.path.splitext(os.path.basename(name))[0]
+    for suffix, array in (('masked', masked), ('generated', result.generated),
+                          ('inpainted', result.inpainted)):
+      image_io.save_png(os.path.join(directory, f'{stem}_{suffix}.png'),
+                        array[i])
+
+
+def write_search_progress(output_dir: str, images: np.ndarray,
+                          masks: np.ndarray, frames: np.ndarray,
+                          curves: np.ndarray) -> None:
+  """search.gif (masked | G(z) | overlay, as the search goes), loss_curves.csv.
+
+  The GIF shows the first GRID_ROWS images, the CSV every curve.
+
+  Args:
+    images: (n, H, W, C) originals in [-1, 1]; masks: (n, H, W, 1).
+    frames: (n, F, H, W, C) G(z) every few steps, in [-1, 1].
+    curves: (n, T) the loss at every step.
+  """
+  from PIL import Image
+  rows = slice(0, GRID_ROWS)
+  masked = image_io.masked_for_display(images, masks)[rows]
+  pictures = [
+      Image.fromarray(image_io.to_uint8(image_io.make_grid(
+          [masked, frames[rows, f], np.asarray(blending.overlay(
+              frames[rows, f], images[rows], masks[rows]))])))
+      for f in range(frames.shape[1])]
+  pictures[0].save(os.path.join(output_dir, 'search.gif'), save_all=True,
+                   append_images=pictures[1:], duration=200, loop=0)
+  with open(os.path.join(output_dir, 'loss_curves.csv'), 'w', newline='') as f:
+    writer = csv.writer(f)
+    writer.writerow(['step'] + [f'image_{i}' for i in range(len(curves))])
+    for step in range(curves.shape[1]):
+      writer.writerow([step] + [f'{v:.6g}' for v in curves[:, step]])
