@@ -24,6 +24,7 @@ from jax.experimental import multihost_utils
 import numpy as np
 import orbax.checkpoint as ocp
 
+from inpaint_jax import models
 from inpaint_jax.config import ModelConfig
 from inpaint_jax.errors import InputError, MissingInputError
 
@@ -94,7 +95,6 @@ def restore_model(directory: str, expected: ModelConfig | None = None
     ValueError: `expected` is given and differs from the saved config, or the
       saved arrays do not fit the saved config.
   """
-  from inpaint_jax import models  # local: models imports nothing from here.
   directory = os.path.abspath(directory)
   config, _ = load_model_config(directory)
   if expected is not None and expected != config:

@@ -114,3 +114,50 @@ def masked_for_display(images: np.ndarray, masks: np.ndarray,
   """
   masks = np.asarray(masks, np.float32)
   return np.asarray(images, np.float32) * masks + fill * (1.0 - masks)
+
+
+_PLOT_COLOURS = ((31, 119, 180), (214, 39, 40), (44, 160, 44),
+                 (148, 103, 189), (255, 127, 14), (23, 190, 207))
+
+
+def save_line_plot(path: str, series: dict[str, Sequence[tuple[float, float]]],
+                   x_label: str = '', y_label: str = '',
+                   size: tuple[int, int] = (640, 400)) -> None:
+  """A line chart as PNG (Pillow only): one coloured line per named series.
+
+  series: {name: [(x, y), ...]} with finite values; the axes span all points,
+  with the range of each printed at its ends and a legend of the names.
+  """
+  from PIL import ImageDraw
+  points = [p for line in series.values() for p in line]
+  if not points:
+    raise ValueError('save_line_plot needs at least one point.')
+  xs, ys = zip(*points)
+  x0, x1 = min(xs), max(xs) if max(xs) > min(xs) else min(xs) + 1
+  y0, y1 = min(ys), max(ys) if max(ys) > min(ys) else min(ys) + 1
+  width, height = size
+  left, right, top, bottom = 60, width - 20, 20, height - 50
+  canvas = Image.new('RGB', size, 'white')
+  draw = ImageDraw.Draw(canvas)
+  draw.rectangle((left, top, right, bottom), outline='black')
+
+  def at(x, y):
+    return (left + (x - x0) / (x1 - x0) * (right - left),
+            bottom - (y - y0) / (y1 - y0) * (bottom - top))
+
+  for i, (name, line) in enumerate(series.items()):
+    colour = _PLOT_COLOURS[i % len(_PLOT_COLOURS)]
+    pixels = [at(x, y) for x, y in sorted(line)]
+    if len(pixels) > 1:
+      draw.line(pixels, fill=colour, width=2)
+    for px, py in pixels:
+      draw.ellipse((px - 3, py - 3, px + 3, py + 3), fill=colour)
+    draw.text((left + 10, top + 8 + 14 * i), name, fill=colour)
+  draw.text((left, bottom + 5), f'{x0:g}', fill='black')
+  draw.text((right - 40, bottom + 5), f'{x1:g}', fill='black')
+  draw.text(((left + right) // 2 - 40, bottom + 25), x_label, fill='black')
+  draw.text((5, bottom - 10), f'{y0:.2f}', fill='black')
+  draw.text((5, top), f'{y1:.2f}', fill='black')
+  draw.text((5, (top + bottom) // 2), y_label[:9], fill='black')
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  canvas.save(path, format='PNG')

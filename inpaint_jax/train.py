@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
@@ -351,22 +352,54 @@ def _machine() -> str:
           f'{jax.devices()[0].device_kind}, jax {jax.__version__}')
 
 
+def run_configs(workdir: str) -> tuple[ModelConfig, TrainConfig]:
+  """The (ModelConfig, TrainConfig) a training run in `workdir` was started
+  with (its train_config.json; num_steps is not recorded there)."""
+  path = os.path.join(workdir, 'train_config.json')
+  if not os.path.isfile(path):
+    raise MissingInputError(f'{workdir!r} holds no train_config.json: it is'
+                            ' not a training run of experiments.train_dcgan.')
+  with open(path) as f:
+    saved = json.load(f)
+  return ModelConfig.from_dict(saved['model']), TrainConfig(**saved['train'])
+
+
+def restore_run(workdir: str, step: int | None = None
+                ) -> tuple[ModelConfig, TrainState, dict[str, Any], int]:
+  """(model config, train state, checkpoint metadata, step) of a run.
+
+  The latest checkpoint of `workdir` (or the one at `step`), on the host.
+  """
+  model_config, train_config = run_configs(workdir)
+  template = create_state(model_config, train_config, jax.random.PRNGKey(0))
+  manager = checkpoints.training_manager(workdir, async_save=False)
+  try:
+    restored = checkpoints.restore_train_state(manager, template, step)
+  finally:
+    manager.close()
+  if restored is None:
+    raise MissingInputError(f'No training checkpoint under {workdir}.')
+  state, meta, step = restored
+  settings = {k: v for k, v in dataclasses.asdict(train_config).items()
+              if k != 'num_steps'}  # not recorded: the run may be extended.
+  return model_config, state, {'train': settings, **meta}, step
+
+
+def checkpoint_steps(workdir: str) -> list[int]:
+  """The steps of the training checkpoints kept in `workdir`, ascending."""
+  manager = checkpoints.training_manager(workdir, async_save=False)
+  try:
+    return sorted(manager.all_steps())
+  finally:
+    manager.close()
+
+
 def export_model(workdir: str, output_dir: str,
                  weights_dtype: str = 'float32',
                  extra_metadata: dict[str, Any] | None = None) -> str:
   """Writes the latest training checkpoint of `workdir` as a model directory."""
-  with open(os.path.join(workdir, 'train_config.json')) as f:
-    saved = json.load(f)
-  model_config = ModelConfig.from_dict(saved['model'])
-  train_config = TrainConfig(**saved['train'])
-  template = create_state(model_config, train_config, jax.random.PRNGKey(0))
-  manager = checkpoints.training_manager(workdir, async_save=False)
-  restored = checkpoints.restore_train_state(manager, template)
-  manager.close()
-  if restored is None:
-    raise MissingInputError(f'No training checkpoint under {workdir}.')
-  state, meta, step = restored
-  metadata = {'steps': step, 'train': saved['train'], 'machine': _machine(),
+  model_config, state, meta, step = restore_run(workdir)
+  metadata = {'steps': step, 'machine': _machine(),
               'weights_dtype': weights_dtype, **meta, **(extra_metadata or {})}
   return checkpoints.save_model(output_dir, model_config,
                                 generator_variables(state),

@@ -1,0 +1,58 @@
+r"""Validation curve of a training run: inpainting PSNR of its checkpoints.
+
+  python -m experiments.validation_curve --workdir=runs/celeba64 \
+      --dataset=celeba
+
+Evaluates every kept checkpoint of the run (train with --keep_checkpoints
+large enough, e.g. --checkpoint_every=500 --keep_checkpoints=1000) on the
+validation slice (the last 256 train images, never trained on) with the
+z-search, for --masks, and appends to <workdir>/validation.jsonl, then draws
+<workdir>/validation.png. Run it again as training goes on: checkpoints
+already evaluated are skipped.
+"""
+
+from absl import flags
+
+from experiments import _cli
+from inpaint_jax import input_pipeline
+from inpaint_jax import masks
+from inpaint_jax import train
+from inpaint_jax import validation
+
+_WORKDIR = flags.DEFINE_string('workdir', None, 'Training run directory.',
+                               required=True)
+_DATASET = flags.DEFINE_enum('dataset', 'celeba', input_pipeline.DATASETS,
+                             'Data set the run was trained on.')
+_SOURCE = flags.DEFINE_enum(
+    'source', 'folder', ['folder', 'tfds'],
+    'folder: <data_dir>/<dataset>/train; tfds: the TFDS builder.')
+_DATA_DIR = _cli.define_data_dir_flag()
+_MASKS = flags.DEFINE_multi_enum('masks', ['center', 'half'], masks.KINDS,
+                                 'Mask types to evaluate.')
+_NUM_IMAGES = flags.DEFINE_integer('num_images', 64, 'Validation images.')
+_EVERY = flags.DEFINE_integer('every', 1, 'Evaluate only checkpoints at'
+                              ' multiples of this many steps.')
+_BATCH = flags.DEFINE_integer('batch_size', 64, 'Images per z-search batch.')
+_SEARCH_CONFIG = _cli.define_search_flags()
+flags.adopt_module_key_flags(_cli)
+
+
+def main(argv):
+  del argv
+  model_config, _ = train.run_configs(_WORKDIR.value)
+  images, names = input_pipeline.load_split(
+      _DATASET.value, 'validation', source=_SOURCE.value,
+      data_dir=_DATA_DIR.value, size=model_config.resolution,
+      limit=_NUM_IMAGES.value)
+  rows = validation.validation_curve(
+      _WORKDIR.value, images, names, kinds=_MASKS.value,
+      search_config=_SEARCH_CONFIG(), every=_EVERY.value,
+      batch_size=_BATCH.value)
+  for row in rows:
+    print(f"step {row['step']:>7} {row['mask']:>8}: PSNR"
+          f" {row['mean_psnr']:.2f} dB (mean fill"
+          f" {row['mean_psnr_mean_fill']:.2f})")
+
+
+if __name__ == '__main__':
+  _cli.run(main)
