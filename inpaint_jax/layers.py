@@ -319,27 +319,37 @@ def conv_stride2(x: jax.Array, kernel: jax.Array,
 
 
 def choose_formulation(upsample: bool, image_side_channels: int,
-                       low_resolution: int, backend: str | None = None) -> str:
+                       low_resolution: int, backend: str | None = None,
+                       training: bool = False) -> str:
   """The formulation (a key of FORMULATIONS) impl='auto' uses for a layer.
 
-  On 'cpu', the fastest for forward + input gradient (the z-search) in
-  `python -m benchmarks.layers` on the 2-core CPU: 'lax' for layers with <= 4
-  channels on the image side, 'phase' where the low-resolution side is <= 8,
-  'stride1' elsewhere. Other backends ('gpu', 'cuda', 'rocm', 'tpu', ...) get
-  plain 'lax' until measured there: CPU timings say nothing about them.
+  On 'cpu', the fastest in `python -m benchmarks.layers` on the 2-core CPU.
+  For inference (the z-search: forward + input gradient): 'lax' for layers
+  with <= 4 channels on the image side, 'phase' where the low-resolution side
+  is <= 8, 'stride1' elsewhere. For training (forward + input + kernel
+  gradients) two layers differ: G's last layer (32 -> 64, 3 channels), where
+  XLA's kernel gradient of the input-dilated 'lax' convolution is slow
+  (0.082 s against 0.032 s for 'pair' at batch 64, AMD EPYC, 2026-11-25), and
+  D's 32 -> 16 layer ('pair' 0.106 s, 'stride1' 0.118 s). Other backends
+  ('gpu', 'cuda', 'rocm', 'tpu', ...) get plain 'lax' until measured there:
+  CPU timings say nothing about them.
 
   Args:
-    upsample: transposed convolution (G) or convolution (D); no rule measured
-      so far depends on it.
+    upsample: transposed convolution (G) or convolution (D).
     image_side_channels: channels on the high-resolution side (out when
       upsampling, in when downsampling); 3 for the RGB layers.
     low_resolution: side of the low-resolution feature map.
     backend: a JAX platform name; None (what the layers pass, at trace time)
       for `jax.default_backend()`.
+    training: choose for training (kernel gradients too) rather than for the
+      z-search.
   """
-  del upsample
   if (backend or jax.default_backend()).lower() != 'cpu':
     return 'lax'
+  if training and upsample and image_side_channels <= 4:
+    return 'pair'
+  if training and not upsample and low_resolution == 16:
+    return 'pair'
   if image_side_channels <= 4:
     return 'lax'
   return 'phase' if low_resolution <= 8 else 'stride1'

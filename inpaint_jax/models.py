@@ -48,7 +48,8 @@ class _Stride2Conv(nn.Module):
   upsample: ClassVar[bool]
 
   @nn.compact
-  def __call__(self, x: jax.Array) -> jax.Array:
+  def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+    """x (N, H, W, in) -> y; `train` picks 'auto''s rule for training."""
     if self.impl not in layers.IMPLS:
       raise ValueError(f'impl={self.impl!r}; use one of {layers.IMPLS}'
                        ' (auto: layers.choose_formulation per layer).')
@@ -63,7 +64,8 @@ class _Stride2Conv(nn.Module):
       layer = layers.conv_stride2
     formulation = self.impl
     if formulation == 'auto':
-      formulation = layers.choose_formulation(self.upsample, image_side, low)
+      formulation = layers.choose_formulation(self.upsample, image_side, low,
+                                              training=train)
     y = layer(x.astype(self.dtype), kernel, formulation)
     if self.use_bias:
       y = y + self.param('bias', nn.initializers.zeros,
@@ -113,10 +115,10 @@ class Generator(nn.Module):
     x = nn.relu(_batch_norm(train, self.axis_name, self.dtype)(x))
     for features in channels[1:]:
       x = Upsample(features, cfg.kernel, impl=self.impl, dtype=self.dtype,
-                   kernel_init=kernel_init)(x)
+                   kernel_init=kernel_init)(x, train)
       x = nn.relu(_batch_norm(train, self.axis_name, self.dtype)(x))
     x = Upsample(cfg.channels, cfg.kernel, use_bias=True, impl=self.impl,
-                 dtype=self.dtype, kernel_init=kernel_init)(x)
+                 dtype=self.dtype, kernel_init=kernel_init)(x, train)
     return jnp.tanh(x.astype(jnp.float32))
 
 
@@ -137,7 +139,7 @@ class Discriminator(nn.Module):
     for i in range(cfg.num_layers):
       x = Downsample(cfg.width * 2**i, cfg.kernel, use_bias=(i == 0),
                      impl=self.impl, dtype=self.dtype,
-                     kernel_init=kernel_init)(x)
+                     kernel_init=kernel_init)(x, train)
       if i > 0:
         x = _batch_norm(train, self.axis_name, self.dtype)(x)
       x = nn.leaky_relu(x, 0.2)

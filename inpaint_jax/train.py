@@ -76,7 +76,13 @@ def _bce_fake(logits):  # -log(1 - sigmoid(l))
 
 
 def _discriminator_loss(d_params, d_stats, discriminator, real, fake):
-  """D's loss (real -> 1, G(z) -> 0) and (new batch stats, both logits)."""
+  """D's loss (real -> 1, G(z) -> 0) and (new batch stats, both logits).
+
+  Two passes, real then generated, each with its own batch statistics. (One
+  vmap-ed pass over both batches, combining the running statistics after,
+  computes the same and was tried: the width-64 step took 1.6 s instead of
+  1.0 s on the 2-core CPU.)
+  """
   real_logits, upd = discriminator.apply(
       {'params': d_params, 'batch_stats': d_stats}, real, train=True,
       mutable=['batch_stats'])

@@ -147,6 +147,19 @@ def test_rule_elsewhere_is_plain_lax(backend, upsample, image_side, low,
                                    backend) == 'lax'
 
 
+# In training (kernel gradients too) two layers take 'pair' instead.
+TRAINING_CHANGES = {(True, 3, 32): 'pair', (False, 64, 16): 'pair'}
+
+
+@pytest.mark.parametrize('upsample,image_side,low,expected', WIDTH64_LAYERS)
+def test_training_rule_on_cpu(upsample, image_side, low, expected):
+  expected = TRAINING_CHANGES.get((upsample, image_side, low), expected)
+  assert layers.choose_formulation(upsample, image_side, low, 'cpu',
+                                   training=True) == expected
+  assert layers.choose_formulation(upsample, image_side, low, 'tpu',
+                                   training=True) == 'lax'
+
+
 def test_rule_defaults_to_the_running_backend():
   assert layers.choose_formulation(True, 64, 16) == layers.choose_formulation(
       True, 64, 16, jax.default_backend())
@@ -166,14 +179,18 @@ def test_networks_use_the_rule_per_layer(monkeypatch):
     monkeypatch.setattr(layers, name, recording(getattr(layers, name)))
   config = ModelConfig(width=64)
   key = jax.random.PRNGKey(0)
-  jax.eval_shape(lambda: models.Generator(config).init(
-      key, jnp.zeros((1, config.z_dim))))
-  jax.eval_shape(lambda: models.Discriminator(config).init(
-      key, jnp.zeros((1, 64, 64, 3))))
-  expected = [e for *_, e in WIDTH64_LAYERS]
-  if jax.default_backend() != 'cpu':
-    expected = ['lax'] * len(expected)
-  assert calls == expected
+  z, images = jnp.zeros((2, config.z_dim)), jnp.zeros((2, 64, 64, 3))
+  for train in (False, True):
+    calls.clear()
+    jax.eval_shape(lambda: models.Generator(config).init(key, z, train=train))
+    jax.eval_shape(lambda: models.Discriminator(config).init(
+        key, images, train=train))
+    expected = [
+        TRAINING_CHANGES.get((u, c, r), e) if train else e
+        for u, c, r, e in WIDTH64_LAYERS]
+    if jax.default_backend() != 'cpu':
+      expected = ['lax'] * len(expected)
+    assert calls == expected, train
 
 
 def test_unknown_names_are_rejected():
