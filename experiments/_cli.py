@@ -130,6 +130,13 @@ def define_config_flags(cls: type, fields: tuple[str, ...],
   return build
 
 
+def note_if_fewer(found: int, asked: int, where: str) -> None:
+  """Says on stderr when a source holds fewer images than --num_images."""
+  if found < asked:
+    print(f'note: {where} holds {found} images, fewer than --num_images='
+          f'{asked}; using all {found}.', file=sys.stderr)
+
+
 def define_data_dir_flag() -> flags.FlagHolder:
   """--data_dir, for the experiments that read ../shared/data-style trees."""
   return flags.DEFINE_string(

@@ -48,8 +48,10 @@ _MASK = flags.DEFINE_enum('mask', 'center', masks.KINDS,
 _MASK_FILE = flags.DEFINE_string(
     'mask_file', None, 'Mask image (white = known, black = missing) used for'
     ' every image instead of --mask.')
-_NUM_IMAGES = flags.DEFINE_integer('num_images', 64, 'How many images.')
-_BATCH = flags.DEFINE_integer('batch_size', 64, 'Images per z-search batch.')
+_NUM_IMAGES = flags.DEFINE_integer('num_images', 64, 'How many images.',
+                                   lower_bound=1)
+_BATCH = flags.DEFINE_integer('batch_size', 64, 'Images per z-search batch.',
+                              lower_bound=1)
 _SEARCH_CONFIG = _cli.define_search_flags(record=True)
 _BLEND = flags.DEFINE_bool('blend', True, 'Poisson blending (Eq. 6).')
 _SEED = flags.DEFINE_integer('seed', 0, 'Seed for masks and initial z.')
@@ -67,6 +69,7 @@ flags.adopt_module_key_flags(_cli)
 def main(argv):
   del argv
   _INITIALIZE_DISTRIBUTED()
+  search_config = _SEARCH_CONFIG()
   model_config, _ = checkpoints.load_model_config(_CHECKPOINT.value)
   size = model_config.resolution
   if _IMAGES.value:
@@ -76,7 +79,8 @@ def main(argv):
     images, names = input_pipeline.load_split(
         _DATASET.value, _SPLIT.value, source=_SOURCE.value,
         data_dir=_DATA_DIR.value, size=size, limit=_NUM_IMAGES.value)
-  search_config = _SEARCH_CONFIG()
+  _cli.note_if_fewer(len(images), _NUM_IMAGES.value,
+                     _IMAGES.value or f'{_DATASET.value}/{_SPLIT.value}')
   summary = evaluate.inpaint_and_evaluate(
       _CHECKPOINT.value, images, names, _OUTPUT_DIR.value,
       mask_kind=None if _MASK_FILE.value else _MASK.value,

@@ -20,9 +20,11 @@ _DATASET = flags.DEFINE_enum('dataset', 'celeba', input_pipeline.DATASETS,
                              'Data set of the test images.')
 _SPLIT = flags.DEFINE_string('split', 'test', 'Split to evaluate on.')
 _DATA_DIR = _cli.define_data_dir_flag()
-_NUM_IMAGES = flags.DEFINE_integer('num_images', 64, 'Test images.')
+_NUM_IMAGES = flags.DEFINE_integer('num_images', 64, 'Test images.',
+                                   lower_bound=1)
 _SEARCH_CONFIG = _cli.define_search_flags()
-_BATCH = flags.DEFINE_integer('batch_size', 64, 'Images per batch.')
+_BATCH = flags.DEFINE_integer('batch_size', 64, 'Images per batch.',
+                              lower_bound=1)
 _WORK_DIR = flags.DEFINE_string('work_dir', 'results/model_card',
                                 'Where full per-mask results go.')
 flags.adopt_module_key_flags(_cli)
@@ -30,14 +32,17 @@ flags.adopt_module_key_flags(_cli)
 
 def main(argv):
   del argv
+  search_config = _SEARCH_CONFIG()
   images, names = input_pipeline.load_split(
       _DATASET.value, _SPLIT.value, data_dir=_DATA_DIR.value,
       limit=_NUM_IMAGES.value)
+  _cli.note_if_fewer(len(images), _NUM_IMAGES.value,
+                     f'{_DATASET.value}/{_SPLIT.value}')
   model_card.write_model_card(
       _MODEL_DIR.value, images, names,
       f'the first {len(images)} images of {_DATASET.value}/{_SPLIT.value}',
       _WORK_DIR.value,
-      _SEARCH_CONFIG(),
+      search_config,
       'python -m experiments.model_card ' + ' '.join(sys.argv[1:]),
       batch_size=_BATCH.value)
 

@@ -38,7 +38,8 @@ _INIT_FROM = flags.DEFINE_string(
 _MODEL_CONFIG = _cli.define_model_flags()
 _TRAIN_CONFIG = _cli.define_train_flags()
 _STOP_AFTER = flags.DEFINE_integer(
-    'stop_after', None, 'Stop after this many steps of this invocation.')
+    'stop_after', None, 'Stop after this many steps of this invocation.',
+    lower_bound=1)
 _INITIALIZE_DISTRIBUTED = _cli.define_distributed_flags()
 flags.adopt_module_key_flags(_cli)
 
@@ -47,10 +48,11 @@ def main(argv):
   del argv
   _INITIALIZE_DISTRIBUTED()
   model_config = _MODEL_CONFIG()
+  train_config = _TRAIN_CONFIG()
   images, description = input_pipeline.training_images(
       _DATASET.value, source=_SOURCE.value, data_dir=_DATA_DIR.value,
       size=model_config.resolution)
-  train.train_and_evaluate(model_config, _TRAIN_CONFIG(), images,
+  train.train_and_evaluate(model_config, train_config, images,
                            _WORKDIR.value, stop_after=_STOP_AFTER.value,
                            data_description=description,
                            init_model_dir=_INIT_FROM.value)

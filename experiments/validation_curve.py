@@ -14,9 +14,9 @@ already evaluated are skipped.
 from absl import flags
 
 from experiments import _cli
+from inpaint_jax import checkpoints
 from inpaint_jax import input_pipeline
 from inpaint_jax import masks
-from inpaint_jax import train
 from inpaint_jax import validation
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Training run directory.',
@@ -29,24 +29,29 @@ _SOURCE = flags.DEFINE_enum(
 _DATA_DIR = _cli.define_data_dir_flag()
 _MASKS = flags.DEFINE_multi_enum('masks', ['center', 'half'], masks.KINDS,
                                  'Mask types to evaluate.')
-_NUM_IMAGES = flags.DEFINE_integer('num_images', 64, 'Validation images.')
+_NUM_IMAGES = flags.DEFINE_integer('num_images', 64, 'Validation images.',
+                                   lower_bound=1)
 _EVERY = flags.DEFINE_integer('every', 1, 'Evaluate only checkpoints at'
-                              ' multiples of this many steps.')
-_BATCH = flags.DEFINE_integer('batch_size', 64, 'Images per z-search batch.')
+                              ' multiples of this many steps.', lower_bound=1)
+_BATCH = flags.DEFINE_integer('batch_size', 64, 'Images per z-search batch.',
+                              lower_bound=1)
 _SEARCH_CONFIG = _cli.define_search_flags()
 flags.adopt_module_key_flags(_cli)
 
 
 def main(argv):
   del argv
-  model_config, _ = train.run_configs(_WORKDIR.value)
+  search_config = _SEARCH_CONFIG()
+  model_config, _ = checkpoints.run_configs(_WORKDIR.value)
   images, names = input_pipeline.load_split(
       _DATASET.value, 'validation', source=_SOURCE.value,
       data_dir=_DATA_DIR.value, size=model_config.resolution,
       limit=_NUM_IMAGES.value)
+  _cli.note_if_fewer(len(images), _NUM_IMAGES.value,
+                     f'{_DATASET.value} validation slice')
   rows = validation.validation_curve(
       _WORKDIR.value, images, names, kinds=_MASKS.value,
-      search_config=_SEARCH_CONFIG(), every=_EVERY.value,
+      search_config=search_config, every=_EVERY.value,
       batch_size=_BATCH.value)
   for row in rows:
     print(f"step {row['step']:>7} {row['mask']:>8}: PSNR"

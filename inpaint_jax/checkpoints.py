@@ -14,6 +14,8 @@ Two kinds of directories:
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import os
 from typing import Any
@@ -23,9 +25,10 @@ import jax.numpy as jnp
 from jax.experimental import multihost_utils
 import numpy as np
 import orbax.checkpoint as ocp
+from absl import logging
 
 from inpaint_jax import models
-from inpaint_jax.config import ModelConfig
+from inpaint_jax.config import ModelConfig, TrainConfig
 from inpaint_jax.errors import InputError, MissingInputError
 
 CONFIG_FILE = 'model_config.json'
@@ -64,14 +67,31 @@ def save_model(directory: str, config: ModelConfig, g_vars: Any, d_vars: Any,
   if jax.process_index() == 0:
     with open(os.path.join(directory, CONFIG_FILE), 'w') as f:
       json.dump({'model': config.to_dict(), 'weights_dtype': weights_dtype,
+                 'variables_sha256': variables_digest(directory),
                  'metadata': metadata or {}}, f, indent=2, sort_keys=True)
   if jax.process_count() > 1:  # nobody returns before the model is complete.
     multihost_utils.sync_global_devices('inpaint_jax.checkpoints.save_model')
   return directory
 
 
-def load_model_config(directory: str) -> tuple[ModelConfig, dict[str, Any]]:
-  """(ModelConfig, metadata) of a model directory, with clear errors."""
+def variables_digest(directory: str) -> str:
+  """sha256 of every file under `directory`/variables (paths and bytes).
+
+  Stored in model_config.json by `save_model` and checked by
+  `restore_model`, so that a damaged weight file is refused, not loaded.
+  """
+  root = os.path.join(directory, VARIABLES_DIR)
+  digest = hashlib.sha256()
+  for folder, _, files in sorted(os.walk(root)):
+    for name in sorted(files):
+      path = os.path.join(folder, name)
+      digest.update(os.path.relpath(path, root).encode() + b'\0')
+      with open(path, 'rb') as f:
+        digest.update(f.read())
+  return digest.hexdigest()
+
+
+def _read_config_file(directory: str) -> dict[str, Any]:
   path = os.path.join(directory, CONFIG_FILE)
   if not os.path.isdir(directory):
     raise MissingInputError(
@@ -81,8 +101,19 @@ def load_model_config(directory: str) -> tuple[ModelConfig, dict[str, Any]]:
     raise MissingInputError(
         f'{directory!r} holds no {CONFIG_FILE}: it is not a model directory.'
         ' Pass a directory written by save_model / experiments.train_dcgan.')
-  with open(path) as f:
-    saved = json.load(f)
+  try:
+    with open(path) as f:
+      saved = json.load(f)
+    ModelConfig.from_dict(saved['model'])
+    return saved
+  except (ValueError, KeyError, TypeError) as e:
+    raise InputError(f'{path} is damaged ({e.__class__.__name__}: {e}); export'
+                     ' the model again or restore the file.') from None
+
+
+def load_model_config(directory: str) -> tuple[ModelConfig, dict[str, Any]]:
+  """(ModelConfig, metadata) of a model directory, with clear errors."""
+  saved = _read_config_file(directory)
   return ModelConfig.from_dict(saved['model']), saved.get('metadata', {})
 
 
@@ -91,12 +122,13 @@ def restore_model(directory: str, expected: ModelConfig | None = None
   """Loads (config, G variables, D variables) from a model directory.
 
   Raises:
-    FileNotFoundError: no model there.
-    ValueError: `expected` is given and differs from the saved config, or the
-      saved arrays do not fit the saved config.
+    MissingInputError: no model there.
+    InputError: `expected` is given and differs from the saved config, the
+      weights fail their checksum, or orbax cannot read them.
   """
   directory = os.path.abspath(directory)
-  config, _ = load_model_config(directory)
+  saved = _read_config_file(directory)
+  config = ModelConfig.from_dict(saved['model'])
   if expected is not None and expected != config:
     diff = {k: (v, getattr(config, k)) for k, v in expected.to_dict().items()
             if getattr(config, k) != v}
@@ -104,6 +136,26 @@ def restore_model(directory: str, expected: ModelConfig | None = None
         f'Checkpoint {directory!r} holds a model with a different config'
         f' (flag value, saved value): {diff}. Drop the model flags to use the'
         ' saved config, or pass a matching checkpoint.')
+  stored = saved.get('variables_sha256')
+  if stored is not None and stored != variables_digest(directory):
+    raise InputError(
+        f'The weights in {os.path.join(directory, VARIABLES_DIR)} do not match'
+        f' the checksum in {CONFIG_FILE}: a file is damaged or was changed.'
+        ' Export the model again (or restore it, e.g. with git checkout).')
+  try:
+    tree = _restore_variables(directory, config)
+  except InputError:
+    raise
+  except Exception as e:  # orbax / tensorstore say little about the file.
+    raise InputError(
+        f'The weights in {os.path.join(directory, VARIABLES_DIR)} cannot be'
+        f' read ({e.__class__.__name__}: {str(e)[:200]}): the directory is'
+        ' damaged; export the model again.') from None
+  tree = jax.tree_util.tree_map(lambda x: jnp.asarray(x, jnp.float32), tree)
+  return config, tree['generator'], tree['discriminator']
+
+
+def _restore_variables(directory: str, config: ModelConfig) -> Any:
   g_template, d_template = jax.eval_shape(
       lambda: models.init_variables(config, jax.random.PRNGKey(0)))
   template = {'generator': g_template, 'discriminator': d_template}
@@ -115,10 +167,8 @@ def restore_model(directory: str, expected: ModelConfig | None = None
     abstract = jax.tree_util.tree_map(
         lambda t, m: jax.ShapeDtypeStruct(t.shape, m.dtype), template,
         saved_tree)
-    tree = checkpointer.restore(os.path.join(directory, VARIABLES_DIR),
+    return checkpointer.restore(os.path.join(directory, VARIABLES_DIR),
                                 abstract)
-  tree = jax.tree_util.tree_map(lambda x: jnp.asarray(x, jnp.float32), tree)
-  return config, tree['generator'], tree['discriminator']
 
 
 def _check_shapes(saved: Any, template: Any, directory: str) -> None:
@@ -130,8 +180,10 @@ def _check_shapes(saved: Any, template: Any, directory: str) -> None:
     bad = sorted(jax.tree_util.keystr(k) for k in
                  set(flat_saved.items()) ^ set(flat_wanted.items()))
     raise InputError(
-        f'Checkpoint {directory!r} does not match its {CONFIG_FILE}'
-        f' (differing arrays: {bad[:3]}...); it is corrupt or was edited.')
+        f'The weights in {os.path.join(directory, VARIABLES_DIR)} cannot be'
+        f' read or do not fit its {CONFIG_FILE} ({len(bad)} arrays differ,'
+        f' e.g. {bad[0]}): the directory is damaged or was edited; export'
+        ' the model again.')
 
 
 def training_manager(workdir: str, keep: int = 3,
@@ -153,11 +205,118 @@ def save_train_state(manager: ocp.CheckpointManager, step: int, state: Any,
 
 def restore_train_state(manager: ocp.CheckpointManager, template: Any,
                         step: int | None = None) -> tuple[Any, dict, int] | None:
-  """(state, meta, step) of the latest (or given) step, or None if none saved."""
-  step = manager.latest_step() if step is None else step
-  if step is None:
+  """(state, meta, step) of the newest intact (or the given) step.
+
+  None if no checkpoint was saved. Without `step`, a checkpoint that cannot
+  be read (a run killed mid-save, a damaged file) is skipped with a warning
+  and the one before it is tried; InputError if none can be read, or if the
+  given `step` cannot.
+  """
+  steps = ([step] if step is not None
+           else sorted(manager.all_steps(), reverse=True))
+  failures = []
+  for candidate in steps:
+    try:
+      restored = manager.restore(candidate, args=ocp.args.Composite(
+          state=ocp.args.StandardRestore(jax.device_get(template)),
+          meta=ocp.args.JsonRestore()))
+      return restored['state'], restored['meta'], candidate
+    except Exception as e:  # orbax's errors name no fix; ours does below.
+      failures.append(f'step {candidate}: {e.__class__.__name__}')
+      logging.warning('Training checkpoint at step %d of %s cannot be read'
+                      ' (%s); trying the one before.', candidate,
+                      manager.directory, e)
+  if not failures:
     return None
-  restored = manager.restore(step, args=ocp.args.Composite(
-      state=ocp.args.StandardRestore(jax.device_get(template)),
-      meta=ocp.args.JsonRestore()))
-  return restored['state'], restored['meta'], step
+  raise InputError(
+      f'No readable training checkpoint in {manager.directory}'
+      f' ({"; ".join(failures[:3])}): delete the damaged step folders to'
+      ' start again from the newest intact one, or use a new --workdir.')
+
+
+# Training run directories ----------------------------------------------
+
+
+def checkpoint_steps(workdir: str) -> list[int]:
+  """The steps of the training checkpoints kept in `workdir`, ascending."""
+  manager = training_manager(workdir, async_save=False)
+  try:
+    return sorted(manager.all_steps())
+  finally:
+    manager.close()
+
+
+def run_configs(workdir: str) -> tuple[ModelConfig, TrainConfig]:
+  """The (ModelConfig, TrainConfig) a training run in `workdir` was started
+  with (its train_config.json; num_steps is not recorded there)."""
+  path = os.path.join(workdir, 'train_config.json')
+  if not os.path.isfile(path):
+    raise MissingInputError(f'{workdir!r} holds no train_config.json: it is'
+                            ' not a training run of experiments.train_dcgan.')
+  with open(path) as f:
+    saved = json.load(f)
+  return ModelConfig.from_dict(saved['model']), TrainConfig(**saved['train'])
+
+
+# What a resumed run must share with the first one: the settings that change
+# the result. Bookkeeping (num_steps, checkpoint_every, keep_checkpoints,
+# log_every, sample_every) may differ between invocations.
+_RESULT_SETTINGS = ('batch_size', 'learning_rate', 'beta1', 'seed', 'flip')
+
+
+def _config_record(model_config: ModelConfig,
+                   train_config: TrainConfig) -> dict[str, Any]:
+  """What train_config.json holds (all but num_steps)."""
+  return {'model': model_config.to_dict(),
+          'train': {k: v for k, v in dataclasses.asdict(train_config).items()
+                    if k != 'num_steps'}}
+
+
+def check_run_configs(workdir: str, model_config: ModelConfig,
+                   train_config: TrainConfig) -> None:
+  """On resume, refuses a model or result-changing setting that differs."""
+  path = os.path.join(workdir, 'train_config.json')
+  if not os.path.exists(path):
+    return
+  with open(path) as f:
+    saved = json.load(f)
+  current = _config_record(model_config, train_config)
+  differing = sorted(
+      [k for k in current['model'] if saved['model'].get(k) !=
+       current['model'][k]] +
+      [k for k in _RESULT_SETTINGS
+       if saved['train'].get(k) != current['train'][k]])
+  if differing:
+    raise InputError(
+        f'{workdir} holds a run with other settings ({", ".join(differing)};'
+        f' see {path}); use a new --workdir, or the same values as that run.')
+
+
+def write_run_configs(workdir: str, model_config: ModelConfig,
+                   train_config: TrainConfig) -> None:
+  """Writes train_config.json once, when a run starts."""
+  path = os.path.join(workdir, 'train_config.json')
+  if os.path.exists(path):
+    return
+  # Written whole, then renamed: processes sharing the workdir each write the
+  # same file and none reads a half-written one.
+  temporary = f'{path}.{jax.process_index()}.{os.getpid()}.tmp'
+  with open(temporary, 'w') as f:
+    json.dump(_config_record(model_config, train_config), f, indent=2,
+              sort_keys=True)
+  os.replace(temporary, path)
+
+
+def trim_metrics_log(path: str, step: int) -> None:
+  """Removes lines of metrics.jsonl past `step`, logged by a killed run
+  after its last checkpoint (the resumed run logs those steps again)."""
+  if not os.path.exists(path):
+    return
+  with open(path) as f:
+    lines = f.readlines()
+  kept = [line for line in lines
+          if line.strip() and json.loads(line)['step'] <= step]
+  if len(kept) != len(lines):
+    with open(path + '.tmp', 'w') as f:
+      f.writelines(kept)
+    os.replace(path + '.tmp', path)

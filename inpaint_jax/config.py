@@ -7,11 +7,28 @@ the config it needs as an argument, so nothing reads global state.
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 from inpaint_jax.errors import InputError
 
 RESOLUTIONS = (16, 32, 64, 128)
+
+
+def _check(config: Any, name: str, ok: bool, requirement: str) -> None:
+  """InputError naming the field, its value, the requirement and the flag."""
+  if not ok:
+    value = getattr(config, name)
+    raise InputError(f'{type(config).__name__}.{name}={value!r}: it must be'
+                     f' {requirement}; fix --{name}.')
+
+
+def _check_fields(config: Any, rules: dict[str, tuple[Any, str]]) -> None:
+  """Checks {field: (predicate, requirement)}; NaN fails every predicate."""
+  for name, (predicate, requirement) in rules.items():
+    value = getattr(config, name)
+    finite = not isinstance(value, float) or math.isfinite(value)
+    _check(config, name, finite and predicate(value), requirement)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,10 +106,15 @@ class SearchConfig:
   record_every: int = 0
 
   def __post_init__(self):
-    if self.iterations < 0:
-      raise InputError('SearchConfig.iterations must be >= 0.')
-    if self.restarts < 1:
-      raise InputError('SearchConfig.restarts must be >= 1.')
+    _check_fields(self, {
+        'iterations': (lambda v: v >= 0, 'a whole number >= 0'),
+        'lam': (lambda v: v >= 0, 'a finite number >= 0 (the paper: 0.003)'),
+        'learning_rate': (lambda v: v > 0, 'a finite number > 0'),
+        'beta1': (lambda v: 0 <= v < 1, 'in [0, 1)'),
+        'beta2': (lambda v: 0 <= v < 1, 'in [0, 1)'),
+        'restarts': (lambda v: v >= 1, 'a whole number >= 1'),
+        'record_every': (lambda v: v >= 0, '>= 0 (0: no recording)'),
+    })
     if self.window < 1 or self.window % 2 == 0:
       raise InputError(f'SearchConfig.window={self.window}: the importance'
                        ' window needs a centre pixel; use a positive odd'
@@ -125,3 +147,15 @@ class TrainConfig:
   keep_checkpoints: int = 3
   log_every: int = 50
   sample_every: int = 500
+
+  def __post_init__(self):
+    _check_fields(self, {
+        'batch_size': (lambda v: v >= 1, 'a whole number >= 1'),
+        'learning_rate': (lambda v: v > 0, 'a finite number > 0'),
+        'beta1': (lambda v: 0 <= v < 1, 'in [0, 1)'),
+        'num_steps': (lambda v: v >= 1, 'a whole number >= 1'),
+        'checkpoint_every': (lambda v: v >= 1, 'a whole number >= 1'),
+        'keep_checkpoints': (lambda v: v >= 1, 'a whole number >= 1'),
+        'log_every': (lambda v: v >= 1, 'a whole number >= 1'),
+        'sample_every': (lambda v: v >= 1, 'a whole number >= 1'),
+    })

@@ -229,44 +229,21 @@ def train_and_evaluate(model_config: ModelConfig, train_config: TrainConfig,
       D weights start a new run (fine-tuning / continued training; Adam state
       starts fresh). Ignored when the run resumes from its own checkpoint.
   """
-  os.makedirs(workdir, exist_ok=True)
-  _check_or_write_configs(workdir, model_config, train_config)
   devices = jax.local_device_count()
   processes = jax.process_count()
   global_batch = train_config.batch_size
-  if global_batch % (devices * processes):
-    raise InputError(
-        f'batch_size={global_batch} is not divisible by {devices * processes}'
-        ' devices; choose a multiple of the device count.')
-  expected = (model_config.resolution, model_config.resolution,
-              model_config.channels)
-  if train_images.shape[1:] != expected:
-    raise InputError(f'training images have shape {train_images.shape[1:]},'
-                     f' the model needs {expected}.')
-
+  _check_inputs(model_config, global_batch, devices * processes,
+                train_images)
+  checkpoints.check_run_configs(workdir, model_config, train_config)
   base_key = jax.random.PRNGKey(train_config.seed)
   init_key, z_key, sample_key = jax.random.split(base_key, 3)
   state = create_state(model_config, train_config, init_key)
   manager = checkpoints.training_manager(workdir, train_config.keep_checkpoints)
-  restored = checkpoints.restore_train_state(manager, state)
-  wall_before = 0.0
-  initialised_from = None
-  if restored is not None:
-    state, meta, _ = restored
-    wall_before = float(meta.get('wall_seconds', 0.0))
-    initialised_from = meta.get('initialised_from')
-    logging.info('Resumed from step %d in %s.', int(state.step), workdir)
-  elif init_model_dir:
-    _, g_vars, d_vars = checkpoints.restore_model(init_model_dir, model_config)
-    _, source = checkpoints.load_model_config(init_model_dir)
-    initialised_from = {'model': os.path.abspath(init_model_dir),
-                        'steps': source.get('steps'),
-                        'wall_seconds': source.get('wall_seconds')}
-    state = state.replace(g_params=g_vars['params'],
-                          g_stats=g_vars['batch_stats'],
-                          d_params=d_vars['params'],
-                          d_stats=d_vars['batch_stats'])
-    logging.info('Initialised from the weights in %s.', init_model_dir)
+  state, meta = _starting_state(state, manager, model_config, init_model_dir)
+  wall_before = float(meta.get('wall_seconds', 0.0))
+  initialised_from = meta.get('initialised_from')
+  # Only now, with every setting and input accepted, does the run exist.
+  checkpoints.write_run_configs(workdir, model_config, train_config)
   start = int(state.step)
   p_step = make_parallel_step(model_config, train_config)
   state = flax.jax_utils.replicate(state)
@@ -278,6 +255,8 @@ def train_and_evaluate(model_config: ModelConfig, train_config: TrainConfig,
   if stop_after is not None:
     end = min(end, start + stop_after)
   metrics_path = os.path.join(workdir, 'metrics.jsonl')
+  if jax.process_index() == 0:
+    checkpoints.trim_metrics_log(metrics_path, start)
   progress = _progress(start, train_config.num_steps, show_progress)
   t0 = time.time()
   window_t, window_steps = time.time(), 0
@@ -328,28 +307,46 @@ def _progress(start: int, total: int, show: bool):
                    desc='train', unit='step', dynamic_ncols=True)
 
 
-def _check_or_write_configs(workdir: str, model_config: ModelConfig,
-                            train_config: TrainConfig) -> None:
-  """Writes the configs on the first run; on resume, refuses a mismatch."""
-  path = os.path.join(workdir, 'train_config.json')
-  current = {'model': model_config.to_dict(),
-             'train': {k: v for k, v in train_config.__dict__.items()
-                       if k != 'num_steps'}}
-  if os.path.exists(path):
-    with open(path) as f:
-      saved = json.load(f)
-    if saved != current:
-      raise InputError(
-          f'{workdir} holds a run with other settings ({path}); use a new'
-          ' --workdir, or the same flags as that run (only --num_steps may'
-          ' change).')
-  else:
-    # Written whole, then renamed: processes sharing the workdir each write
-    # the same file and none reads a half-written one.
-    temporary = f'{path}.{jax.process_index()}.{os.getpid()}.tmp'
-    with open(temporary, 'w') as f:
-      json.dump(current, f, indent=2, sort_keys=True)
-    os.replace(temporary, path)
+def _check_inputs(model_config: ModelConfig, global_batch: int,
+                  devices: int, train_images) -> None:
+  """InputError for a batch the devices cannot share or unusable images."""
+  if global_batch % devices:
+    raise InputError(
+        f'batch_size={global_batch} is not divisible by {devices} devices;'
+        ' choose a multiple of the device count.')
+  expected = (model_config.resolution, model_config.resolution,
+              model_config.channels)
+  if train_images.shape[1:] != expected:
+    raise InputError(f'training images have shape {train_images.shape[1:]},'
+                     f' the model needs {expected}.')
+  if len(train_images) < global_batch:
+    raise InputError(f'{len(train_images)} training images are fewer than'
+                     f' one batch of {global_batch}; lower --batch_size.')
+
+
+def _starting_state(state: TrainState, manager, model_config: ModelConfig,
+                    init_model_dir: str | None
+                    ) -> tuple[TrainState, dict[str, Any]]:
+  """The run's latest intact checkpoint, else `init_model_dir`'s weights,
+  else `state`; with the metadata carried on (wall time, lineage)."""
+  restored = checkpoints.restore_train_state(manager, state)
+  if restored is not None:
+    state, meta, _ = restored
+    logging.info('Resumed from step %d.', int(state.step))
+    return state, meta
+  if not init_model_dir:
+    return state, {}
+  _, g_vars, d_vars = checkpoints.restore_model(init_model_dir, model_config)
+  _, source = checkpoints.load_model_config(init_model_dir)
+  lineage = {'model': os.path.abspath(init_model_dir),
+             'steps': source.get('steps'),
+             'wall_seconds': source.get('wall_seconds')}
+  logging.info('Initialised from the weights in %s.', init_model_dir)
+  return state.replace(g_params=g_vars['params'],
+                       g_stats=g_vars['batch_stats'],
+                       d_params=d_vars['params'],
+                       d_stats=d_vars['batch_stats']), {
+                           'initialised_from': lineage}
 
 
 def _machine() -> str:
@@ -358,25 +355,13 @@ def _machine() -> str:
           f'{jax.devices()[0].device_kind}, jax {jax.__version__}')
 
 
-def run_configs(workdir: str) -> tuple[ModelConfig, TrainConfig]:
-  """The (ModelConfig, TrainConfig) a training run in `workdir` was started
-  with (its train_config.json; num_steps is not recorded there)."""
-  path = os.path.join(workdir, 'train_config.json')
-  if not os.path.isfile(path):
-    raise MissingInputError(f'{workdir!r} holds no train_config.json: it is'
-                            ' not a training run of experiments.train_dcgan.')
-  with open(path) as f:
-    saved = json.load(f)
-  return ModelConfig.from_dict(saved['model']), TrainConfig(**saved['train'])
-
-
 def restore_run(workdir: str, step: int | None = None
                 ) -> tuple[ModelConfig, TrainState, dict[str, Any], int]:
   """(model config, train state, checkpoint metadata, step) of a run.
 
   The latest checkpoint of `workdir` (or the one at `step`), on the host.
   """
-  model_config, train_config = run_configs(workdir)
+  model_config, train_config = checkpoints.run_configs(workdir)
   template = create_state(model_config, train_config, jax.random.PRNGKey(0))
   manager = checkpoints.training_manager(workdir, async_save=False)
   try:
@@ -389,15 +374,6 @@ def restore_run(workdir: str, step: int | None = None
   settings = {k: v for k, v in dataclasses.asdict(train_config).items()
               if k != 'num_steps'}  # not recorded: the run may be extended.
   return model_config, state, {'train': settings, **meta}, step
-
-
-def checkpoint_steps(workdir: str) -> list[int]:
-  """The steps of the training checkpoints kept in `workdir`, ascending."""
-  manager = checkpoints.training_manager(workdir, async_save=False)
-  try:
-    return sorted(manager.all_steps())
-  finally:
-    manager.close()
 
 
 def export_model(workdir: str, output_dir: str,

@@ -18,7 +18,7 @@ from typing import Any, Sequence
 import jax
 import numpy as np
 
-from inpaint_jax import evaluate, images as image_io, train
+from inpaint_jax import checkpoints, evaluate, images as image_io, train
 from inpaint_jax.config import SearchConfig
 from inpaint_jax.errors import InputError
 
@@ -62,7 +62,7 @@ def validation_curve(workdir: str, images: np.ndarray, names: Sequence[str],
   if every < 1:
     raise InputError(f'every={every}: evaluate every N-th step, N >= 1.')
   done = {(r['step'], r['mask']) for r in read_curve(workdir)}
-  steps = [s for s in train.checkpoint_steps(workdir) if s % every == 0]
+  steps = [s for s in checkpoints.checkpoint_steps(workdir) if s % every == 0]
   if not steps:
     raise InputError(f'{workdir} holds no training checkpoint at a multiple'
                      f' of {every} steps; train first, or lower --every.')

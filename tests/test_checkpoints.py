@@ -66,5 +66,40 @@ def test_edited_config_that_no_longer_fits_the_arrays(tmp_path, variables):
   saved['model']['width'] = 8
   with open(config_file, 'w') as f:
     json.dump(saved, f)
-  with pytest.raises(ValueError, match='does not match'):
+  with pytest.raises(ValueError, match='do not fit'):
+    checkpoints.restore_model(path)
+
+
+def test_a_damaged_weight_file_is_refused(tmp_path, variables):
+  path = checkpoints.save_model(str(tmp_path / 'm'), CONFIG, *variables)
+  files = sorted(p for p in (tmp_path / 'm' / checkpoints.VARIABLES_DIR).rglob(
+      '*') if p.is_file() and p.stat().st_size > 100)
+  data = bytearray(files[-1].read_bytes())
+  data[len(data) // 2] ^= 1  # one flipped bit
+  files[-1].write_bytes(bytes(data))
+  with pytest.raises(ValueError, match='checksum'):
+    checkpoints.restore_model(path)
+
+
+def test_a_damaged_config_file_is_refused(tmp_path, variables):
+  path = checkpoints.save_model(str(tmp_path / 'm'), CONFIG, *variables)
+  with open(os.path.join(path, checkpoints.CONFIG_FILE), 'w') as f:
+    f.write('{"model": {"resolution": 1')
+  with pytest.raises(ValueError, match='damaged'):
+    checkpoints.restore_model(path)
+
+
+def test_unreadable_weights_without_a_checksum_are_one_clear_error(
+    tmp_path, variables):
+  path = checkpoints.save_model(str(tmp_path / 'm'), CONFIG, *variables)
+  config_file = os.path.join(path, checkpoints.CONFIG_FILE)
+  with open(config_file) as f:
+    saved = json.load(f)
+  del saved['variables_sha256']  # as in a model saved by an older version
+  with open(config_file, 'w') as f:
+    json.dump(saved, f)
+  for p in (tmp_path / 'm' / checkpoints.VARIABLES_DIR).rglob('*'):
+    if p.is_file():
+      p.write_bytes(b'x')
+  with pytest.raises(ValueError, match='cannot be read'):
     checkpoints.restore_model(path)

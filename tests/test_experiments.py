@@ -122,3 +122,30 @@ def test_even_window_is_one_clear_line(tmp_path):
   assert result.stderr.strip().splitlines()[-1].startswith(
       'error: SearchConfig.window=4')
   assert '--window=7' in result.stderr and 'Traceback' not in result.stderr
+
+
+@pytest.mark.parametrize('module,flag,names', [
+    ('experiments.inpaint', '--lam=nan', '--lam'),
+    ('experiments.inpaint', '--learning_rate=-0.03', '--learning_rate'),
+    ('experiments.inpaint', '--restarts=0', '--restarts'),
+    ('experiments.train_dcgan', '--checkpoint_every=0', '--checkpoint_every'),
+    ('experiments.train_dcgan', '--batch_size=0', '--batch_size'),
+])
+def test_meaningless_flags_are_refused_before_any_work(tmp_path, module, flag,
+                                                       names):
+  out = tmp_path / 'out'
+  where = ('--workdir' if module.endswith('train_dcgan') else '--output_dir')
+  result = _run(module, flag, f'{where}={out}')
+  assert result.returncode == 2, result.stderr[-2000:]
+  last = result.stderr.strip().splitlines()[-1]
+  assert last.startswith('error:') and names in last
+  assert 'Traceback' not in result.stderr
+  assert not out.exists()  # nothing written
+
+
+def test_counts_below_one_are_flag_errors(tmp_path):
+  result = _run('experiments.inpaint', '--num_images=0',
+                f'--output_dir={tmp_path / "out"}')
+  assert result.returncode != 0
+  assert '--num_images=0' in result.stderr and 'Traceback' not in result.stderr
+  assert not (tmp_path / 'out').exists()

@@ -1,7 +1,9 @@
 """Tests for inpaint_jax.train: the pmap-ed step and exact resume."""
 
+import dataclasses
 import json
 import os
+import shutil
 
 import flax
 import jax
@@ -73,9 +75,72 @@ def test_killed_and_resumed_run_equals_uninterrupted_run(tmp_path):
 def test_resume_with_other_settings_is_refused(tmp_path):
   train.train_and_evaluate(MODEL, TRAIN, _images(), str(tmp_path),
                            stop_after=1, show_progress=False)
-  with pytest.raises(ValueError, match='other settings'):
+  with pytest.raises(ValueError, match='other settings.*width'):
     train.train_and_evaluate(ModelConfig(resolution=16, width=8), TRAIN,
                              _images(), str(tmp_path), show_progress=False)
+  with pytest.raises(ValueError, match='other settings.*learning_rate'):
+    train.train_and_evaluate(MODEL, dataclasses.replace(TRAIN,
+                                                        learning_rate=1e-3),
+                             _images(), str(tmp_path), show_progress=False)
+  # Bookkeeping may change between invocations.
+  state = train.train_and_evaluate(
+      MODEL, dataclasses.replace(TRAIN, log_every=2, keep_checkpoints=5),
+      _images(), str(tmp_path), stop_after=1, show_progress=False)
+  assert int(state.step) == 2
+
+
+def test_a_refused_run_writes_nothing(tmp_path, tiny_variables):
+  workdir = tmp_path / 'run'
+  with pytest.raises(ValueError, match='fewer than one batch'):
+    train.train_and_evaluate(MODEL, TRAIN, _images(n=4), str(workdir),
+                             show_progress=False)
+  with pytest.raises(ValueError, match='divisible'):
+    train.train_and_evaluate(MODEL, dataclasses.replace(TRAIN, batch_size=7),
+                             _images(), str(workdir), show_progress=False)
+  other = checkpoints.save_model(str(tmp_path / 'other'),
+                                 ModelConfig(resolution=16, width=8),
+                                 *train.init_variables(
+                                     ModelConfig(resolution=16, width=8),
+                                     jax.random.PRNGKey(0)))
+  with pytest.raises(ValueError, match='different config'):
+    train.train_and_evaluate(MODEL, TRAIN, _images(), str(workdir),
+                             show_progress=False, init_model_dir=other)
+  assert not os.path.exists(workdir / 'train_config.json')
+  # The corrected command then starts the run.
+  state = train.train_and_evaluate(MODEL, TRAIN, _images(), str(workdir),
+                                   stop_after=1, show_progress=False)
+  assert int(state.step) == 1
+
+
+@pytest.mark.slow
+def test_a_resumed_run_logs_each_step_once(tmp_path):
+  workdir = tmp_path / 'run'
+  train.train_and_evaluate(MODEL, TRAIN, _images(), str(workdir), stop_after=3,
+                           show_progress=False)
+  # As if killed after logging step 3 but before its checkpoint was saved.
+  shutil.rmtree(workdir / 'checkpoints' / '3')
+  train.train_and_evaluate(MODEL, TRAIN, _images(), str(workdir),
+                           show_progress=False)
+  lines = (workdir / 'metrics.jsonl').read_text().splitlines()
+  assert [json.loads(l)['step'] for l in lines] == [1, 2, 3, 4]
+
+
+@pytest.mark.slow
+def test_a_damaged_newest_checkpoint_falls_back_to_the_one_before(tmp_path):
+  workdir = tmp_path / 'run'
+  config = dataclasses.replace(TRAIN, keep_checkpoints=5)
+  train.train_and_evaluate(MODEL, config, _images(), str(workdir),
+                           show_progress=False)
+  for path in (workdir / 'checkpoints' / '4').rglob('*'):
+    if path.is_file():
+      path.write_bytes(b'damaged')
+  model_config, state, _, step = train.restore_run(str(workdir))
+  assert step == 2 and int(state.step) == 2
+  for path in (workdir / 'checkpoints' / '2').rglob('*'):
+    if path.is_file():
+      path.write_bytes(b'damaged')
+  with pytest.raises(ValueError, match='No readable training checkpoint'):
+    train.restore_run(str(workdir))
 
 
 @pytest.mark.slow
