@@ -28,6 +28,7 @@ import numpy as np
 from inpaint_jax import blending, checkpoints, distributed, inpaint
 from inpaint_jax import masks as masks_lib
 from inpaint_jax import metrics
+from inpaint_jax import output_dirs
 from inpaint_jax import results
 from inpaint_jax.config import ModelConfig, SearchConfig
 from inpaint_jax.errors import InputError
@@ -206,6 +207,7 @@ def evaluate(method: Method, images: np.ndarray, names: Sequence[str],
   # The slowest process's time, so that every process returns the same.
   seconds = float(distributed.gather_rows([time.time() - start_time]).max())
   resumed = int(distributed.gather_rows([resumed]).sum())
+  _check_finite(method.name, names, outputs['inpainted'])
   per_image = _score(images, masks, outputs['inpainted'],
                      {k: outputs[k] for k in method.scores})
   summary = {
@@ -265,6 +267,17 @@ def _fill_share(method, images, masks, share, batch_size, resume_dir,
     progress.update(count)
   progress.close()
   return {k: np.concatenate(v) for k, v in outputs.items()}, first, resumed
+
+
+def _check_finite(method: str, names: Sequence[str],
+                  inpainted: np.ndarray) -> None:
+  """No NaN or infinite pixel is ever scored (or reported as a PSNR)."""
+  bad = np.nonzero(~np.isfinite(inpainted).all(axis=(1, 2, 3)))[0]
+  if len(bad):
+    raise InputError(
+        f'{method} produced NaN or infinite pixels for {len(bad)} image(s),'
+        f' e.g. {names[bad[0]]!r}: the model weights are probably damaged'
+        ' (check the model directory or export it again).')
 
 
 def _score(images, masks, inpainted, scores) -> dict[str, np.ndarray]:
@@ -347,13 +360,22 @@ def inpaint_and_evaluate(checkpoint: str, images: np.ndarray,
   several processes every process must call this with the same arguments
   (see `evaluate`); process 0 writes the files, all return the same summary.
 
+  `output_dir` is made and checked, and locked for the whole call, before
+  anything else (`output_dirs.locked_output_dir`): an unusable folder, or one
+  another live run is writing to, raises InputError at once. Report files an
+  earlier run left there that this one does not write are removed
+  (`results.write_all`).
+
   Returns:
     The summary dict also written to metrics.json.
   """
-  evaluated = evaluate_checkpoint(
-      checkpoint, images, names, mask_kind=mask_kind, mask_file=mask_file,
-      search_config=search_config, batch_size=batch_size, blend=blend,
-      seed=seed, show_progress=show_progress, compute_dtype=compute_dtype,
-      resume_dir=output_dir)
-  results.write_all(output_dir, evaluated, save_images=save_images)
+  # Checked and locked first: a bad folder or a second run into the same one
+  # is refused before the model is restored or any search runs.
+  with output_dirs.locked_output_dir(output_dir):
+    evaluated = evaluate_checkpoint(
+        checkpoint, images, names, mask_kind=mask_kind, mask_file=mask_file,
+        search_config=search_config, batch_size=batch_size, blend=blend,
+        seed=seed, show_progress=show_progress, compute_dtype=compute_dtype,
+        resume_dir=output_dir)
+    results.write_all(output_dir, evaluated, save_images=save_images)
   return evaluated.summary

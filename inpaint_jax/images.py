@@ -2,19 +2,31 @@
 
 Images are float32 (H, W, 3) or (N, H, W, 3) arrays in [-1, 1]
 (uint8 / 127.5 - 1); masks are (..., H, W, 1) with 1 = known pixel.
+
+Reading (`open_rgb`, `to_rgb`) turns every mode Pillow opens into 8-bit RGB:
+16-bit grey is scaled by its bit depth, transparent pixels are composited
+on white, and what has no unambiguous 8-bit reading is refused with an
+InputError (see `to_rgb`).
 """
 
 from __future__ import annotations
 
 import os
+import re
 from typing import Sequence
+import warnings
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from inpaint_jax.errors import InputError, MissingInputError
 
-IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp')
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff')
+# Grey modes of 16 bits per pixel (Pillow's 16-bit PNG and TIFF grey).
+_SIXTEEN_BIT_MODES = ('I;16', 'I;16L', 'I;16B', 'I;16N')
+# Modes with an alpha channel (La and RGBa: premultiplied).
+_ALPHA_MODES = ('LA', 'La', 'PA', 'RGBA', 'RGBa')
+_TO_8_BIT = 'convert the file to 8-bit RGB (e.g. a PNG or JPEG).'
 
 
 def to_uint8(images: np.ndarray) -> np.ndarray:
@@ -28,17 +40,133 @@ def from_uint8(images: np.ndarray) -> np.ndarray:
   return np.asarray(images, np.float32) / 127.5 - 1.0
 
 
-def open_rgb(path: str) -> Image.Image:
-  """Opens an image file as an RGB PIL image (any mode is converted).
+def _describe(name: str | None) -> str:
+  return 'The image' if name is None else f'The image {name!r}'
 
-  Raises MissingInputError (missing file) or InputError (not an image, or
-  truncated), naming the file.
+
+def _rounded_uint8(values: np.ndarray) -> np.ndarray:
+  return np.clip(np.round(values), 0, 255).astype(np.uint8)
+
+
+def _grey_to_rgb(grey: np.ndarray, alpha: np.ndarray | None) -> Image.Image:
+  """(H, W) uint8 grey and optional (H, W) 0..255 alpha -> RGB on white."""
+  return _composite_on_white(np.repeat(grey[..., None], 3, axis=-1), alpha)
+
+
+def _composite_on_white(rgb: np.ndarray,
+                        alpha: np.ndarray | None) -> Image.Image:
+  """(H, W, 3) 0..255 colours over white with (H, W) 0..255 opacity."""
+  if alpha is not None:
+    opacity = np.asarray(alpha, np.float64)[..., None] / 255.0
+    rgb = 255.0 - (255.0 - np.asarray(rgb, np.float64)) * opacity
+  return Image.fromarray(_rounded_uint8(rgb), 'RGB')
+
+
+def _high_bit_depth_to_rgb(image: Image.Image, what: str) -> Image.Image:
+  """Grey I;16* (0..65535) and I (32-bit, read as 16-bit) -> 8-bit RGB."""
+  values = np.asarray(image).astype(np.int64)
+  if image.mode == 'I' and values.size and (values.min() < 0 or
+                                            values.max() > 65535):
+    raise InputError(
+        f'{what} is a 32-bit integer image with values {values.min()}..'
+        f'{values.max()}, outside the 16-bit range 0..65535, so its'
+        f' brightness scale is unknown; {_TO_8_BIT}')
+  key = image.info.get('transparency')
+  alpha = (np.where(values == key, 0, 255)
+           if isinstance(key, int) and not isinstance(key, bool) else None)
+  return _grey_to_rgb(_rounded_uint8(values / 257.0), alpha)
+
+
+def _float_to_rgb(image: Image.Image, what: str) -> Image.Image:
+  """F (32-bit float) in [0, 1] -> 8-bit RGB (x 255)."""
+  values = np.asarray(image).astype(np.float64)
+  if not np.all(np.isfinite(values)):
+    raise InputError(f'{what} is a floating-point image with NaN or infinite'
+                     f' values; {_TO_8_BIT}')
+  if values.size and (values.min() < 0.0 or values.max() > 1.0):
+    raise InputError(
+        f'{what} is a floating-point image with values {values.min():g}..'
+        f'{values.max():g}, outside [0, 1], so its brightness scale is'
+        f' unknown; {_TO_8_BIT}')
+  return _grey_to_rgb(_rounded_uint8(values * 255.0), None)
+
+
+def to_rgb(image: Image.Image, name: str | None = None) -> Image.Image:
+  """Any PIL image -> 8-bit RGB PIL image, with the pixels a viewer shows.
+
+  * 1, L, P, RGB, RGBX, CMYK, YCbCr, LAB, HSV: Pillow's conversion.
+  * 16-bit grey (I;16, I;16L, I;16B, I;16N): value / 257 (65535 -> 255,
+    32768 -> 128), not Pillow's conversion, which clips everything above 255
+    to white. 16-bit colour PNGs open as 8-bit RGB(A) already.
+  * I (32-bit integers, e.g. a 16-bit PNG in older Pillow): read as 16-bit
+    (value / 257) when every value lies in 0..65535; else refused.
+  * F (32-bit float): value * 255 when every value lies in [0, 1]; else
+    (other ranges, NaN, infinity) refused.
+  * Transparency (LA, La, PA, RGBA, RGBa, and P, L, RGB or 16-bit grey with a
+    transparent colour, or P with palette alpha): composited on white, as a
+    viewer shows it on a white page; a fully transparent pixel becomes white
+    whatever colour it hides. (Alpha is not dropped: that would show colours
+    the file hides, often black.)
+
+  Args:
+    image: the PIL image (any size and mode).
+    name: the file, named in error messages.
+
+  Raises:
+    InputError: a mode or value range with no unambiguous 8-bit reading; the
+      message says to convert the file to 8-bit RGB.
+  """
+  what = _describe(name)
+  mode = image.mode
+  if mode in _SIXTEEN_BIT_MODES or mode == 'I':
+    return _high_bit_depth_to_rgb(image, what)
+  if mode == 'F':
+    return _float_to_rgb(image, what)
+  palette_alpha = (mode == 'P' and image.palette is not None
+                   and image.palette.mode == 'RGBA')
+  try:
+    if mode in _ALPHA_MODES or palette_alpha or 'transparency' in image.info:
+      if mode == 'La':
+        image = image.convert('LA')
+      rgba = np.asarray(image.convert('RGBA'))
+      return _composite_on_white(rgba[..., :3], rgba[..., 3])
+    return image.convert('RGB')
+  except ValueError as e:  # Pillow: "conversion from X to Y not supported".
+    if isinstance(e, InputError):
+      raise
+    raise InputError(f'{what} has the mode {mode!r}, which cannot be'
+                     f' converted to RGB ({e}); {_TO_8_BIT}') from None
+
+
+def _too_many_pixels(path: str, error: Exception) -> InputError:
+  found = re.search(r'\((\d+) pixels\)', str(error))
+  size = f'{int(found.group(1)):,} pixels' if found else 'too many pixels'
+  return InputError(
+      f'{path!r} has {size}, more than the {Image.MAX_IMAGE_PIXELS:,}-pixel'
+      ' limit (PIL.Image.MAX_IMAGE_PIXELS, a guard against decompression'
+      ' bombs); resize the file (e.g. to 1024x1024) first.')
+
+
+def open_rgb(path: str) -> Image.Image:
+  """Opens an image file as an 8-bit RGB PIL image (see `to_rgb`).
+
+  Raises MissingInputError (missing file) or InputError (not an image,
+  truncated, a mode or value range with no 8-bit reading, or more pixels than
+  PIL.Image.MAX_IMAGE_PIXELS, refused before decoding), naming the file.
   """
   if not os.path.isfile(path):
     raise MissingInputError(f'No image file at {path!r}; check the path.')
   try:
-    with Image.open(path) as image:
-      return image.convert('RGB')
+    with warnings.catch_warnings():
+      # Pillow warns above MAX_IMAGE_PIXELS (and raises above twice that):
+      # both are refused, before the pixels are decoded.
+      warnings.simplefilter('error', Image.DecompressionBombWarning)
+      with Image.open(path) as image:
+        return to_rgb(image, path)
+  except InputError:
+    raise
+  except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+    raise _too_many_pixels(path, e) from None
   except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
     raise InputError(f'Cannot read {path!r} as an image'
                      f' ({e.__class__.__name__}); use a JPEG or PNG file.'

@@ -53,7 +53,9 @@ def _check_dataset(name: str) -> None:
 
 
 def list_images(path: str) -> list[str]:
-  """Sorted names of the image files (.jpg .jpeg .png .bmp .webp) in a folder.
+  """Sorted names of the image files (IMAGE_EXTENSIONS) in a folder.
+
+  .jpg .jpeg .png .bmp .webp .tif .tiff, in any case.
 
   Other files (e.g. labels.csv) are ignored.
   """

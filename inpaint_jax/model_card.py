@@ -17,7 +17,7 @@ from typing import Any, Sequence
 import jax
 import numpy as np
 
-from inpaint_jax import checkpoints, evaluate, results
+from inpaint_jax import checkpoints, evaluate, output_dirs, results
 from inpaint_jax import images as image_io
 from inpaint_jax import masks as masks_lib
 from inpaint_jax.config import SearchConfig
@@ -43,8 +43,17 @@ def write_model_card(model_dir: str, images: np.ndarray, names: Sequence[str],
 
   Returns:
     {mask kind: summary dict of evaluate.inpaint_and_evaluate}.
+
+  Raises:
+    InputError: `model_dir` or `work_dir` cannot be written (checked with
+      output_dirs.prepare_output_dir before the model is restored).
   """
   config, metadata = checkpoints.load_model_config(model_dir)
+  # Both folders are written to: refuse unusable ones before any work.
+  output_dirs.prepare_output_dir(model_dir, '--model_dir')
+  output_dirs.prepare_output_dir(work_dir, '--work_dir')
+  for kind in masks_lib.KINDS:
+    output_dirs.prepare_output_dir(os.path.join(work_dir, kind), '--work_dir')
   _, g_vars, d_vars = checkpoints.restore_model(model_dir)
   samples = Generator(config).apply(
       g_vars, sample_z(jax.random.PRNGKey(seed), 64, config.z_dim))

@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image
 
 from inpaint_jax.errors import InputError
-from inpaint_jax.images import from_uint8, open_rgb
+from inpaint_jax.images import from_uint8, open_rgb, to_rgb
 
 DATASETS = ('celeba', 'svhn', 'cars')
 CROPS = DATASETS + ('center',)
@@ -52,7 +52,8 @@ def preprocess(image: Image.Image, crop: str, size: int = 64,
   """One PIL image (any mode, any size) -> (size, size, 3) uint8 RGB.
 
   Args:
-    image: the PIL image; converted to RGB.
+    image: the PIL image; converted to 8-bit RGB with `images.to_rgb`
+      (16-bit grey scaled by its bit depth, transparency on white).
     crop: one of CROPS ('celeba', 'svhn', 'cars', 'center'); see the module
       docstring.
     size: output side in pixels.
@@ -64,7 +65,7 @@ def preprocess(image: Image.Image, crop: str, size: int = 64,
   """
   if crop not in CROPS:
     raise InputError(f'Unknown crop {crop!r}; use one of {CROPS}.')
-  image = image.convert('RGB')
+  image = to_rgb(image)
   if bbox is not None:
     image = _crop_to_box(image, bbox)
   w, h = image.size
@@ -79,8 +80,9 @@ def preprocess(image: Image.Image, crop: str, size: int = 64,
 def load_image(path: str, size: int = 64, crop: str = 'center') -> np.ndarray:
   """One image file (any mode) -> (size, size, 3) float32 RGB in [-1, 1].
 
-  `crop` is one of CROPS ('center' = central square). Raises
+  `crop` is one of CROPS ('center' = central square). The file is read with
+  `images.open_rgb` (modes and transparency: see `images.to_rgb`). Raises
   MissingInputError for a missing file, InputError for one that is not a
-  readable image.
+  readable image, is too large, or has no unambiguous 8-bit reading.
   """
   return from_uint8(preprocess(open_rgb(path), crop, size))

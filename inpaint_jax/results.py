@@ -6,32 +6,46 @@ to resume and writes what it found:
 * the partial batch store: every finished batch is saved to
   `<output_dir>/partial/` with a fingerprint of the inputs and settings and is
   reused only under the same fingerprint, so a killed evaluation resumes
-  where it stopped; the files are removed once the results are written.
+  where it stopped; every batch file (of this or other settings) is removed
+  once the results are written.
 * the report files (`write_all`): metrics.csv (one row per image),
   metrics.json (the summary), grid.png (masked input | G(z) | result |
   original for the first GRID_ROWS images), images/*.png and, when the method
-  recorded its search, search.gif and loss_curves.csv.
+  recorded its search, search.gif and loss_curves.csv. Report files of an
+  earlier run that this one does not write (per-image PNGs of other images,
+  a search.gif of a run that recorded one) are removed, so the folder only
+  ever describes one run.
 """
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import csv
 import dataclasses
 import hashlib
 import json
 import os
 import re
-import zipfile
+import tempfile
 from typing import Any, Sequence
+import zipfile
 
 import jax
 import numpy as np
 
-from inpaint_jax import blending, distributed
+from inpaint_jax import blending
 from inpaint_jax import images as image_io
 
 GRID_ROWS = 16
 PARTIAL_DIR = 'partial'
+IMAGES_DIR = 'images'
+# Per-image PNGs (write_images): <stem>_<kind>.png for these kinds.
+IMAGE_KINDS = ('masked', 'generated', 'inpainted')
+_PER_IMAGE_PNG = re.compile(rf'.+_({"|".join(IMAGE_KINDS)})\.png')
+# Saved batches and their temporary files (a run killed mid-write leaves one).
+_PARTIAL_FILE = re.compile(r'batch_\d+\.npz(\..+)?')
+# A lock file younger than this whose owner cannot be read is being written.
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,7 +56,7 @@ class EvalResult:
     method: name of the method (evaluate.Method.name).
     images: (N, H, W, C) float32 originals in [-1, 1].
     masks: (N, H, W, 1) float32, 1 = known pixel.
-    names: the N image names (file names of the per-image PNGs).
+    names: the N image names (the per-image PNGs: see `image_stems`).
     generated: (N, H, W, C) the method's own fill, e.g. G(z).
     inpainted: (N, H, W, C) the final results in [-1, 1].
     metrics: per-image (N,) arrays, in metrics.csv column order: 'psnr',
@@ -108,31 +122,42 @@ def load_partial(output_dir: str, start: int,
 
 def save_partial(output_dir: str, start: int, fingerprint: str,
                  arrays: dict[str, np.ndarray]) -> None:
-  """Writes one batch's arrays atomically (a kill leaves no torn file)."""
+  """Writes one batch's arrays atomically (a kill leaves no torn file).
+
+  They go to a temporary file of a unique name first (so that two writers
+  never share one), which then replaces the batch file.
+  """
   path = partial_path(output_dir, start)
   os.makedirs(os.path.dirname(path), exist_ok=True)
-  temporary = path + f'.tmp{jax.process_index()}.npz'
-  np.savez(temporary, fingerprint=np.asarray(fingerprint), **arrays)
-  os.replace(temporary, path)
+  fd, temporary = tempfile.mkstemp(prefix=os.path.basename(path) + '.',
+                                   suffix='.tmp', dir=os.path.dirname(path))
+  try:
+    with os.fdopen(fd, 'wb') as f:
+      np.savez(f, fingerprint=np.asarray(fingerprint), **arrays)
+    os.replace(temporary, path)
+  except BaseException:
+    with contextlib.suppress(OSError):
+      os.remove(temporary)
+    raise
 
 
-def remove_partial(output_dir: str, num_images: int) -> None:
-  """Deletes this process's saved batches of an evaluation of `num_images`.
+def remove_partial(output_dir: str) -> None:
+  """Deletes every saved batch in `<output_dir>/partial/`, then the folder.
 
-  Those whose first image lies in this process's `distributed.process_slice`;
-  the last process to finish removes the folder.
+  Batches of this run and of runs with other settings (other fingerprints,
+  more images, another batch size) alike, and temporary files left by a
+  run killed mid-write. Every process may call it (with one folder shared
+  by several processes, each file is removed by whichever comes first);
+  the folder goes once it is empty.
   """
-  share = distributed.process_slice(num_images)
   folder = os.path.join(output_dir, PARTIAL_DIR)
   names = os.listdir(folder) if os.path.isdir(folder) else []
   for name in names:
-    match = re.fullmatch(r'batch_(\d+)\.npz', name)
-    if match and share.start <= int(match.group(1)) < share.stop:
-      os.remove(os.path.join(folder, name))
-  try:
-    os.rmdir(folder)
-  except OSError:
-    pass  # absent, or another process's batches are still there.
+    if _PARTIAL_FILE.fullmatch(name):
+      with contextlib.suppress(FileNotFoundError):
+        os.remove(os.path.join(folder, name))
+  with contextlib.suppress(OSError):
+    os.rmdir(folder)  # Absent, or holds files that are not ours.
 
 
 def comparison_grid(result: EvalResult, rows: int = GRID_ROWS) -> np.ndarray:
@@ -152,8 +177,11 @@ def write_all(output_dir: str, result: EvalResult, *,
   """Writes every report file, then removes the partial batches.
 
   Process 0 writes metrics.csv, metrics.json, search.gif and loss_curves.csv
-  (if frames were recorded), grid.png and, with `save_images`, images/*.png;
-  every process then removes its own saved batches (`remove_partial`).
+  (if frames were recorded), grid.png and, with `save_images`, images/*.png,
+  and removes those an earlier run left that this one does not write (a
+  search.gif without frames, per-image PNGs of other images or of every image
+  without `save_images`: see `remove_stale_images`); every process then
+  removes the saved batches (`remove_partial`).
   """
   if jax.process_index() == 0:
     os.makedirs(output_dir, exist_ok=True)
@@ -165,11 +193,18 @@ def write_all(output_dir: str, result: EvalResult, *,
       n = len(result.frames)
       write_search_progress(output_dir, result.images[:n], result.masks[:n],
                             result.frames, result.loss_curve)
+    else:
+      for name in ('search.gif', 'loss_curves.csv'):
+        with contextlib.suppress(FileNotFoundError):
+          os.remove(os.path.join(output_dir, name))
     image_io.save_png(os.path.join(output_dir, 'grid.png'),
                       comparison_grid(result))
+    images_dir = os.path.join(output_dir, IMAGES_DIR)
     if save_images:
-      write_images(os.path.join(output_dir, 'images'), result)
-  remove_partial(output_dir, len(result.images))
+      write_images(images_dir, result)
+    else:
+      remove_stale_images(images_dir, ())
+  remove_partial(output_dir)
 
 
 def write_csv(path: str, names: Sequence[str],
@@ -183,15 +218,70 @@ def write_csv(path: str, names: Sequence[str],
                                 for v in per_image.values()])
 
 
+def image_stems(names: Sequence[str]) -> list[str]:
+  """The file stem of each image's PNGs: unique, and stable for a name set.
+
+  A name's stem is its base name without the extension ('dir/a.png' -> 'a').
+  Names whose stems collide (ignoring case, as some file systems do) keep
+  their extension in the stem ('a.png', 'a.jpg' -> 'a_png', 'a_jpg'); names
+  that still collide (the same name twice) get their index in `names` added
+  ('a_png_3'). Names that collide with no other keep the plain stem.
+  """
+  bases = [os.path.basename(str(name)) for name in names]
+  stems = [os.path.splitext(base)[0] for base in bases]
+
+  def colliding(candidates):
+    counts = collections.Counter(c.lower() for c in candidates)
+    return [counts[c.lower()] > 1 for c in candidates]
+
+  stems = [(f'{stem}_{os.path.splitext(base)[1][1:]}'
+            if clash and os.path.splitext(base)[1] else stem)
+           for stem, base, clash in zip(stems, bases, colliding(stems))]
+  for _ in range(len(stems)):
+    clashes = colliding(stems)
+    if not any(clashes):
+      break
+    stems = [f'{stem}_{i}' if clash else stem
+             for i, (stem, clash) in enumerate(zip(stems, clashes))]
+  return stems
+
+
 def write_images(directory: str, result: EvalResult) -> None:
-  """<stem>_masked.png, <stem>_generated.png, <stem>_inpainted.png per image."""
+  """<stem>_masked.png, <stem>_generated.png, <stem>_inpainted.png per image.
+
+  Stems come from `image_stems` (e.g. 'a.png' -> a_inpainted.png; 'a.png'
+  and 'a.jpg' together -> a_png_inpainted.png, a_jpg_inpainted.png). Per-image
+  PNGs an earlier run left in `directory` that this call did not write are
+  removed (`remove_stale_images`).
+  """
   masked = image_io.masked_for_display(result.images, result.masks)
-  for i, name in enumerate(result.names):
-    stem = os.path.splitext(os.path.basename(name))[0]
-    for suffix, array in (('masked', masked), ('generated', result.generated),
-                          ('inpainted', result.inpainted)):
-      image_io.save_png(os.path.join(directory, f'{stem}_{suffix}.png'),
-                        array[i])
+  written = []
+  for i, stem in enumerate(image_stems(result.names)):
+    for suffix, array in zip(IMAGE_KINDS, (masked, result.generated,
+                                           result.inpainted)):
+      written.append(f'{stem}_{suffix}.png')
+      image_io.save_png(os.path.join(directory, written[-1]), array[i])
+  remove_stale_images(directory, written)
+
+
+def remove_stale_images(directory: str, keep: Sequence[str]) -> None:
+  """Removes per-image PNGs in `directory` not named in `keep`.
+
+  Only files named like write_images' output (*_masked.png,
+  *_generated.png, *_inpainted.png) are touched, never anything else; the
+  folder is removed if that leaves it empty.
+  """
+  if not os.path.isdir(directory):
+    return
+  keep = set(keep)
+  for name in os.listdir(directory):
+    path = os.path.join(directory, name)
+    if (name not in keep and _PER_IMAGE_PNG.fullmatch(name)
+        and os.path.isfile(path)):
+      with contextlib.suppress(FileNotFoundError):
+        os.remove(path)
+  with contextlib.suppress(OSError):
+    os.rmdir(directory)  # Only if empty.
 
 
 def write_search_progress(output_dir: str, images: np.ndarray,

@@ -2,13 +2,16 @@
 
 import json
 import os
+import socket
+import subprocess
+import sys
 
 import jax
 import numpy as np
 import pytest
 
 from inpaint_jax import checkpoints, errors, evaluate, inpaint, metrics
-from inpaint_jax import results
+from inpaint_jax import output_dirs, results
 from inpaint_jax.config import SearchConfig
 
 SEARCH = SearchConfig(iterations=3)
@@ -121,7 +124,7 @@ def test_a_baseline_method_plugs_into_evaluate(images, tmp_path):
                             resume_dir=str(tmp_path), show_progress=False)
   assert again.summary['resumed_images'] == 5
   np.testing.assert_array_equal(again.inpainted, result.inpainted)
-  results.remove_partial(str(tmp_path), len(images))
+  results.remove_partial(str(tmp_path))
   assert not os.path.exists(tmp_path / results.PARTIAL_DIR)
 
 
@@ -177,3 +180,125 @@ def test_summary_and_result_of_a_checkpoint(model_dir, images, tmp_path):
   for key in ('mean_psnr', 'mean_loss'):
     np.testing.assert_allclose(evaluated.summary[key], summary[key],
                                rtol=1e-6)
+
+
+# The output folder: checked and locked before any work ------------------------
+
+
+def _no_restore(*args, **kwargs):
+  raise AssertionError('the model was restored before the folder was checked')
+
+
+def test_an_unusable_output_dir_is_refused_before_any_work(
+    model_dir, images, tmp_path, monkeypatch):
+  (tmp_path / 'file').write_text('x')
+  monkeypatch.chdir(tmp_path)
+  monkeypatch.setattr(checkpoints, 'restore_model', _no_restore)
+  names = [f'im{i}.png' for i in range(len(images))]
+  for output_dir, match in [
+      ('', 'output directory is empty'),
+      ('file', "'file' is a file"),
+      (str(tmp_path / 'file' / 'out'), "'.*file' is a file"),
+  ]:
+    with pytest.raises(errors.InputError, match=match):
+      evaluate.inpaint_and_evaluate(model_dir, images, names, output_dir,
+                                    search_config=SEARCH, show_progress=False)
+  assert os.listdir(tmp_path) == ['file']  # nothing left in the working dir
+
+
+def test_a_model_card_with_an_unusable_work_dir_is_refused_first(
+    model_dir, images, tmp_path, monkeypatch):
+  from inpaint_jax import model_card
+  (tmp_path / 'file').write_text('x')
+  monkeypatch.chdir(tmp_path)
+  monkeypatch.setattr(checkpoints, 'restore_model', _no_restore)
+  with pytest.raises(errors.InputError, match="--work_dir"):
+    model_card.write_model_card(
+        model_dir, images, [str(i) for i in range(len(images))], 'test',
+        str(tmp_path / 'file' / 'work'), SEARCH, 'command')
+  with pytest.raises(errors.InputError, match="is empty.*--work_dir"):
+    model_card.write_model_card(
+        model_dir, images, [str(i) for i in range(len(images))], 'test', '',
+        SEARCH, 'command')
+  (tmp_path / 'work').mkdir()
+  (tmp_path / 'work' / 'half').write_text('x')  # where a mask's results go
+  with pytest.raises(errors.InputError, match="'work/half' is a file"):
+    model_card.write_model_card(
+        model_dir, images, [str(i) for i in range(len(images))], 'test',
+        'work', SEARCH, 'command')
+  assert sorted(os.listdir(tmp_path)) == ['file', 'work']
+
+
+def test_a_second_run_into_a_locked_folder_is_refused(model_dir, images,
+                                                      tmp_path, monkeypatch):
+  out = tmp_path / 'out'
+  out.mkdir()
+  # Another live run (this test's own process, as far as the lock says).
+  (out / output_dirs.LOCK_FILE).write_text(f'{os.getpid()} {socket.gethostname()}')
+  monkeypatch.setattr(checkpoints, 'restore_model', _no_restore)
+  with pytest.raises(errors.InputError,
+                     match=rf'Another run \(process {os.getpid()} on'):
+    _evaluate(model_dir, images, out)
+  assert os.listdir(out) == [output_dirs.LOCK_FILE]  # its lock kept, nothing else
+  monkeypatch.undo()
+  # A lock left by a run that was killed is taken over.
+  dead = subprocess.Popen([sys.executable, '-c', 'pass'])
+  dead.wait()
+  (out / output_dirs.LOCK_FILE).write_text(f'{dead.pid} {socket.gethostname()}')
+  summary = _evaluate(model_dir, images, out)
+  assert summary['num_images'] == len(images)
+  assert sorted(os.listdir(out)) == ['grid.png', 'metrics.csv', 'metrics.json']
+
+
+def test_a_run_holds_the_lock_while_it_searches(model_dir, images, tmp_path,
+                                                monkeypatch):
+  seen, original = [], inpaint.search
+
+  def search(*args, **kwargs):
+    seen.append((tmp_path / output_dirs.LOCK_FILE).read_text().split())
+    return original(*args, **kwargs)
+
+  monkeypatch.setattr(inpaint, 'search', search)
+  _evaluate(model_dir, images[:2], tmp_path)
+  assert seen == [[str(os.getpid()), socket.gethostname()]]
+  assert not os.path.exists(tmp_path / output_dirs.LOCK_FILE)
+
+
+@pytest.mark.slow
+def test_a_rerun_with_other_settings_leaves_no_stale_files(model_dir, images,
+                                                           tmp_path,
+                                                           monkeypatch):
+  names = [f'im{i}.png' for i in range(len(images))]
+  kwargs = dict(mask_kind='center', search_config=SEARCH, batch_size=2,
+                show_progress=False)
+  evaluate.inpaint_and_evaluate(model_dir, images, names, str(tmp_path),
+                                **kwargs)
+  assert len(os.listdir(tmp_path / 'images')) == 3 * len(images)
+  # A run with other settings killed in its second batch leaves partials.
+  monkeypatch.setattr(inpaint, 'search', _CountingSearch(fail_on=2))
+  with pytest.raises(KeyboardInterrupt):
+    evaluate.inpaint_and_evaluate(model_dir, images, names, str(tmp_path),
+                                  seed=1, **kwargs)
+  assert len(os.listdir(tmp_path / results.PARTIAL_DIR)) == 1
+  monkeypatch.undo()
+  # Then a run on fewer images, with other names and another batch size.
+  evaluate.inpaint_and_evaluate(model_dir, images[:2], ['a.png', 'a.jpg'],
+                                str(tmp_path), **dict(kwargs, batch_size=1))
+  assert sorted(os.listdir(tmp_path / 'images')) == sorted(
+      f'a_{ext}_{kind}.png' for ext in ('png', 'jpg')
+      for kind in results.IMAGE_KINDS)
+  assert not os.path.exists(tmp_path / results.PARTIAL_DIR)
+  assert not os.path.exists(tmp_path / output_dirs.LOCK_FILE)
+
+
+def test_non_finite_results_are_refused_not_scored(images):
+  def fill(corrupted, masks, index_offset):
+    del index_offset
+    broken = np.array(corrupted)
+    broken[0, 0, 0, 0] = np.nan
+    return {'generated': broken, 'inpainted': broken}
+
+  with pytest.raises(errors.InputError, match='NaN.*image0'):
+    evaluate.evaluate(evaluate.Method('broken', fill), images,
+                      [f'image{i}' for i in range(len(images))],
+                      _center_masks(len(images)), show_progress=False)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageFile
 
 from inpaint_jax import images
+from inpaint_jax.errors import InputError
 
 
 def test_to_uint8_rounds_and_clips():
@@ -81,3 +82,205 @@ def test_line_plot_draws_each_series(tmp_path):
   assert blue.sum() > 100 and red.sum() > 10  # a line and a dot (+ legend)
   with pytest.raises(ValueError):
     images.save_line_plot(path, {})
+
+
+# Reading every mode -------------------------------------------------------
+
+
+def _png16(path, values, colour_type):
+  """Writes a 16-bit PNG by hand (Pillow writes 16-bit grey only)."""
+  import struct
+  import zlib
+  h, w = values.shape[:2]
+  rows = b''.join(b'\x00' + values[y].astype('>u2').tobytes()
+                  for y in range(h))
+
+  def chunk(kind, data):
+    return (struct.pack('>I', len(data)) + kind + data
+            + struct.pack('>I', zlib.crc32(kind + data) & 0xffffffff))
+
+  header = struct.pack('>IIBBBBB', w, h, 16, colour_type, 0, 0, 0)
+  path.write_bytes(b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', header)
+                   + chunk(b'IDAT', zlib.compress(rows)) + chunk(b'IEND', b''))
+
+
+# 16-bit grey: 0, 2570 (= 10 * 257), 32768 (~ half) and 65535.
+_GREY16 = np.array([[0, 2570, 32768, 65535]], np.uint16)
+_GREY16_AS_8 = [0, 10, 128, 255]
+
+
+def _palette_image():
+  image = Image.new('P', (3, 1))
+  image.putpalette([0, 0, 0, 10, 20, 30, 200, 100, 50] + [0] * 759)
+  image.putdata([0, 1, 2])
+  return image
+
+
+def _lab_red():
+  from PIL import ImageCms
+  to_lab = ImageCms.buildTransform(ImageCms.createProfile('sRGB'),
+                                   ImageCms.createProfile('LAB'), 'RGB',
+                                   'LAB')
+  return ImageCms.applyTransform(Image.new('RGB', (2, 1), (255, 0, 0)),
+                                 to_lab)
+
+
+def _saved(make, ext, **save_kwargs):
+  def build(path):
+    path = path.with_suffix(ext)
+    make().save(path, **save_kwargs)
+    return path
+  return build
+
+
+def _raw16(values, colour_type):
+  def build(path):
+    path = path.with_suffix('.png')
+    _png16(path, values, colour_type)
+    return path
+  return build
+
+
+def _grey16(mode, ext):
+  dtype = '>u2' if mode == 'I;16B' else '<u2'
+  return _saved(lambda: Image.frombytes(mode, (4, 1),
+                                        _GREY16.astype(dtype).tobytes()), ext)
+
+
+# (case, how to write the file, the expected RGB row, tolerance). White
+# stands for transparent: it is composited on white.
+_MODE_CASES = [
+    ('1', _saved(lambda: Image.fromarray(np.array([[0, 1]], bool)), '.png'),
+     [[0] * 3, [255] * 3], 0),
+    ('L', _saved(lambda: Image.fromarray(np.array([[0, 77, 255]], np.uint8)),
+                 '.png'), [[0] * 3, [77] * 3, [255] * 3], 0),
+    ('L with a transparent grey',
+     _saved(lambda: Image.fromarray(np.array([[9, 77]], np.uint8)), '.png',
+            transparency=9), [[255] * 3, [77] * 3], 0),
+    ('LA', _saved(lambda: Image.fromarray(
+        np.array([[[100, 255], [100, 0], [100, 128]]], np.uint8), 'LA'),
+                  '.png'),
+     [[100] * 3, [255] * 3, [177] * 3], 0),  # 255 - 155 * 128 / 255
+    ('P', _saved(_palette_image, '.png'),
+     [[0, 0, 0], [10, 20, 30], [200, 100, 50]], 0),
+    ('P with a transparent index', _saved(_palette_image, '.png',
+                                          transparency=1),
+     [[0, 0, 0], [255, 255, 255], [200, 100, 50]], 0),
+    ('P with palette alpha', _saved(_palette_image, '.png',
+                                    transparency=bytes([255, 0, 128])),
+     [[0, 0, 0], [255, 255, 255], [227, 177, 152]], 0),
+    ('PA', _saved(lambda: _palette_image().convert('PA'), '.tif'),
+     [[0, 0, 0], [10, 20, 30], [200, 100, 50]], 0),
+    ('RGB', _saved(lambda: Image.fromarray(
+        np.array([[[10, 20, 30], [250, 128, 0]]], np.uint8)), '.png'),
+     [[10, 20, 30], [250, 128, 0]], 0),
+    ('RGB with a transparent colour', _saved(lambda: Image.fromarray(
+        np.array([[[10, 20, 30], [250, 128, 0]]], np.uint8)), '.png',
+                                             transparency=(10, 20, 30)),
+     [[255, 255, 255], [250, 128, 0]], 0),
+    ('RGBA', _saved(lambda: Image.fromarray(np.array(
+        [[[10, 20, 30, 255], [10, 20, 30, 0], [0, 100, 200, 128]]],
+        np.uint8)), '.png'),
+     [[10, 20, 30], [255, 255, 255], [127, 177, 227]], 0),
+    ('CMYK JPEG', _saved(lambda: Image.new('CMYK', (8, 8), (0, 255, 255, 0)),
+                         '.jpg', quality=100),
+     [[255, 0, 0]], 2),
+    ('CMYK TIFF', _saved(lambda: Image.new('CMYK', (2, 1), (0, 0, 0, 128)),
+                         '.tif'), [[127, 127, 127]], 0),
+    ('YCbCr', _saved(lambda: Image.new('RGB', (2, 1), (255, 0, 0)).convert(
+        'YCbCr'), '.tif'), [[255, 0, 0]], 2),
+    ('LAB', _saved(_lab_red, '.tif'), [[255, 0, 0]], 6),
+    ('I;16 PNG', _grey16('I;16', '.png'), _GREY16_AS_8, 0),
+    ('I;16 TIFF', _grey16('I;16', '.tif'), _GREY16_AS_8, 0),
+    ('I;16B PNG', _grey16('I;16B', '.png'), _GREY16_AS_8, 0),
+    ('I;16B TIFF', _grey16('I;16B', '.tif'), _GREY16_AS_8, 0),
+    ('I;16L TIFF', _grey16('I;16L', '.tif'), _GREY16_AS_8, 0),
+    ('16-bit grey PNG written by hand', _raw16(_GREY16, 0), _GREY16_AS_8, 0),
+    ('16-bit RGB PNG',
+     _raw16(np.array([[[65535, 32768, 1000]]], np.uint16), 2),
+     [[255, 128, 3]], 1),
+    ('16-bit grey + alpha PNG',
+     _raw16(np.array([[[32768, 65535], [32768, 0]]], np.uint16), 4),
+     [[128] * 3, [255] * 3], 1),
+    ('I (32-bit integers in 0..65535)', _saved(lambda: Image.fromarray(
+        _GREY16.astype(np.int32)), '.tif'), _GREY16_AS_8, 0),
+    ('F (floats in [0, 1])', _saved(lambda: Image.fromarray(
+        np.array([[0.0, 0.2, 0.5, 1.0]], np.float32)), '.tif'),
+     [0, 51, 128, 255], 0),
+]
+
+
+@pytest.mark.parametrize('build,expected,tolerance',
+                         [c[1:] for c in _MODE_CASES],
+                         ids=[c[0] for c in _MODE_CASES])
+def test_open_rgb_reads_every_mode_with_the_right_pixels(tmp_path, build,
+                                                         expected, tolerance):
+  path = build(tmp_path / 'image')
+  loaded = np.asarray(images.open_rgb(str(path)), np.int16)
+  assert loaded.dtype == np.int16 and loaded.shape[-1] == 3
+  expected = np.asarray(expected, np.int16)
+  if expected.ndim == 1:  # grey levels
+    expected = np.repeat(expected[:, None], 3, axis=1)
+  row = loaded[0, :len(expected)]
+  assert np.abs(row - expected).max() <= tolerance, row
+
+
+@pytest.mark.parametrize('mode,pixel,expected', [
+    ('I;16N', 32768, (128, 128, 128)),   # Pillow cannot save I;16N.
+    ('La', (100, 128), (227, 227, 227)),  # premultiplied: 100 + 127
+    ('RGBa', (50, 0, 100, 128), (177, 127, 227)),
+    ('HSV', (0, 255, 255), (255, 0, 0)),
+    ('RGBX', (1, 2, 3, 0), (1, 2, 3)),
+])
+def test_to_rgb_of_modes_only_found_in_memory(mode, pixel, expected):
+  image = (Image.frombytes(mode, (1, 1), np.uint16(pixel).tobytes())
+           if mode == 'I;16N' else Image.new(mode, (1, 1), pixel))
+  converted = images.to_rgb(image)
+  assert converted.mode == 'RGB'
+  np.testing.assert_allclose(converted.getpixel((0, 0)), expected, atol=1)
+
+
+def test_to_rgb_of_a_palette_with_alpha():
+  image = Image.new('P', (2, 1))
+  image.putpalette([10, 20, 30, 0, 200, 100, 50, 255] + [0] * 1016, 'RGBA')
+  image.putdata([0, 1])
+  np.testing.assert_array_equal(np.asarray(images.to_rgb(image)),
+                                [[[255, 255, 255], [200, 100, 50]]])
+
+
+@pytest.mark.parametrize('values,match', [
+    (np.array([[-1, 5]], np.int32), r'values -1\.\.5, outside'),
+    (np.array([[0, 70000]], np.int32), r'values 0\.\.70000, outside'),
+    (np.array([[0.0, 2.0]], np.float32), r'values 0\.\.2, outside \[0, 1\]'),
+    (np.array([[-0.5, 0.5]], np.float32), r'outside \[0, 1\]'),
+    (np.array([[0.0, np.nan]], np.float32), 'NaN or infinite'),
+])
+def test_integer_and_float_images_without_a_known_scale_are_refused(
+    tmp_path, values, match):
+  path = tmp_path / 'odd.tif'
+  Image.fromarray(values).save(path)
+  with pytest.raises(InputError, match=match) as error:
+    images.open_rgb(str(path))
+  message = str(error.value)
+  assert 'odd.tif' in message and 'convert the file to 8-bit RGB' in message
+  assert '\n' not in message
+
+
+@pytest.mark.parametrize('side', [11, 20])  # over the limit, over twice it
+def test_too_many_pixels_is_refused_before_decoding(tmp_path, monkeypatch,
+                                                    side):
+  path = tmp_path / 'big.png'
+  Image.new('RGB', (side, 10)).save(path)
+  monkeypatch.setattr(Image, 'MAX_IMAGE_PIXELS', 100)
+  decoded = []
+  monkeypatch.setattr(ImageFile.ImageFile, 'load',
+                      lambda self: decoded.append(self))
+  with pytest.raises(InputError) as error:
+    images.open_rgb(str(path))
+  message = str(error.value)
+  assert f'{side * 10} pixels' in message and '100-pixel limit' in message
+  assert 'big.png' in message and 'resize the file' in message
+  assert '\n' not in message and not decoded
+  monkeypatch.undo()
+  monkeypatch.setattr(Image, 'MAX_IMAGE_PIXELS', 10 * side)  # just fits
+  assert images.open_rgb(str(path)).size == (side, 10)

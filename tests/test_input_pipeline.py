@@ -94,10 +94,24 @@ def test_any_folder_any_mode_becomes_rgb(tmp_path):
   assert names == ['a.png', 'b.PNG', 'c.bmp']
   assert images.shape == (3, 64, 64, 3) and images.dtype == np.float32
   np.testing.assert_allclose(images[0], 200 / 127.5 - 1, atol=1e-6)
-  np.testing.assert_allclose(images[1, 0, 0], np.array([10, 20, 30]) / 127.5
-                             - 1, atol=1e-6)
+  # Half-transparent: composited on white, 255 - (255 - c) * 128 / 255.
+  np.testing.assert_allclose(images[1, 0, 0], np.array([132, 137, 142])
+                             / 127.5 - 1, atol=1e-6)
   limited, names = input_pipeline.load_folder(str(tmp_path), limit=2)
   assert len(limited) == 2 and names == ['a.png', 'b.PNG']
+
+
+def test_16_bit_and_tiff_images_of_a_folder_keep_their_brightness(tmp_path):
+  Image.new('I;16', (20, 20), 32768).save(tmp_path / 'a.png')
+  Image.new('I;16B', (20, 20), 65535).save(tmp_path / 'b.tif')
+  Image.new('F', (20, 20), 0.2).save(tmp_path / 'c.TIFF')
+  images, names = input_pipeline.load_folder(str(tmp_path), size=4,
+                                             dtype=np.uint8)
+  assert names == ['a.png', 'b.tif', 'c.TIFF']
+  np.testing.assert_array_equal(images[:, 0, 0, 0], [128, 255, 51])
+  Image.new('F', (20, 20), 7.0).save(tmp_path / 'd.tif')
+  with pytest.raises(ValueError, match=r'd.tif.*outside \[0, 1\]'):
+    input_pipeline.load_folder(str(tmp_path))
 
 
 def test_clear_errors(tmp_path):

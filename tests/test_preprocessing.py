@@ -40,16 +40,36 @@ def test_save_png_and_load_image_round_trip(tmp_path):
     assert saved.mode == 'RGB' and saved.size == (16, 16)
 
 
-@pytest.mark.parametrize('mode,value', [('L', 77), ('RGBA', (10, 20, 30, 99)),
-                                        ('P', 0), ('I;16', 0), ('CMYK', 0)])
-def test_load_image_any_mode_becomes_rgb(tmp_path, mode, value):
-  path = tmp_path / ('x.png' if mode != 'CMYK' else 'x.jpg')
+@pytest.mark.parametrize('mode,value,ext,expected', [
+    ('L', 77, 'png', (77, 77, 77)),
+    ('RGBA', (10, 20, 30, 255), 'png', (10, 20, 30)),
+    ('RGBA', (10, 20, 30, 0), 'png', (255, 255, 255)),  # on white
+    ('P', 0, 'png', (0, 0, 0)),
+    ('I;16', 0, 'png', (0, 0, 0)),
+    ('I;16', 32768, 'png', (128, 128, 128)),  # not clipped to white
+    ('I;16', 65535, 'tif', (255, 255, 255)),
+    ('I;16B', 2570, 'tif', (10, 10, 10)),
+    ('F', 0.5, 'tif', (128, 128, 128)),
+    ('CMYK', 0, 'jpg', (255, 255, 255)),
+    ('CMYK', (0, 255, 255, 0), 'tif', (255, 0, 0)),
+])
+def test_load_image_any_mode_becomes_rgb(tmp_path, mode, value, ext,
+                                         expected):
+  path = tmp_path / f'x.{ext}'
   Image.new(mode, (40, 30), value).save(path)
   loaded = preprocessing.load_image(str(path), size=8)
   assert loaded.shape == (8, 8, 3) and loaded.dtype == np.float32
-  assert -1 <= loaded.min() and loaded.max() <= 1
-  if mode == 'L':
-    np.testing.assert_allclose(loaded, 77 / 127.5 - 1, atol=1e-6)
+  np.testing.assert_allclose(
+      loaded, np.broadcast_to(np.float32(expected) / 127.5 - 1, (8, 8, 3)),
+      atol=1e-6)
+
+
+def test_preprocess_scales_a_16_bit_image_in_memory():
+  grey = Image.new('I;16', (20, 20), 32768)
+  np.testing.assert_array_equal(preprocessing.preprocess(grey, 'center', 4),
+                                np.full((4, 4, 3), 128, np.uint8))
+  with pytest.raises(InputError, match='8-bit RGB'):
+    preprocessing.preprocess(Image.new('F', (4, 4), 3.0), 'center', 4)
 
 
 def test_load_image_center_crop(tmp_path):
@@ -72,3 +92,13 @@ def test_load_image_errors(tmp_path):
   (tmp_path / 'cut.jpg').write_bytes(data[:len(data) // 3])
   with pytest.raises(InputError, match='cut.jpg'):
     preprocessing.load_image(str(tmp_path / 'cut.jpg'))
+  Image.new('F', (8, 8), 300.0).save(tmp_path / 'float.tif')
+  with pytest.raises(InputError, match=r'float.tif.*convert the file'):
+    preprocessing.load_image(str(tmp_path / 'float.tif'))
+
+
+def test_load_image_refuses_too_many_pixels(tmp_path, monkeypatch):
+  Image.new('RGB', (30, 20)).save(tmp_path / 'big.jpg')
+  monkeypatch.setattr(Image, 'MAX_IMAGE_PIXELS', 500)
+  with pytest.raises(InputError, match=r'big.jpg.* 600 pixels.*resize'):
+    preprocessing.load_image(str(tmp_path / 'big.jpg'))
