@@ -137,6 +137,14 @@ def note_if_fewer(found: int, asked: int, where: str) -> None:
           f'{asked}; using all {found}.', file=sys.stderr)
 
 
+def define_source_flag() -> flags.FlagHolder:
+  """--source: the shared-folder layout or the TFDS builders."""
+  return flags.DEFINE_enum(
+      'source', 'folder', ['folder', 'tfds'],
+      'folder: <data_dir>/<dataset>/<split> image folders; tfds: the TFDS'
+      ' builder (celeb_a, svhn_cropped, cars196), prepared beforehand.')
+
+
 def define_data_dir_flag() -> flags.FlagHolder:
   """--data_dir, for the experiments that read ../shared/data-style trees."""
   return flags.DEFINE_string(

@@ -37,9 +37,7 @@ _DATASET = flags.DEFINE_enum(
     'dataset', 'celeba', input_pipeline.DATASETS,
     'Data set whose --split images to inpaint (ignored with --images).')
 _SPLIT = flags.DEFINE_string('split', 'test', 'Split of --dataset.')
-_SOURCE = flags.DEFINE_enum(
-    'source', 'folder', ['folder', 'tfds'],
-    'folder: <data_dir>/<dataset>/<split>; tfds: the TFDS builder.')
+_SOURCE = _cli.define_source_flag()
 _DATA_DIR = _cli.define_data_dir_flag()
 _IMAGES = flags.DEFINE_string(
     'images', None, 'A folder of your own images to inpaint instead.')

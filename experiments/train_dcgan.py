@@ -22,9 +22,7 @@ from inpaint_jax import train
 
 _DATASET = flags.DEFINE_enum('dataset', 'celeba', input_pipeline.DATASETS,
                              'Data set to train on (its train split).')
-_SOURCE = flags.DEFINE_enum(
-    'source', 'folder', ['folder', 'tfds'],
-    'folder: <data_dir>/<dataset>/train images; tfds: the TFDS builder.')
+_SOURCE = _cli.define_source_flag()
 _DATA_DIR = _cli.define_data_dir_flag()
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Run directory.', required=True)
 _EXPORT_DIR = flags.DEFINE_string(

@@ -23,9 +23,7 @@ _WORKDIR = flags.DEFINE_string('workdir', None, 'Training run directory.',
                                required=True)
 _DATASET = flags.DEFINE_enum('dataset', 'celeba', input_pipeline.DATASETS,
                              'Data set the run was trained on.')
-_SOURCE = flags.DEFINE_enum(
-    'source', 'folder', ['folder', 'tfds'],
-    'folder: <data_dir>/<dataset>/train; tfds: the TFDS builder.')
+_SOURCE = _cli.define_source_flag()
 _DATA_DIR = _cli.define_data_dir_flag()
 _MASKS = flags.DEFINE_multi_enum('masks', ['center', 'half'], masks.KINDS,
                                  'Mask types to evaluate.')
