@@ -152,6 +152,15 @@ def define_data_dir_flag() -> flags.FlagHolder:
       ' ../shared/data beside the project).')
 
 
+def define_classifier_flag() -> flags.FlagHolder:
+  """--classifier: the digit classifier behind the semantic accuracy."""
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  return flags.DEFINE_string(
+      'classifier', os.path.join(root, 'models', 'svhn_classifier'),
+      'Digit classifier for the semantic accuracy (used for --dataset=svhn,'
+      ' --split=test or validation, when the directory exists); empty: off.')
+
+
 def define_search_flags(record: bool = False) -> Callable[..., SearchConfig]:
   """The z-search flags; returns `search_config(**extra) -> SearchConfig`.
 

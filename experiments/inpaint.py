@@ -10,6 +10,12 @@ metrics.json, metrics.csv (PSNR/SSIM per image) and images/*.png.
 Your own images: --images=DIR (any JPEG/PNG, centre-cropped to a square and
 resized to 64x64) and --mask_file=mask.png (white = known, black = missing).
 
+Semantic accuracy: for --dataset=svhn with --split=test or validation, the
+shipped digit classifier (--classifier, default models/svhn_classifier;
+--classifier= turns it off) also scores whether each inpainted image shows its
+labelled digit (a 'correct' column in metrics.csv, semantic_accuracy* in
+metrics.json).
+
 Multi-host: run the same command in every process with --distributed (on a
 TPU pod, Slurm or Open MPI that is all; elsewhere add
 --coordinator_address/--num_processes/--process_id); each process searches
@@ -23,6 +29,7 @@ import jax
 
 from experiments import _cli
 from inpaint_jax import checkpoints
+from inpaint_jax import classifier
 from inpaint_jax import evaluate
 from inpaint_jax import input_pipeline
 from inpaint_jax import masks
@@ -60,6 +67,7 @@ _COMPUTE_DTYPE = flags.DEFINE_enum(
     'Dtype of the convolutions in the z-search (weights stay float32).')
 _SAVE_IMAGES = flags.DEFINE_bool('save_images', True,
                                  'Write per-image PNGs besides the grid.')
+_CLASSIFIER = _cli.define_classifier_flag()
 _INITIALIZE_DISTRIBUTED = _cli.define_distributed_flags()
 flags.adopt_module_key_flags(_cli)
 
@@ -79,18 +87,38 @@ def main(argv):
         data_dir=_DATA_DIR.value, size=size, limit=_NUM_IMAGES.value)
   _cli.note_if_fewer(len(images), _NUM_IMAGES.value,
                      _IMAGES.value or f'{_DATASET.value}/{_SPLIT.value}')
+  semantic = _semantic(names)
   summary = evaluate.inpaint_and_evaluate(
       _CHECKPOINT.value, images, names, _OUTPUT_DIR.value,
       mask_kind=None if _MASK_FILE.value else _MASK.value,
       mask_file=_MASK_FILE.value, search_config=search_config,
       batch_size=_BATCH.value, blend=_BLEND.value, seed=_SEED.value,
-      save_images=_SAVE_IMAGES.value, compute_dtype=_COMPUTE_DTYPE.value)
+      save_images=_SAVE_IMAGES.value, compute_dtype=_COMPUTE_DTYPE.value,
+      semantic=semantic)
   if jax.process_index() != 0:
     return
   print(f"{summary['num_images']} images, mask {summary['mask']}: "
         f"PSNR {summary['mean_psnr']:.2f} dB, SSIM {summary['mean_ssim']:.3f} "
         f"(mean-colour fill: {summary['mean_psnr_mean_fill']:.2f} dB), "
         f"{summary['seconds']:.1f} s. Results in {_OUTPUT_DIR.value}/")
+  if semantic is not None:
+    print(f"Semantic accuracy (digit classifier): inpainted "
+          f"{summary['semantic_accuracy']:.3f}, originals "
+          f"{summary['semantic_accuracy_originals']:.3f}, masked input "
+          f"{summary['semantic_accuracy_masked']:.3f}.")
+
+
+def _semantic(names):
+  """(predict_fn, labels) for evaluate, or None where it does not apply.
+
+  Applies to SVHN test/validation images from the folder source when
+  --classifier is set and exists (a --classifier given explicitly must).
+  """
+  if _IMAGES.value or _SOURCE.value != 'folder':
+    return None
+  return classifier.semantic_for_split(
+      _DATASET.value, _SPLIT.value, names, _CLASSIFIER.value,
+      _DATA_DIR.value, required=flags.FLAGS['classifier'].present)
 
 
 if __name__ == '__main__':

@@ -2,6 +2,8 @@ r"""Evaluates a model on the paper's four masks and writes its model card.
 
   python -m experiments.model_card --model_dir=models/celeba64 --dataset=celeba
 
+For SVHN the card also reports the semantic accuracy (the digit classifier
+of --classifier, default models/svhn_classifier) per mask.
 Writes README.md, samples.png, grid_<mask>.png and evaluation.json into
 --model_dir; full per-mask results go to --work_dir.
 """
@@ -11,6 +13,7 @@ import sys
 from absl import flags
 
 from experiments import _cli
+from inpaint_jax import classifier
 from inpaint_jax import input_pipeline
 from inpaint_jax import model_card
 
@@ -27,6 +30,7 @@ _BATCH = flags.DEFINE_integer('batch_size', 64, 'Images per batch.',
                               lower_bound=1)
 _WORK_DIR = flags.DEFINE_string('work_dir', 'results/model_card',
                                 'Where full per-mask results go.')
+_CLASSIFIER = _cli.define_classifier_flag()
 flags.adopt_module_key_flags(_cli)
 
 
@@ -44,7 +48,10 @@ def main(argv):
       _WORK_DIR.value,
       search_config,
       'python -m experiments.model_card ' + ' '.join(sys.argv[1:]),
-      batch_size=_BATCH.value)
+      batch_size=_BATCH.value,
+      semantic=classifier.semantic_for_split(
+          _DATASET.value, _SPLIT.value, names, _CLASSIFIER.value,
+          _DATA_DIR.value, required=flags.FLAGS['classifier'].present))
 
 
 if __name__ == '__main__':

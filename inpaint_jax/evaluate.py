@@ -1,9 +1,8 @@
 """Inpainting a set of images and scoring the results.
 
-`evaluate` runs an inpainting `Method` batch by batch and scores it against the
-originals, returning a `results.EvalResult`. `zsearch_method` is the paper's
-method (z-search, Sec. 3.3, then Poisson blending), `mean_fill_method` a
-baseline; other baselines and ablations plug in the same way.
+`evaluate` runs an inpainting `methods.Method` (the paper's z-search, a
+baseline, an ablation) batch by batch and scores it against the originals,
+returning a `results.EvalResult`.
 `inpaint_and_evaluate` (what `experiments.inpaint` calls) evaluates the
 z-search of a saved model and writes the report files (`results.write_all`).
 
@@ -19,37 +18,30 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Sequence, Union
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
-from inpaint_jax import blending, checkpoints, distributed, inpaint
+from inpaint_jax import checkpoints, classifier, distributed, inpaint
 from inpaint_jax import masks as masks_lib
+from inpaint_jax import methods
 from inpaint_jax import metrics
 from inpaint_jax import output_dirs
 from inpaint_jax import results
-from inpaint_jax.config import ModelConfig, SearchConfig
+from inpaint_jax.config import SearchConfig
 from inpaint_jax.errors import InputError
-from inpaint_jax.models import Discriminator, Generator
 from inpaint_jax.results import EvalResult
+
+# What `evaluate` takes as `semantic`: (a classifier, the N true labels). The
+# classifier is predict_fn(images (N, H, W, C) in [-1, 1]) -> (N,) ints, or
+# the variables of a `classifier.Classifier` with the default config.
+Semantic = tuple[Union[Callable[[np.ndarray], np.ndarray], Any], Any]
 
 # The key order of metrics.json (the means of the metrics follow).
 _SUMMARY_ORDER = ('checkpoint', 'model', 'search', 'mask', 'blend', 'seed',
                   'num_images', 'seconds', 'images_per_second', 'device',
                   'compute_dtype', 'resumed_images')
-
-
-def mean_fill(images: jax.Array, masks: jax.Array) -> jax.Array:
-  """Baseline: missing pixels set to the mean colour of the known ones.
-
-  images (N, H, W, C) in [-1, 1], masks (N, H, W, 1), 1 = known.
-  """
-  known = jnp.sum(masks, axis=(1, 2), keepdims=True)
-  mean = jnp.sum(images * masks, axis=(1, 2), keepdims=True) / jnp.maximum(
-      known, 1.0)
-  return images * masks + mean * (1.0 - masks)
 
 
 def make_masks(kind: str | None, mask_file: str | None, n: int, size: int,
@@ -64,85 +56,6 @@ def make_masks(kind: str | None, mask_file: str | None, n: int, size: int,
     mask = masks_lib.from_file(mask_file, size)
     return np.broadcast_to(mask[None], (n,) + mask.shape).copy()
   return np.asarray(masks_lib.make(kind, key, n, size))
-
-
-@dataclasses.dataclass(frozen=True)
-class Method:
-  """An inpainting method, as `evaluate` runs it.
-
-  Attributes:
-    name: short name, e.g. 'zsearch'.
-    fill: fill(images, masks, index_offset) -> {name: array} for a batch:
-      images (B, H, W, C) in [-1, 1], 0 at missing pixels; masks
-      (B, H, W, 1), 1 = known; index_offset: the index of images[0] in the
-      whole set (the last batch is padded to B with its last image). Returns
-      'generated' (B, H, W, C), the method's own fill, 'inpainted'
-      (B, H, W, C) in [-1, 1], the final result, each of `scores` (B,) and
-      optionally 'frames' (B, F, H, W, C) and 'loss_curve' (B, T).
-    scores: names of per-image numbers `fill` returns (metrics.csv columns).
-    settings: JSON-able; in the resume fingerprint and the summary.
-    variables: pytree of arrays (e.g. weights) in the fingerprint, or None.
-  """
-  name: str
-  fill: Callable[[np.ndarray, np.ndarray, int], dict[str, Any]]
-  scores: tuple[str, ...] = ()
-  settings: dict[str, Any] = dataclasses.field(default_factory=dict)
-  variables: Any = None
-
-
-def zsearch_method(config: ModelConfig, g_vars: Any, d_vars: Any,
-                   search_config: SearchConfig = SearchConfig(), *,
-                   blend: bool = True, compute_dtype: str = 'float32',
-                   seed: int = 0) -> Method:
-  """The paper's method: z-search (Eq. 2), then Poisson blending (Eq. 6).
-
-  Args:
-    config, g_vars, d_vars: the DCGAN (e.g. checkpoints.restore_model).
-    search_config: z-search settings (iterations, lam, learning rate, ...).
-    blend: Poisson-blend G(z) into the hole; else plain overlay.
-    compute_dtype: 'float32', or 'bfloat16' for G and D's convolutions.
-    seed: initial latents come from split(PRNGKey(seed))[1] ([0]: masks).
-
-  Returns:
-    A Method giving G(z) as 'generated', the final z-search 'loss' and, with
-    search_config.record_every > 0, 'frames' and 'loss_curve'.
-  """
-  dtype = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}[compute_dtype]
-  generator = Generator(config, dtype=dtype)
-  discriminator = Discriminator(config, dtype=dtype)
-  _, z_key = jax.random.split(jax.random.PRNGKey(seed))
-  combine = blending.poisson_blend if blend else blending.overlay
-
-  def fill(corrupted, masks, index_offset):
-    result = inpaint.search(generator, discriminator, g_vars, d_vars,
-                            corrupted, masks, z_key, search_config,
-                            index_offset=index_offset)
-    final = combine(result.generated, corrupted, masks)
-    arrays = {'generated': np.asarray(result.generated),
-              'inpainted': np.asarray(jnp.clip(final, -1, 1)),
-              'loss': np.asarray(result.loss)}
-    if result.frames is not None:
-      arrays['frames'] = np.asarray(result.frames)
-      arrays['loss_curve'] = np.asarray(result.loss_curve)
-    return arrays
-
-  return Method(
-      'zsearch', fill, scores=('loss',),
-      settings=dict(model=config.to_dict(),
-                    search=dataclasses.asdict(search_config), blend=blend,
-                    seed=seed, compute_dtype=compute_dtype),
-      variables=(g_vars, d_vars))
-
-
-def mean_fill_method() -> Method:
-  """Baseline: the hole filled with the mean colour of the known pixels."""
-
-  def fill(images, masks, index_offset):
-    del index_offset
-    filled = np.asarray(mean_fill(images, masks))
-    return {'generated': filled, 'inpainted': filled}
-
-  return Method('mean_fill', fill)
 
 
 def _check_counts(images: np.ndarray, names: Sequence[str],
@@ -162,10 +75,11 @@ def _pad_to(x: np.ndarray, n: int) -> np.ndarray:
   return np.concatenate([x, np.repeat(x[-1:], n - len(x), axis=0)])
 
 
-def evaluate(method: Method, images: np.ndarray, names: Sequence[str],
+def evaluate(method: methods.Method, images: np.ndarray, names: Sequence[str],
              masks: np.ndarray, *, batch_size: int = 64,
              resume_dir: str | None = None,
-             show_progress: bool = True) -> EvalResult:
+             show_progress: bool = True,
+             semantic: Semantic | None = None) -> EvalResult:
   """Inpaints `images` with `method` and scores the results.
 
   Args:
@@ -179,6 +93,14 @@ def evaluate(method: Method, images: np.ndarray, names: Sequence[str],
       later call with the same method, inputs and batch size, until
       `results.write_all` (or `results.remove_partial`) removes them.
     show_progress: show a tqdm progress bar.
+    semantic: optional (classifier, labels): classifier is
+      predict_fn(images) -> (N,) int classes, or classifier.Classifier
+      variables; labels (N,) ints. Adds the per-image metric 'correct' (1 if
+      the inpainted image is classified as its label, else 0; the last
+      metrics.csv column) and to the summary 'semantic_accuracy'
+      (inpainted), 'semantic_accuracy_originals',
+      'semantic_accuracy_masked' (missing pixels at 0) and
+      'semantic_accuracy_ratio' (inpainted / originals).
 
   With several processes (see `distributed.initialize`) every process must
   call this with the same arguments: each fills its share of the images and
@@ -193,6 +115,7 @@ def evaluate(method: Method, images: np.ndarray, names: Sequence[str],
   images = np.asarray(images, np.float32)
   masks = np.asarray(masks, np.float32)
   _check_counts(images, names, masks)
+  predict_fn, labels = classifier.semantic_inputs(semantic, len(images))
   share = distributed.process_slice(len(images))
   batch_size = max(1, min(batch_size, share.stop - share.start))
   fingerprint = results.run_fingerprint(
@@ -219,6 +142,11 @@ def evaluate(method: Method, images: np.ndarray, names: Sequence[str],
       'resumed_images': resumed,
       **{f'mean_{k}': float(np.mean(v)) for k, v in per_image.items()},
   }
+  if predict_fn is not None:
+    correct, accuracies = classifier.semantic_scores(
+        predict_fn, labels, images, masks, outputs['inpainted'])
+    per_image['correct'] = correct
+    summary.update(accuracies)
   return EvalResult(method.name, images, masks, tuple(names),
                     outputs['generated'], outputs['inpainted'], per_image,
                     summary, *(first.get(k) for k in ('frames', 'loss_curve')))
@@ -282,7 +210,7 @@ def _check_finite(method: str, names: Sequence[str],
 
 def _score(images, masks, inpainted, scores) -> dict[str, np.ndarray]:
   """Per-image metrics, in metrics.csv column order (see EvalResult)."""
-  baseline = np.asarray(mean_fill(images, masks))
+  baseline = np.asarray(methods.mean_fill(images, masks))
   return {
       'psnr': np.asarray(metrics.psnr(inpainted, images)),
       'ssim': np.asarray(metrics.ssim(inpainted, images)),
@@ -300,12 +228,13 @@ def evaluate_checkpoint(checkpoint: str, images: np.ndarray,
                         batch_size: int = 64, blend: bool = True,
                         seed: int = 0, show_progress: bool = True,
                         compute_dtype: str = 'float32',
-                        resume_dir: str | None = None) -> EvalResult:
+                        resume_dir: str | None = None,
+                        semantic: Semantic | None = None) -> EvalResult:
   """`evaluate` of the z-search with the model in `checkpoint`; writes nothing.
 
-  The arguments are those of `inpaint_and_evaluate` (resume_dir: see
-  `evaluate`). The summary also holds 'checkpoint' and 'mask', in the key
-  order of metrics.json.
+  The arguments are those of `inpaint_and_evaluate` (resume_dir and
+  semantic: see `evaluate`). The summary also holds 'checkpoint' and 'mask',
+  in the key order of metrics.json.
   """
   config, g_vars, d_vars = checkpoints.restore_model(checkpoint)
   images = np.asarray(images, np.float32)
@@ -314,10 +243,12 @@ def evaluate_checkpoint(checkpoint: str, images: np.ndarray,
   masks = make_masks(mask_kind, mask_file, len(images), config.resolution,
                      mask_key)
   inpaint.validate_inputs(images, masks, config.resolution, config.channels)
-  method = zsearch_method(config, g_vars, d_vars, search_config, blend=blend,
-                          compute_dtype=compute_dtype, seed=seed)
+  method = methods.zsearch_method(config, g_vars, d_vars, search_config,
+                                  blend=blend, compute_dtype=compute_dtype,
+                                  seed=seed)
   evaluated = evaluate(method, images, names, masks, batch_size=batch_size,
-                       resume_dir=resume_dir, show_progress=show_progress)
+                       resume_dir=resume_dir, show_progress=show_progress,
+                       semantic=semantic)
   summary = {'checkpoint': os.path.abspath(checkpoint),
              'mask': mask_kind or os.path.abspath(mask_file),
              **evaluated.summary}
@@ -334,7 +265,8 @@ def inpaint_and_evaluate(checkpoint: str, images: np.ndarray,
                          batch_size: int = 64, blend: bool = True,
                          seed: int = 0, save_images: bool = True,
                          show_progress: bool = True,
-                         compute_dtype: str = 'float32') -> dict[str, Any]:
+                         compute_dtype: str = 'float32',
+                         semantic: Semantic | None = None) -> dict[str, Any]:
   """Inpaints `images` with the model in `checkpoint`; writes the results.
 
   Args:
@@ -354,6 +286,9 @@ def inpaint_and_evaluate(checkpoint: str, images: np.ndarray,
     compute_dtype: 'float32', or 'bfloat16' for G and D's convolutions in
       the search (faster where the hardware has bf16 units; weights stay
       float32).
+    semantic: optional (classifier, labels) for the semantic accuracy (see
+      `evaluate`): a 'correct' column in metrics.csv and
+      'semantic_accuracy*' in the summary.
 
   A killed run called again with the same arguments resumes where it stopped
   (finished batches are kept in `<output_dir>/partial/` until the end). With
@@ -376,6 +311,6 @@ def inpaint_and_evaluate(checkpoint: str, images: np.ndarray,
         checkpoint, images, names, mask_kind=mask_kind, mask_file=mask_file,
         search_config=search_config, batch_size=batch_size, blend=blend,
         seed=seed, show_progress=show_progress, compute_dtype=compute_dtype,
-        resume_dir=output_dir)
+        resume_dir=output_dir, semantic=semantic)
     results.write_all(output_dir, evaluated, save_images=save_images)
   return evaluated.summary

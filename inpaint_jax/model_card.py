@@ -29,7 +29,8 @@ CARD_GRID_ROWS = 8
 def write_model_card(model_dir: str, images: np.ndarray, names: Sequence[str],
                      data_description: str, work_dir: str,
                      search_config: SearchConfig, command: str,
-                     batch_size: int = 64, seed: int = 0) -> dict[str, Any]:
+                     batch_size: int = 64, seed: int = 0,
+                     semantic: Any = None) -> dict[str, Any]:
   """Evaluates `model_dir` on every mask type and writes its model card.
 
   Args:
@@ -40,6 +41,8 @@ def write_model_card(model_dir: str, images: np.ndarray, names: Sequence[str],
     search_config: z-search settings used for every mask.
     command: the command line that produced the card (printed in it).
     batch_size, seed: as in evaluate.inpaint_and_evaluate.
+    semantic: optional (classifier, labels) of evaluate.evaluate: the card
+      then reports the semantic accuracy per mask.
 
   Returns:
     {mask kind: summary dict of evaluate.inpaint_and_evaluate}.
@@ -64,7 +67,7 @@ def write_model_card(model_dir: str, images: np.ndarray, names: Sequence[str],
     out = os.path.join(work_dir, kind)
     evaluated = evaluate.evaluate_checkpoint(
         model_dir, images, names, mask_kind=kind, search_config=search_config,
-        batch_size=batch_size, seed=seed, resume_dir=out)
+        batch_size=batch_size, seed=seed, resume_dir=out, semantic=semantic)
     results.write_all(out, evaluated, save_images=False)
     image_io.save_png(os.path.join(model_dir, f'grid_{kind}.png'),
                       results.comparison_grid(evaluated, CARD_GRID_ROWS))
@@ -93,6 +96,25 @@ def _lineage(source: dict[str, Any] | None) -> list[str]:
           + (f' ({wall / 3600:.2f} h)' if wall else '')
           + '; the steps and wall time here are those of this run only, with'
           ' a fresh Adam state']
+
+
+def _semantic_lines(summaries: dict[str, Any]) -> list[str]:
+  """The semantic accuracy table, if the summaries have one."""
+  if not all('semantic_accuracy' in r for r in summaries.values()):
+    return []
+  lines = ['', '### Semantic accuracy', '',
+           'The fraction of images the digit classifier (models/'
+           'svhn_classifier) labels correctly: inpainted, the originals and'
+           ' the masked input (missing pixels at 0).', '',
+           '| mask | inpainted | originals | masked | inpainted / originals |',
+           '| --- | --- | --- | --- | --- |']
+  for kind, r in summaries.items():
+    lines.append(
+        f'| {kind} | {r["semantic_accuracy"]:.3f} |'
+        f' {r["semantic_accuracy_originals"]:.3f} |'
+        f' {r["semantic_accuracy_masked"]:.3f} |'
+        f' {r["semantic_accuracy_ratio"]:.3f} |')
+  return lines
 
 
 def _card_text(model_dir, config, metadata, summaries, data_description,
@@ -145,6 +167,7 @@ def _card_text(model_dir, config, metadata, summaries, data_description,
         f'| {kind} | {100 * r["mean_missing_fraction"]:.0f} % |'
         f' {r["mean_psnr"]:.2f} | {r["mean_ssim"]:.3f} |'
         f' {r["mean_psnr_mean_fill"]:.2f} |')
+  lines += _semantic_lines(summaries)
   lines += ['', 'Rows: masked input | G(z) | blended result | original.', '']
   for kind in summaries:
     lines += [f'### {kind}', '', f'![{kind}](grid_{kind}.png)', '']

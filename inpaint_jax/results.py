@@ -53,7 +53,7 @@ class EvalResult:
   """One method evaluated on N images (the same on every process).
 
   Attributes:
-    method: name of the method (evaluate.Method.name).
+    method: name of the method (methods.Method.name).
     images: (N, H, W, C) float32 originals in [-1, 1].
     masks: (N, H, W, 1) float32, 1 = known pixel.
     names: the N image names (the per-image PNGs: see `image_stems`).
@@ -61,7 +61,8 @@ class EvalResult:
     inpainted: (N, H, W, C) the final results in [-1, 1].
     metrics: per-image (N,) arrays, in metrics.csv column order: 'psnr',
       'ssim', 'psnr_mean_fill', the method's scores (e.g. 'loss'),
-      'missing_fraction'.
+      'missing_fraction' and, with a classifier (evaluate's `semantic`),
+      'correct' (1/0: the inpainted image shows its labelled class).
     summary: what metrics.json holds: the method's settings, 'num_images',
       timing, 'resumed_images' and the mean of every metric ('mean_psnr', ...).
     frames: (n, F, H, W, C) the method's intermediate fills of images 0..n-1

@@ -19,6 +19,7 @@ import jax
 import numpy as np
 
 from inpaint_jax import checkpoints, evaluate, images as image_io, train
+from inpaint_jax import methods
 from inpaint_jax.config import SearchConfig
 from inpaint_jax.errors import InputError
 
@@ -77,7 +78,7 @@ def validation_curve(workdir: str, images: np.ndarray, names: Sequence[str],
       mask_key, _ = jax.random.split(jax.random.PRNGKey(seed))
       masks = evaluate.make_masks(kind, None, len(images), config.resolution,
                                   mask_key)
-      method = evaluate.zsearch_method(config, g_vars, d_vars, search_config,
+      method = methods.zsearch_method(config, g_vars, d_vars, search_config,
                                        seed=seed)
       result = evaluate.evaluate(method, images, names, masks,
                                  batch_size=batch_size,

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from inpaint_jax import checkpoints, errors, evaluate, inpaint, metrics
+from inpaint_jax import methods
 from inpaint_jax import output_dirs, results
 from inpaint_jax.config import SearchConfig
 
@@ -105,10 +106,10 @@ def _center_masks(n):
 def test_a_baseline_method_plugs_into_evaluate(images, tmp_path):
   masks = _center_masks(len(images))
   names = [f'im{i}.png' for i in range(len(images))]
-  method = evaluate.mean_fill_method()
+  method = methods.mean_fill_method()
   result = evaluate.evaluate(method, images, names, masks, batch_size=2,
                              resume_dir=str(tmp_path), show_progress=False)
-  expected = metrics.psnr(evaluate.mean_fill(images, masks), images)
+  expected = metrics.psnr(methods.mean_fill(images, masks), images)
   np.testing.assert_allclose(result.metrics['psnr'], expected, rtol=1e-6)
   np.testing.assert_array_equal(result.metrics['psnr'],
                                 result.metrics['psnr_mean_fill'])
@@ -138,7 +139,7 @@ def test_method_scores_become_metrics_and_missing_outputs_are_named(images):
     return {'generated': batch, 'inpainted': batch,
             'loss': np.full(len(batch), index_offset, np.float32)}
 
-  method = evaluate.Method('masked_input', fill, scores=('loss',),
+  method = methods.Method('masked_input', fill, scores=('loss',),
                            settings={'k': 1})
   result = evaluate.evaluate(method, images, names, masks, batch_size=2,
                              show_progress=False)
@@ -146,13 +147,13 @@ def test_method_scores_become_metrics_and_missing_outputs_are_named(images):
   np.testing.assert_array_equal(result.metrics['loss'], [0, 0, 2, 2, 4])
   assert list(result.metrics)[-2:] == ['loss', 'missing_fraction']
   assert result.summary['k'] == 1 and 'mean_loss' in result.summary
-  broken = evaluate.Method('broken', lambda b, m, i: {'generated': b})
+  broken = methods.Method('broken', lambda b, m, i: {'generated': b})
   with pytest.raises(ValueError, match='inpainted'):
     evaluate.evaluate(broken, images, names, masks, show_progress=False)
 
 
 def test_bad_inputs_raise_input_errors(model_dir, images, tmp_path):
-  method = evaluate.mean_fill_method()
+  method = methods.mean_fill_method()
   masks = _center_masks(len(images))
   with pytest.raises(errors.InputError, match='names'):
     evaluate.evaluate(method, images, ['a'], masks, show_progress=False)
@@ -299,6 +300,6 @@ def test_non_finite_results_are_refused_not_scored(images):
     return {'generated': broken, 'inpainted': broken}
 
   with pytest.raises(errors.InputError, match='NaN.*image0'):
-    evaluate.evaluate(evaluate.Method('broken', fill), images,
+    evaluate.evaluate(methods.Method('broken', fill), images,
                       [f'image{i}' for i in range(len(images))],
                       _center_masks(len(images)), show_progress=False)

@@ -149,3 +149,28 @@ def test_counts_below_one_are_flag_errors(tmp_path):
   assert result.returncode != 0
   assert '--num_images=0' in result.stderr and 'Traceback' not in result.stderr
   assert not (tmp_path / 'out').exists()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not os.path.isdir(os.path.join(SHARED, 'svhn', 'test')) or
+    not os.path.isdir(os.path.join(ROOT, 'models', 'svhn_classifier')),
+    reason='no SVHN data or shipped classifier')
+def test_svhn_inpainting_reports_semantic_accuracy(tmp_path):
+  common = ('experiments.inpaint', '--checkpoint=models/svhn64',
+            '--dataset=svhn', '--split=test', '--num_images=2',
+            '--iterations=2', '--save_images=false')
+  result = _run(*common, f'--output_dir={tmp_path / "on"}')
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert 'Semantic accuracy' in result.stdout
+  summary = json.loads((tmp_path / 'on' / 'metrics.json').read_text())
+  assert 0 <= summary['semantic_accuracy'] <= 1
+  assert summary['semantic_accuracy_originals'] > 0
+  with open(tmp_path / 'on' / 'metrics.csv') as f:
+    assert next(csv.reader(f))[-1] == 'correct'
+  # --classifier= turns it off: the columns of every other data set.
+  result = _run(*common, '--classifier=', f'--output_dir={tmp_path / "off"}')
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert 'Semantic accuracy' not in result.stdout
+  with open(tmp_path / 'off' / 'metrics.csv') as f:
+    assert next(csv.reader(f))[-1] == 'missing_fraction'

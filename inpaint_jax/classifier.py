@@ -1,0 +1,328 @@
+"""A small digit classifier for SVHN, to score the semantics of inpaintings.
+
+PSNR says how close a fill is to the original pixels, not whether it shows the
+right digit. This classifier (trained on SVHN train minus the validation
+slice) answers the second question: `evaluate.evaluate(..., semantic=...)`
+reports the fraction of inpainted images it classifies as their label.
+
+* `Classifier`: 64x64 RGB in [-1, 1] -> 10 logits (no batch norm, so
+  evaluation is a pure function of the weights).
+* `predict` / `accuracy` / `predictor`; `load_labels` (labels.csv);
+  `semantic_scores`: what `evaluate` reports as semantic accuracy.
+* Training is in `classifier_train`.
+* `save` / `restore`: a model directory (`classifier_config.json` with a
+  `variables_sha256` checked on load, and orbax `variables/`).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import functools
+import json
+import os
+from typing import Any, Callable, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import orbax.checkpoint as ocp
+
+from inpaint_jax import checkpoints
+from inpaint_jax.errors import InputError, MissingInputError
+
+CONFIG_FILE = 'classifier_config.json'
+VARIABLES_DIR = checkpoints.VARIABLES_DIR
+LABELS_FILE = 'labels.csv'
+
+
+@dataclasses.dataclass(frozen=True)
+class ClassifierConfig:
+  """Architecture and training settings (saved with the model).
+
+  Attributes:
+    resolution: input side in pixels (64).
+    widths: channels of the convolution blocks; each block after the first
+      halves the side (stride 2).
+    num_classes: 10 digits.
+    learning_rate: Adam learning rate.
+    batch_size: global batch size.
+    num_steps: training steps.
+    seed: seed of the initial weights and of the batch order.
+    augment: light augmentation in training (`augment`): random shifts of up
+      to `shift` pixels, contrast in [0.7, 1.3], polarity flips (SVHN has
+      light-on-dark and dark-on-light digits).
+    shift: the largest shift in pixels.
+  """
+  resolution: int = 64
+  widths: tuple[int, ...] = (32, 64, 128, 128)
+  num_classes: int = 10
+  learning_rate: float = 1e-3
+  batch_size: int = 128
+  num_steps: int = 1200
+  seed: int = 0
+  augment: bool = True
+  shift: int = 4
+
+  def to_dict(self) -> dict[str, Any]:
+    d = dataclasses.asdict(self)
+    d['widths'] = list(self.widths)
+    return d
+
+  @classmethod
+  def from_dict(cls, d: dict[str, Any]) -> ClassifierConfig:
+    d = dict(d)
+    d['widths'] = tuple(d['widths'])
+    return cls(**d)
+
+
+class Classifier(nn.Module):
+  """(N, R, R, 3) in [-1, 1] -> (N, num_classes) logits.
+
+  The input is average-pooled to half its side first (SVHN digits are 32x32
+  upsampled), then 3x3 convolutions with ReLU, stride 2 from the second block
+  on, then one dense layer from the flattened features.
+  """
+  config: ClassifierConfig
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    x = nn.avg_pool(x, (2, 2), (2, 2))
+    for i, width in enumerate(self.config.widths):
+      x = nn.Conv(width, (3, 3), strides=(1, 1) if i == 0 else (2, 2),
+                  padding='SAME')(x)
+      x = nn.relu(x)
+    x = x.reshape((x.shape[0], -1))
+    return nn.Dense(self.config.num_classes)(x)
+
+
+def init_variables(config: ClassifierConfig, key: jax.Array) -> dict[str, Any]:
+  """{'params': ...} of a fresh classifier."""
+  dummy = jnp.zeros((1, config.resolution, config.resolution, 3), jnp.float32)
+  return Classifier(config).init(key, dummy)
+
+
+def to_float(images: np.ndarray) -> np.ndarray:
+  images = np.asarray(images)
+  if images.dtype == np.uint8:
+    return images.astype(np.float32) / 127.5 - 1.0
+  return images.astype(np.float32)
+
+
+@functools.lru_cache(maxsize=8)
+def _apply_fn(config: ClassifierConfig):
+  model = Classifier(config)
+  return jax.jit(lambda v, x: jnp.argmax(model.apply(v, x), -1))
+
+
+def predict(variables: Any, images: np.ndarray, batch_size: int = 256,
+            config: ClassifierConfig = ClassifierConfig()) -> np.ndarray:
+  """(N,) int32 predicted digits of (N, R, R, 3) images in [-1, 1].
+
+  Images go through in batches of `batch_size` (the last one padded, so one
+  compilation serves every batch).
+  """
+  images = np.asarray(images)
+  if images.ndim != 4 or images.shape[1:] != (config.resolution,
+                                              config.resolution, 3):
+    raise InputError(f'The classifier takes (N, {config.resolution},'
+                     f' {config.resolution}, 3) images; got {images.shape}.')
+  apply = _apply_fn(config)
+  batch_size = max(1, min(batch_size, len(images)))
+  out = []
+  for start in range(0, len(images), batch_size):
+    batch = to_float(images[start:start + batch_size])
+    count = len(batch)
+    if count < batch_size:
+      batch = np.concatenate(
+          [batch, np.repeat(batch[-1:], batch_size - count, axis=0)])
+    out.append(np.asarray(apply(variables, batch))[:count])
+  return np.concatenate(out).astype(np.int32) if out else np.zeros(
+      (0,), np.int32)
+
+
+def accuracy(variables: Any, images: np.ndarray, labels: np.ndarray,
+             batch_size: int = 256,
+             config: ClassifierConfig = ClassifierConfig()) -> float:
+  """Fraction of `images` (N, R, R, 3) in [-1, 1] classified as `labels`."""
+  labels = np.asarray(labels)
+  if len(labels) != len(images):
+    raise InputError(f'{len(images)} images but {len(labels)} labels.')
+  return float(np.mean(predict(variables, images, batch_size, config)
+                       == labels))
+
+
+def predictor(directory: str, batch_size: int = 256
+              ) -> Callable[[np.ndarray], np.ndarray]:
+  """predict_fn(images) -> (N,) digits of the model saved in `directory`."""
+  config, variables, _ = restore(directory)
+  return lambda images: predict(variables, images, batch_size, config)
+
+
+def semantic_for_split(dataset: str, split: str, names: Sequence[str],
+                       directory: str | None, data_dir: str | None = None,
+                       required: bool = False):
+  """evaluate's `semantic` (predict_fn, labels) for a labelled split, or None.
+
+  Applies to SVHN 'test' (labels in svhn/test/labels.csv) and 'validation'
+  (the end of train: svhn/train/labels.csv) when `directory` is set and
+  holds a classifier; with `required` (a directory the user named) a
+  missing one is an error, else it is skipped.
+
+  Args:
+    dataset, split: as in input_pipeline.load_split (folder source).
+    names: the file names of the images, in order.
+    directory: classifier model directory, or None / '' for none.
+    data_dir: the data root (default input_pipeline.default_data_dir()).
+    required: raise MissingInputError if `directory` holds no classifier.
+  """
+  from inpaint_jax import input_pipeline  # Only when scoring semantics.
+  splits = {'test': 'test', 'validation': 'train'}
+  if not directory or dataset != 'svhn' or split not in splits:
+    return None
+  if not required and not os.path.isfile(os.path.join(directory,
+                                                      CONFIG_FILE)):
+    return None
+  predict_fn = predictor(directory)
+  split_dir = os.path.join(data_dir or input_pipeline.default_data_dir(),
+                           dataset, splits[split])
+  return predict_fn, load_labels(split_dir, names)
+
+
+# Labels -------------------------------------------------------------------
+
+
+def load_labels(split_dir: str, names: Sequence[str]) -> np.ndarray:
+  """(len(names),) int32 digits of the named files, from split_dir/labels.csv.
+
+  Args:
+    split_dir: a split folder, e.g. <data_dir>/svhn/test, holding labels.csv
+      with columns `file,digit`.
+    names: file names in that folder (e.g. from input_pipeline.load_split).
+
+  Raises:
+    MissingInputError: no labels.csv there.
+    InputError: the file is malformed or a name has no label.
+  """
+  path = os.path.join(split_dir, LABELS_FILE)
+  if not os.path.isfile(path):
+    raise MissingInputError(
+        f'No {LABELS_FILE} in {split_dir!r}: semantic accuracy needs a'
+        ' labels.csv (columns file,digit) beside the images.')
+  table = {}
+  with open(path, newline='') as f:
+    reader = csv.DictReader(f)
+    if not reader.fieldnames or not {'file', 'digit'} <= set(
+        reader.fieldnames):
+      raise InputError(f'{path} has columns {reader.fieldnames}; it needs'
+                       ' file,digit (e.g. 00000.png,5).')
+    for line, row in enumerate(reader, start=2):
+      try:
+        table[row['file']] = int(row['digit'])
+      except (TypeError, ValueError):
+        raise InputError(f'{path} line {line}: digit {row["digit"]!r} is not'
+                         ' an integer; fix the file.') from None
+  missing = [name for name in names if name not in table]
+  if missing:
+    raise InputError(
+        f'{len(missing)} image(s) have no label in {path}, e.g.'
+        f' {missing[0]!r}: add them to the file or evaluate without'
+        ' --classifier.')
+  return np.asarray([table[name] for name in names], np.int32)
+
+
+# Model directories ---------------------------------------------------------
+
+
+def save(directory: str, config: ClassifierConfig, variables: Any,
+         metadata: dict[str, Any] | None = None) -> str:
+  """Writes classifier_config.json + orbax variables/; returns the path."""
+  directory = os.path.abspath(directory)
+  os.makedirs(directory, exist_ok=True)
+  tree = jax.tree_util.tree_map(lambda x: np.asarray(x, np.float32),
+                                jax.device_get(variables))
+  with ocp.StandardCheckpointer() as checkpointer:
+    checkpointer.save(os.path.join(directory, VARIABLES_DIR), tree,
+                      force=True)
+  with open(os.path.join(directory, CONFIG_FILE), 'w') as f:
+    json.dump({'classifier': config.to_dict(),
+               'variables_sha256': checkpoints.variables_digest(directory),
+               'metadata': metadata or {}}, f, indent=2, sort_keys=True)
+  return directory
+
+
+def restore(directory: str) -> tuple[ClassifierConfig, Any, dict[str, Any]]:
+  """(config, variables, metadata) of a classifier model directory.
+
+  Raises:
+    MissingInputError: no classifier there.
+    InputError: the config is damaged or the weights fail their checksum.
+  """
+  directory = os.path.abspath(directory)
+  path = os.path.join(directory, CONFIG_FILE)
+  if not os.path.isfile(path):
+    raise MissingInputError(
+        f'No classifier at {directory!r} (no {CONFIG_FILE}): pass'
+        ' --classifier=DIR written by experiments.train_classifier, or'
+        ' --classifier= to evaluate without one.')
+  try:
+    with open(path) as f:
+      saved = json.load(f)
+    config = ClassifierConfig.from_dict(saved['classifier'])
+  except (ValueError, KeyError, TypeError) as e:
+    raise InputError(f'{path} is damaged ({e.__class__.__name__}: {e});'
+                     ' export the classifier again.') from None
+  if saved.get('variables_sha256') != checkpoints.variables_digest(directory):
+    raise InputError(
+        f'The weights in {os.path.join(directory, VARIABLES_DIR)} do not match'
+        f' the checksum in {CONFIG_FILE}: a file is damaged or was changed.'
+        ' Export the classifier again (or restore it, e.g. with git'
+        ' checkout).')
+  template = jax.eval_shape(
+      lambda: init_variables(config, jax.random.PRNGKey(0)))
+  try:
+    with ocp.StandardCheckpointer() as checkpointer:
+      variables = checkpointer.restore(
+          os.path.join(directory, VARIABLES_DIR), template)
+  except Exception as e:  # orbax says little about the file.
+    raise InputError(
+        f'The weights in {os.path.join(directory, VARIABLES_DIR)} cannot be'
+        f' read ({e.__class__.__name__}: {str(e)[:200]}); export the'
+        ' classifier again.') from None
+  variables = jax.tree_util.tree_map(lambda x: jnp.asarray(x, jnp.float32),
+                                     variables)
+  return config, variables, saved.get('metadata', {})
+
+
+def semantic_inputs(semantic: Any, n: int):
+  """(predict_fn, labels (n,) int) of `evaluate`'s `semantic`, or Nones."""
+  if semantic is None:
+    return None, None
+  model, labels = semantic
+  labels = np.asarray(labels)
+  if labels.shape != (n,) or not np.issubdtype(labels.dtype, np.integer):
+    raise InputError(f'semantic labels have shape {labels.shape} and dtype'
+                     f' {labels.dtype}; give one integer label per image'
+                     f' ({n}).')
+  if callable(model):
+    return model, labels
+  return (lambda x: predict(model, x)), labels
+
+
+def semantic_scores(predict_fn, labels, images, masks, inpainted
+                     ) -> tuple[np.ndarray, dict[str, float]]:
+  """Per-image 'correct' (float32 1/0) and the semantic accuracies."""
+  def hits(x):
+    return (np.asarray(predict_fn(x)) == labels).astype(np.float32)
+
+  correct = hits(inpainted)
+  originals = float(np.mean(hits(images)))
+  inpainted_accuracy = float(np.mean(correct))
+  return correct, {
+      'semantic_accuracy': inpainted_accuracy,
+      'semantic_accuracy_originals': originals,
+      'semantic_accuracy_masked': float(np.mean(hits(images * masks))),
+      'semantic_accuracy_ratio': (inpainted_accuracy / originals
+                                  if originals else None),
+  }

@@ -1,0 +1,250 @@
+"""Training of the SVHN digit classifier (`classifier.Classifier`).
+
+* `train_step(state, batch, labels, rng) -> (state, metrics)` is pure; given
+  an `axis_name` it averages the gradients over that axis, so a pmap over D
+  devices computes the same step as one device on the global batch.
+* `make_parallel_step` is the one place that wraps it in `jax.pmap`.
+* `train` is the loop, with orbax checkpoints and exact resume (batches are a
+  function of the seed and the step).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import time
+from typing import Any
+
+import flax
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from absl import logging
+
+from inpaint_jax import checkpoints
+from inpaint_jax.classifier import (CONFIG_FILE, Classifier, ClassifierConfig,
+                                    init_variables, to_float)
+from inpaint_jax.errors import InputError
+
+AXIS = 'devices'
+
+
+@flax.struct.dataclass
+class ClassifierState:
+  """Everything training needs to continue exactly (a pytree)."""
+  step: jax.Array
+  params: Any
+  opt_state: Any
+
+
+def optimizer(config: ClassifierConfig) -> optax.GradientTransformation:
+  return optax.adam(config.learning_rate)
+
+
+def create_state(config: ClassifierConfig, key: jax.Array) -> ClassifierState:
+  """Initial ClassifierState (step 0)."""
+  params = init_variables(config, key)['params']
+  return ClassifierState(step=jnp.zeros((), jnp.int32), params=params,
+                         opt_state=optimizer(config).init(params))
+
+
+def train_step(state: ClassifierState, batch: jax.Array, labels: jax.Array,
+               rng: jax.Array, *, config: ClassifierConfig,
+               axis_name: str | None = None
+               ) -> tuple[ClassifierState, dict[str, jax.Array]]:
+  """One Adam step on the mean cross-entropy.
+
+  Args:
+    state: the ClassifierState.
+    batch: (B, R, R, 3) images in [-1, 1] (this device's share).
+    labels: (B,) int digits 0..9.
+    rng: key of this step's augmentation, the same on every device: it is
+      drawn for the global batch and each device takes its rows, so the
+      step does not depend on the number of devices.
+    config: static settings.
+    axis_name: pmap axis to average gradients and metrics over.
+
+  Returns:
+    (new state, {'loss', 'accuracy'} scalars of the (global) batch).
+  """
+  if config.augment:
+    batch = augment(rng, batch, config.shift, axis_name)
+  model = Classifier(config)
+  mean = (lambda x: jax.lax.pmean(x, axis_name)) if axis_name else (lambda x: x)
+
+  def loss_fn(params):
+    logits = model.apply({'params': params}, batch)
+    loss = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
+    return jnp.mean(loss), logits
+
+  (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+      state.params)
+  grads = mean(grads)
+  updates, opt_state = optimizer(config).update(grads, state.opt_state,
+                                                state.params)
+  params = optax.apply_updates(state.params, updates)
+  metrics = mean({'loss': loss,
+                  'accuracy': jnp.mean(jnp.argmax(logits, -1) == labels)})
+  return ClassifierState(step=state.step + 1, params=params,
+                         opt_state=opt_state), metrics
+
+
+def augment(rng: jax.Array, batch: jax.Array, shift: int,
+            axis_name: str | None = None) -> jax.Array:
+  """Random shifts (edge-padded), contrast and polarity of (B, H, W, C).
+
+  Drawn for the global batch from `rng`; with `axis_name` this device's
+  rows are taken, so D devices augment as one device does.
+  """
+  local, h, w, c = batch.shape
+  devices = jax.lax.psum(1, axis_name) if axis_name else 1
+  k_shift, k_scale, k_flip = jax.random.split(rng, 3)
+  total = local * devices
+  shifts = jax.random.randint(k_shift, (total, 2), 0, 2 * shift + 1)
+  scales = jax.random.uniform(k_scale, (total,), minval=0.7, maxval=1.3)
+  flips = jax.random.bernoulli(k_flip, 0.5, (total,))
+  if axis_name:
+    start = jax.lax.axis_index(axis_name) * local
+    shifts, scales, flips = (
+        jax.lax.dynamic_slice_in_dim(x, start, local)
+        for x in (shifts, scales, flips))
+  padded = jnp.pad(batch, ((0, 0), (shift, shift), (shift, shift), (0, 0)),
+                   mode='edge')
+  moved = jax.vmap(lambda image, s: jax.lax.dynamic_slice(
+      image, (s[0], s[1], 0), (h, w, c)))(padded, shifts)
+  mean = jnp.mean(moved, axis=(1, 2, 3), keepdims=True)
+  moved = (moved - mean) * scales[:, None, None, None] + mean
+  moved = jnp.where(flips[:, None, None, None], -moved, moved)
+  return jnp.clip(moved, -1.0, 1.0)
+
+
+def make_parallel_step(config: ClassifierConfig):
+  """pmap-ed train_step over all local devices.
+
+  Returns f(replicated_state, batch (D, B/D, R, R, 3), labels (D, B/D), rng)
+  -> (replicated_state, replicated metrics); rng is broadcast.
+  """
+  step = functools.partial(train_step, config=config, axis_name=AXIS)
+  return jax.pmap(step, axis_name=AXIS, in_axes=(0, 0, 0, None),
+                  donate_argnums=(0,))
+
+
+def batch_rows(n: int, batch_size: int, seed: int, step: int) -> np.ndarray:
+  """Rows of the training batch of `step`: a fresh permutation per epoch.
+
+  The same order as input_pipeline.train_batch (a pure function of the seed
+  and the step; the remainder of an epoch is dropped).
+  """
+  if not 1 <= batch_size <= n:
+    raise InputError(f'batch_size={batch_size} must lie in [1, {n}] (the'
+                     ' number of training images); use a smaller batch.')
+  epoch, position = divmod(step, n // batch_size)
+  order = np.random.default_rng([seed, epoch, 0]).permutation(n)
+  return order[position * batch_size:(position + 1) * batch_size]
+
+
+def _unreplicate(tree):
+  # The first device's shard as it is (see train._unreplicate).
+  return jax.tree_util.tree_map(lambda x: x.addressable_data(0)[0], tree)
+
+
+def train(config: ClassifierConfig, images: np.ndarray, labels: np.ndarray,
+          workdir: str, *, checkpoint_every: int = 250,
+          stop_after: int | None = None, show_progress: bool = True
+          ) -> tuple[ClassifierState, dict[str, Any]]:
+  """Trains (or resumes) a classifier in `workdir`.
+
+  Args:
+    config: the settings; saved as workdir/classifier_config.json and checked
+      on resume.
+    images: (N, R, R, 3) uint8 (or float32 in [-1, 1]) training images.
+    labels: (N,) int digits.
+    workdir: directory for checkpoints/ and metrics.jsonl.
+    checkpoint_every: steps between checkpoints.
+    stop_after: if set, return after this many steps of this call.
+    show_progress: tqdm progress bar.
+
+  Returns:
+    (the final unreplicated state, {'wall_seconds': training time of all
+    invocations, 'metrics': the last step's metrics}).
+  """
+  labels = np.asarray(labels, np.int32)
+  if len(images) != len(labels):
+    raise InputError(f'{len(images)} images but {len(labels)} labels.')
+  devices = jax.local_device_count()
+  if config.batch_size % devices:
+    raise InputError(f'batch_size={config.batch_size} is not divisible by'
+                     f' {devices} devices; choose a multiple of it.')
+  _check_run_config(workdir, config)
+  key = jax.random.PRNGKey(config.seed)
+  init_key, step_key = jax.random.split(key)
+  state = create_state(config, init_key)
+  manager = checkpoints.training_manager(workdir, keep=2)
+  restored = checkpoints.restore_train_state(manager, state)
+  meta = {}
+  if restored is not None:
+    state, meta, _ = restored
+    logging.info('Resumed from step %d.', int(state.step))
+  os.makedirs(workdir, exist_ok=True)
+  with open(os.path.join(workdir, CONFIG_FILE), 'w') as f:
+    json.dump(config.to_dict(), f, indent=2, sort_keys=True)
+  wall_before = float(meta.get('wall_seconds', 0.0))
+  start = int(state.step)
+  end = config.num_steps if stop_after is None else min(
+      config.num_steps, start + stop_after)
+  p_step = make_parallel_step(config)
+  state = flax.jax_utils.replicate(state)
+  from tqdm import auto as tqdm
+  progress = tqdm.tqdm(total=config.num_steps, initial=start,
+                       disable=not show_progress, desc='train classifier',
+                       unit='step', dynamic_ncols=True)
+  t0 = time.time()
+  last = meta.get('metrics', {})
+  metrics_path = os.path.join(workdir, 'metrics.jsonl')
+  checkpoints.trim_metrics_log(metrics_path, start)
+  for step in range(start, end):
+    rows = batch_rows(len(images), config.batch_size, config.seed, step)
+    batch = to_float(images[rows]).reshape(
+        (devices, -1) + images.shape[1:])
+    state, metrics = p_step(state, batch,
+                            labels[rows].reshape(devices, -1),
+                            jax.random.fold_in(step_key, step))
+    done = step + 1
+    if done % 50 == 0 or done == end:
+      last = {k: float(v) for k, v in _unreplicate(metrics).items()}
+      with open(metrics_path, 'a') as f:
+        f.write(json.dumps({'step': done, **last}) + '\n')
+      progress.set_postfix(loss=f"{last['loss']:.3f}",
+                           acc=f"{last['accuracy']:.3f}")
+    if done % checkpoint_every == 0 or done == end:
+      checkpoints.save_train_state(
+          manager, done, _unreplicate(state),
+          {'wall_seconds': wall_before + time.time() - t0, 'metrics': last})
+    progress.update(1)
+  progress.close()
+  manager.wait_until_finished()
+  manager.close()
+  return _unreplicate(state), {
+      'wall_seconds': wall_before + time.time() - t0, 'metrics': last}
+
+
+def _check_run_config(workdir: str, config: ClassifierConfig) -> None:
+  """On resume, refuses settings (all but num_steps) that differ."""
+  path = os.path.join(workdir, CONFIG_FILE)
+  if not os.path.exists(path):
+    return
+  with open(path) as f:
+    saved = json.load(f)
+  current = config.to_dict()
+  differing = sorted(k for k in current
+                     if k != 'num_steps' and saved.get(k) != current[k])
+  if differing:
+    raise InputError(
+        f'{workdir} holds a classifier run with other settings'
+        f' ({", ".join(differing)}; see {path}); use a new --workdir, or the'
+        ' same values as that run.')
+
+
+# Inference ----------------------------------------------------------------

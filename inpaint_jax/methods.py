@@ -1,0 +1,110 @@
+"""Inpainting methods, as `evaluate.evaluate` runs them.
+
+A `Method` fills the holes of a batch of masked images. `zsearch_method` is
+the paper's (the z-search of Sec. 3.3, then Poisson blending, Eq. 6);
+`mean_fill_method` the simplest baseline. Other baselines and ablations plug
+into the same evaluation by returning a `Method`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from inpaint_jax import blending, inpaint
+from inpaint_jax.config import ModelConfig, SearchConfig
+from inpaint_jax.models import Discriminator, Generator
+
+
+def mean_fill(images: jax.Array, masks: jax.Array) -> jax.Array:
+  """Baseline: missing pixels set to the mean colour of the known ones.
+
+  images (N, H, W, C) in [-1, 1], masks (N, H, W, 1), 1 = known.
+  """
+  known = jnp.sum(masks, axis=(1, 2), keepdims=True)
+  mean = jnp.sum(images * masks, axis=(1, 2), keepdims=True) / jnp.maximum(
+      known, 1.0)
+  return images * masks + mean * (1.0 - masks)
+
+
+@dataclasses.dataclass(frozen=True)
+class Method:
+  """An inpainting method, as `evaluate` runs it.
+
+  Attributes:
+    name: short name, e.g. 'zsearch'.
+    fill: fill(images, masks, index_offset) -> {name: array} for a batch:
+      images (B, H, W, C) in [-1, 1], 0 at missing pixels; masks
+      (B, H, W, 1), 1 = known; index_offset: the index of images[0] in the
+      whole set (the last batch is padded to B with its last image). Returns
+      'generated' (B, H, W, C), the method's own fill, 'inpainted'
+      (B, H, W, C) in [-1, 1], the final result, each of `scores` (B,) and
+      optionally 'frames' (B, F, H, W, C) and 'loss_curve' (B, T).
+    scores: names of per-image numbers `fill` returns (metrics.csv columns).
+    settings: JSON-able; in the resume fingerprint and the summary.
+    variables: pytree of arrays (e.g. weights) in the fingerprint, or None.
+  """
+  name: str
+  fill: Callable[[np.ndarray, np.ndarray, int], dict[str, Any]]
+  scores: tuple[str, ...] = ()
+  settings: dict[str, Any] = dataclasses.field(default_factory=dict)
+  variables: Any = None
+
+
+def zsearch_method(config: ModelConfig, g_vars: Any, d_vars: Any,
+                   search_config: SearchConfig = SearchConfig(), *,
+                   blend: bool = True, compute_dtype: str = 'float32',
+                   seed: int = 0) -> Method:
+  """The paper's method: z-search (Eq. 2), then Poisson blending (Eq. 6).
+
+  Args:
+    config, g_vars, d_vars: the DCGAN (e.g. checkpoints.restore_model).
+    search_config: z-search settings (iterations, lam, learning rate, ...).
+    blend: Poisson-blend G(z) into the hole; else plain overlay.
+    compute_dtype: 'float32', or 'bfloat16' for G and D's convolutions.
+    seed: initial latents come from split(PRNGKey(seed))[1] ([0]: masks).
+
+  Returns:
+    A Method giving G(z) as 'generated', the final z-search 'loss' and, with
+    search_config.record_every > 0, 'frames' and 'loss_curve'.
+  """
+  dtype = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}[compute_dtype]
+  generator = Generator(config, dtype=dtype)
+  discriminator = Discriminator(config, dtype=dtype)
+  _, z_key = jax.random.split(jax.random.PRNGKey(seed))
+  combine = blending.poisson_blend if blend else blending.overlay
+
+  def fill(corrupted, masks, index_offset):
+    result = inpaint.search(generator, discriminator, g_vars, d_vars,
+                            corrupted, masks, z_key, search_config,
+                            index_offset=index_offset)
+    final = combine(result.generated, corrupted, masks)
+    arrays = {'generated': np.asarray(result.generated),
+              'inpainted': np.asarray(jnp.clip(final, -1, 1)),
+              'loss': np.asarray(result.loss)}
+    if result.frames is not None:
+      arrays['frames'] = np.asarray(result.frames)
+      arrays['loss_curve'] = np.asarray(result.loss_curve)
+    return arrays
+
+  return Method(
+      'zsearch', fill, scores=('loss',),
+      settings=dict(model=config.to_dict(),
+                    search=dataclasses.asdict(search_config), blend=blend,
+                    seed=seed, compute_dtype=compute_dtype),
+      variables=(g_vars, d_vars))
+
+
+def mean_fill_method() -> Method:
+  """Baseline: the hole filled with the mean colour of the known pixels."""
+
+  def fill(images, masks, index_offset):
+    del index_offset
+    filled = np.asarray(mean_fill(images, masks))
+    return {'generated': filled, 'inpainted': filled}
+
+  return Method('mean_fill', fill)
