@@ -104,6 +104,7 @@ def init_variables(config: ClassifierConfig, key: jax.Array) -> dict[str, Any]:
 
 
 def to_float(images: np.ndarray) -> np.ndarray:
+  """uint8 [0, 255] images -> float32 [-1, 1]; float images as float32."""
   images = np.asarray(images)
   if images.dtype == np.uint8:
     return images.astype(np.float32) / 127.5 - 1.0
