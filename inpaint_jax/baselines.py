@@ -3,6 +3,12 @@
 * `total_variation_inpaint` (TV): the image of least total variation that
   keeps the known pixels, solved by the primal-dual algorithm of Chambolle
   and Pock (2011), jitted and batched.
+* `low_rank_inpaint` (LR): matrix completion of each channel (an H x W
+  matrix) by soft-impute (Mazumder et al. 2010): singular value thresholding
+  with the known pixels put back after every step, the threshold decreasing
+  geometrically, jitted and batched.
+* `nearest_neighbour_inpaint` (NN): the training image closest on the known
+  pixels (L2), pasted into the hole.
 
 Each has a `*_method` factory returning a `methods.Method`, so that it runs
 through the same evaluation as the z-search.
@@ -19,6 +25,7 @@ import numpy as np
 from inpaint_jax import methods
 
 TV_ITERATIONS = 500
+LR_ITERATIONS = 200
 
 
 def _gradient(x: jax.Array) -> jax.Array:
@@ -77,6 +84,116 @@ def total_variation_inpaint(images: jax.Array, masks: jax.Array,
   p0 = jnp.zeros(images.shape + (2,), jnp.float32)
   x, _, _ = jax.lax.fori_loop(0, iterations, body, (x, x, p0))
   return x
+
+
+@functools.partial(jax.jit, static_argnames=('iterations',))
+def low_rank_inpaint(images: jax.Array, masks: jax.Array,
+                     iterations: int = LR_ITERATIONS,
+                     final_threshold: float = 1e-3) -> jax.Array:
+  """LR inpainting: each channel completed as a low-rank H x W matrix.
+
+  Soft-impute: Z <- S_t(M * Y + (1 - M) * Z), S_t shrinking the singular
+  values by t, with t going geometrically from the largest singular value of
+  the known pixels down to `final_threshold` times it; known pixels are
+  returned exactly.
+
+  Args:
+    images: (N, H, W, C) in [-1, 1]; values at missing pixels are ignored.
+    masks: (N, H, W, 1), 1 = known pixel.
+    iterations: thresholding steps.
+    final_threshold: last threshold relative to the first.
+
+  Returns:
+    float32 (N, H, W, C).
+  """
+  images = jnp.asarray(images, jnp.float32)
+  known = jnp.broadcast_to(jnp.asarray(masks, jnp.float32) > 0.5,
+                           images.shape)
+  # (N, C, H, W): one matrix per image and channel.
+  y = jnp.transpose(jnp.where(known, images, 0.0), (0, 3, 1, 2))
+  k = jnp.transpose(known, (0, 3, 1, 2))
+  top = jnp.linalg.norm(y, ord=2, axis=(2, 3), keepdims=True)
+  decay = final_threshold ** (1.0 / max(iterations - 1, 1))
+
+  def body(i, z):
+    u, s, vt = jnp.linalg.svd(jnp.where(k, y, z), full_matrices=False)
+    s = jnp.maximum(s - top[..., 0] * decay ** i, 0.0)
+    return jnp.einsum('...ij,...j,...jk->...ik', u, s, vt)
+
+  z = jax.lax.fori_loop(0, iterations, body, y)
+  return jnp.transpose(jnp.where(k, y, z), (0, 2, 3, 1))
+
+
+def lr_method(iterations: int = LR_ITERATIONS) -> methods.Method:
+  """LR inpainting as a `methods.Method` (the 'LR' of the paper's Fig. 1/6)."""
+
+  def fill(images, masks, index_offset):
+    del index_offset
+    filled = np.asarray(jnp.clip(low_rank_inpaint(
+        images, masks, iterations=iterations), -1.0, 1.0))
+    return {'generated': filled, 'inpainted': filled}
+
+  return methods.Method('lr', fill, settings={'iterations': iterations})
+
+
+@jax.jit
+def _masked_distances(images: jax.Array, masks: jax.Array,
+                      candidates: jax.Array) -> jax.Array:
+  """(N, K) squared L2 distances over each image's known pixels.
+
+  sum M (x - t)^2 = sum M x^2 - 2 sum (M x) t + sum M t^2, two matmuls.
+  """
+  m = jnp.broadcast_to(masks, images.shape).reshape(len(images), -1)
+  x = images.reshape(len(images), -1)
+  t = candidates.reshape(len(candidates), -1)
+  return (jnp.sum(m * x * x, axis=1, keepdims=True) - 2.0 * (m * x) @ t.T
+          + m @ (t * t).T)
+
+
+def nearest_neighbour_inpaint(images: np.ndarray, masks: np.ndarray,
+                              candidates: np.ndarray, chunk: int = 2048
+                              ) -> tuple[np.ndarray, np.ndarray]:
+  """NN inpainting: the candidate closest on the known pixels fills the hole.
+
+  Args:
+    images: (N, H, W, C) in [-1, 1]; values at missing pixels are ignored.
+    masks: (N, H, W, 1), 1 = known pixel.
+    candidates: (K, H, W, C) in [-1, 1] (or uint8), e.g. the training split.
+    chunk: candidates compared at a time (memory).
+
+  Returns:
+    (filled (N, H, W, C) float32: known pixels from `images`, the rest from
+    the nearest candidate; the index of that candidate per image, (N,)).
+  """
+  images = np.asarray(images, np.float32)
+  masks = np.asarray(masks, np.float32)
+  y = images * masks
+  best = np.full(len(images), np.inf)
+  index = np.zeros(len(images), np.int64)
+  for start in range(0, len(candidates), chunk):
+    block = np.asarray(candidates[start:start + chunk])
+    if block.dtype == np.uint8:
+      block = block.astype(np.float32) / 127.5 - 1.0
+    d = np.asarray(_masked_distances(y, masks, block))
+    nearest = np.argmin(d, axis=1)
+    closer = d[np.arange(len(d)), nearest] < best
+    best = np.where(closer, d[np.arange(len(d)), nearest], best)
+    index = np.where(closer, start + nearest, index)
+  chosen = np.asarray(candidates[index])
+  if chosen.dtype == np.uint8:
+    chosen = chosen.astype(np.float32) / 127.5 - 1.0
+  return masks * images + (1.0 - masks) * chosen, index
+
+
+def nn_method(candidates: np.ndarray) -> methods.Method:
+  """NN inpainting from `candidates` (the training split) as a Method."""
+
+  def fill(images, masks, index_offset):
+    del index_offset
+    filled, _ = nearest_neighbour_inpaint(images, masks, candidates)
+    return {'generated': filled, 'inpainted': filled}
+
+  return methods.Method('nn', fill, settings={'candidates': len(candidates)})
 
 
 def tv_method(iterations: int = TV_ITERATIONS) -> methods.Method:

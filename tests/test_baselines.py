@@ -34,3 +34,31 @@ def test_tv_plugs_into_the_evaluation_and_beats_the_mean_fill():
                              ['a', 'b'], masks, show_progress=False)
   assert result.method == 'tv'
   assert np.all(result.metrics['psnr'] > result.metrics['psnr_mean_fill'])
+
+
+def test_lr_recovers_a_low_rank_image_from_half_its_pixels():
+  rng = np.random.default_rng(1)
+  low = np.einsum('nik,nkj->nij', rng.normal(size=(2, 32, 2)),
+                  rng.normal(size=(2, 2, 32)))
+  low = 0.8 * low / np.abs(low).max()
+  images = np.stack([low, 0.5 * low, -low], axis=-1).astype(np.float32)
+  masks = (rng.random((2, 32, 32, 1)) > 0.5).astype(np.float32)
+  filled = np.asarray(baselines.low_rank_inpaint(images * masks, masks))
+  known = np.broadcast_to(masks > 0.5, images.shape)
+  np.testing.assert_array_equal(filled[known], images[known])
+  # A row or column with few known entries is less determined: a handful of
+  # entries may be off; nearly all are close.
+  error = np.abs(filled - images)
+  assert error.mean() < 0.002 and np.percentile(error, 99) < 0.04, (
+      error.mean(), np.percentile(error, 99))
+
+
+def test_nn_finds_a_planted_exact_match():
+  rng = np.random.default_rng(2)
+  candidates = rng.integers(0, 256, (50, 16, 16, 3), dtype=np.uint8)
+  images = candidates[[7, 31]].astype(np.float32) / 127.5 - 1.0
+  masks = np.asarray(masks_lib.center(2, 16))
+  filled, index = baselines.nearest_neighbour_inpaint(
+      images * masks, masks, candidates, chunk=16)
+  np.testing.assert_array_equal(index, [7, 31])
+  np.testing.assert_allclose(filled, images, atol=1e-6)
