@@ -79,6 +79,12 @@ def ssim(a: jax.Array, b: jax.Array) -> jax.Array:
   Returns:
     float32 (N,) in [-1, 1]; 1 for identical images.
   """
+  s = _ssim_map(a, b)
+  return jnp.mean(s.reshape(s.shape[0], s.shape[1], -1), axis=(1, 2))
+
+
+def _ssim_map(a: jax.Array, b: jax.Array) -> jax.Array:
+  """The SSIM map of `ssim`: (N, C, H - 10, W - 10), window centres."""
   a, b = _check_pair(a, b)
   n, h, w, c = a.shape
   if h < SSIM_WINDOW or w < SSIM_WINDOW:
@@ -99,4 +105,32 @@ def ssim(a: jax.Array, b: jax.Array) -> jax.Array:
   c2 = SSIM_K2 ** 2
   s = ((2 * ux * uy + c1) * (2 * vxy + c2)
        / ((ux * ux + uy * uy + c1) * (vx + vy + c2)))
-  return jnp.mean(s.reshape(n, c, -1), axis=(1, 2))
+  return s.reshape(n, c, h - SSIM_WINDOW + 1, w - SSIM_WINDOW + 1)
+
+
+def psnr_in(a: jax.Array, b: jax.Array, region: jax.Array) -> jax.Array:
+  """PSNR over the pixels of `region` only (e.g. the hole: 1 - mask).
+
+  a, b: (N, H, W, C) in [-1, 1]; region: (N, H, W, 1) in {0, 1}, each image
+  with at least one pixel. Returns float32 (N,) in dB ([0, 1] data range).
+  """
+  a, b = _check_pair(a, b)
+  region = jnp.broadcast_to(jnp.asarray(region, jnp.float32), a.shape)
+  squared = jnp.sum(region * jnp.square(0.5 * (a - b)), axis=(1, 2, 3))
+  mse = squared / jnp.maximum(jnp.sum(region, axis=(1, 2, 3)), 1.0)
+  return -10.0 * jnp.log10(mse)
+
+
+def ssim_in(a: jax.Array, b: jax.Array, region: jax.Array) -> jax.Array:
+  """SSIM averaged over the window centres that lie in `region` (the hole).
+
+  a, b: (N, H, W, C) in [-1, 1]; region: (N, H, W, 1) in {0, 1}. Centres
+  closer than 5 pixels to the border have no full window and are left out,
+  as in `ssim`. Returns float32 (N,).
+  """
+  s = _ssim_map(a, b)
+  r = SSIM_WINDOW // 2
+  centres = jnp.asarray(region, jnp.float32)[:, r:-r, r:-r, 0][:, None]
+  centres = jnp.broadcast_to(centres, s.shape)
+  return (jnp.sum(s * centres, axis=(1, 2, 3))
+          / jnp.maximum(jnp.sum(centres, axis=(1, 2, 3)), 1.0))

@@ -60,3 +60,22 @@ def test_errors():
     metrics.ssim(a, a)
   with pytest.raises(ValueError, match='same shape'):
     metrics.psnr(a, a[..., :1])
+
+
+def test_metrics_inside_a_region_see_only_that_region():
+  rng = np.random.default_rng(3)
+  a = rng.uniform(-1, 1, (2, 16, 16, 3)).astype(np.float32)
+  b = a.copy()
+  region = np.zeros((2, 16, 16, 1), np.float32)
+  region[:, 4:12, 4:12] = 1
+  b[:, 4:12, 4:12] += 0.2  # errors only inside the region
+  b = np.clip(b, -1, 1)
+  inside = np.asarray(metrics.psnr_in(b, a, region))
+  np.testing.assert_allclose(
+      inside, [-10 * np.log10(np.mean(np.square(0.5 * (b[i, 4:12, 4:12]
+                                                         - a[i, 4:12, 4:12]))))
+               for i in range(2)], rtol=1e-5)
+  assert np.all(inside < np.asarray(metrics.psnr(b, a)))  # hole only: worse
+  assert np.all(np.asarray(metrics.ssim_in(a, a, region)) > 0.9999)
+  assert np.all(np.asarray(metrics.ssim_in(b, a, region))
+                < np.asarray(metrics.ssim(b, a)))

@@ -1,0 +1,45 @@
+"""Tests for inpaint_jax.reproduce: every method on the same cell, tables."""
+
+import csv
+import os
+
+import numpy as np
+import pytest
+
+from inpaint_jax import input_pipeline, reproduce
+from inpaint_jax.config import SearchConfig
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+needs_data = pytest.mark.skipif(
+    not os.path.isdir(os.path.join(input_pipeline.default_data_dir(), 'svhn')),
+    reason='shared data not found')
+
+
+def test_confidence_interval():
+  mean, half = reproduce.confidence_interval([1.0, 2.0, 3.0, 4.0])
+  assert mean == 2.5
+  np.testing.assert_allclose(half, 1.96 * np.std([1, 2, 3, 4], ddof=1) / 2)
+
+
+@pytest.mark.slow
+@needs_data
+def test_a_cell_runs_every_method_and_writes_the_tables(tmp_path):
+  images, names = input_pipeline.load_split('svhn', 'test', limit=3)
+  train, _ = input_pipeline.load_split('svhn', 'train', limit=8,
+                                       dtype=np.uint8)  # NN candidates
+  factories = reproduce.method_factories(
+      os.path.join(ROOT, 'models', 'svhn64'), SearchConfig(iterations=2),
+      train)
+  rows = reproduce.run_cell('svhn', 'center', images, names, factories,
+                            reproduce.METHODS, str(tmp_path), batch_size=2,
+                            show_progress=False)
+  assert [r['method'] for r in rows] == list(reproduce.METHODS)
+  for r in rows:
+    assert np.isfinite(r['psnr']) and np.isfinite(r['psnr_hole'])
+    assert r['psnr_hole'] < r['psnr']  # the hole is where the errors are
+  reproduce.write_tables(rows, str(tmp_path))
+  with open(tmp_path / 'results.csv') as f:
+    assert len(list(csv.DictReader(f))) == len(reproduce.METHODS)
+  table1 = (tmp_path / 'table1.md').read_text()
+  assert '22.3 / 19.0' in table1  # the paper's CE / ours, SVHN centre
+  assert os.path.exists(tmp_path / 'svhn' / 'center' / 'tv' / 'grid.png')
