@@ -286,6 +286,6 @@ def save_line_plot(path: str, series: dict[str, Sequence[tuple[float, float]]],
   draw.text(((left + right) // 2 - 40, bottom + 25), x_label, fill='black')
   draw.text((5, bottom - 10), f'{y0:.2f}', fill='black')
   draw.text((5, top), f'{y1:.2f}', fill='black')
-  draw.text((5, (top + bottom) // 2), y_label[:9], fill='black')
+  draw.text((left, 4), y_label, fill='black')
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   canvas.save(path, format='PNG')
