@@ -3,7 +3,7 @@ r"""The paper's quantitative comparison: every method, data set and mask.
   python -m experiments.reproduce --output_dir=results/reproduce
 
 Runs ours (z-search + Poisson blending), the ablations without blending and
-without the prior loss, and the TV, LR and NN baselines on the first
+without the prior loss, and the TV, LR, NN and PM baselines on the first
 --num_images test images of each data set, with the same masks for every
 method, and writes results.csv, table1.md (the paper's Table 1 beside ours)
 and table_all.md into --output_dir, with one result folder per (data set,

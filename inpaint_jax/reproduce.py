@@ -10,7 +10,7 @@ with the paper's numbers beside ours, and a full table of all methods.
 
 Methods: 'ours' (z-search + Poisson blending), the ablations 'ours_noblend'
 (Fig. 5) and 'ours_lam0' (no prior loss, Fig. 4), and the baselines 'tv',
-'lr', 'nn' (`baselines`). The Context Encoder and PM are not here yet.
+'lr', 'nn', 'pm' (`baselines`). The Context Encoder is not here yet.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ PAPER_TABLE1 = {
     ('cars', 'random'): (16.1, 18.9), ('celeba', 'half'): (15.5, 13.7),
     ('svhn', 'half'): (19.1, 14.6), ('cars', 'half'): (12.6, 11.1),
 }
-METHODS = ('ours', 'ours_noblend', 'ours_lam0', 'tv', 'lr', 'nn')
+METHODS = ('ours', 'ours_noblend', 'ours_lam0', 'tv', 'lr', 'nn', 'pm')
 # The importance window of each shipped model's card (chosen on validation).
 CARD_WINDOWS = {'celeba': 7, 'svhn': 15, 'cars': 15}
 SCORES = ('psnr', 'ssim', 'psnr_hole', 'ssim_hole')
@@ -81,6 +81,7 @@ def method_factories(model_dir: str, search_config: SearchConfig,
       'ours_lam0': lambda: ours(lam=0.0),
       'tv': baselines.tv_method,
       'lr': baselines.lr_method,
+      'pm': baselines.pm_method,
   }
   if train_images is not None:
     factories['nn'] = lambda: baselines.nn_method(train_images)

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from inpaint_jax import baselines, evaluate, masks as masks_lib
+from inpaint_jax import baselines, evaluate, masks as masks_lib, patchmatch
 
 
 def _smooth_images(n=2, size=32):
@@ -84,14 +84,14 @@ def test_pm_fills_a_hole_in_a_periodic_texture_nearly_exactly():
   images = _periodic_textures(3)
   masks = np.ones((3, 64, 64, 1), np.float32)
   masks[:, 24:40, 24:40] = 0.0
-  filled = baselines.patchmatch_inpaint(images * masks, masks, seed=1)
+  filled = patchmatch.patchmatch_inpaint(images * masks, masks, seed=1)
   assert filled.shape == images.shape and filled.dtype == np.float32
   known = np.broadcast_to(masks > 0.5, images.shape)
   np.testing.assert_array_equal(filled[known], images[known])
   error = np.abs(filled - images)[:, 24:40, 24:40]
   assert error.mean() < 0.02 and error.max() < 0.1, (error.mean(),
                                                      error.max())
-  again = baselines.patchmatch_inpaint(images * masks, masks, seed=1)
+  again = patchmatch.patchmatch_inpaint(images * masks, masks, seed=1)
   np.testing.assert_array_equal(again, filled)
 
 
