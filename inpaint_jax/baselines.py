@@ -130,14 +130,9 @@ def low_rank_inpaint(images: jax.Array, masks: jax.Array,
 
 def lr_method(iterations: int = LR_ITERATIONS) -> methods.Method:
   """LR inpainting as a `methods.Method` (the 'LR' of the paper's Fig. 1/6)."""
-
-  def fill(images, masks, index_offset):
-    del index_offset
-    filled = np.asarray(jnp.clip(low_rank_inpaint(
-        images, masks, iterations=iterations), -1.0, 1.0))
-    return {'generated': filled, 'inpainted': filled}
-
-  return methods.Method('lr', fill, settings={'iterations': iterations})
+  return methods.fill_method(
+      'lr', functools.partial(low_rank_inpaint, iterations=iterations),
+      {'iterations': iterations})
 
 
 @jax.jit
@@ -191,39 +186,23 @@ def nearest_neighbour_inpaint(images: np.ndarray, masks: np.ndarray,
 
 def nn_method(candidates: np.ndarray) -> methods.Method:
   """NN inpainting from `candidates` (the training split) as a Method."""
-
-  def fill(images, masks, index_offset):
-    del index_offset
-    filled, _ = nearest_neighbour_inpaint(images, masks, candidates)
-    return {'generated': filled, 'inpainted': filled}
-
-  return methods.Method('nn', fill, settings={'candidates': len(candidates)})
+  return methods.fill_method(
+      'nn', lambda images, masks: nearest_neighbour_inpaint(
+          images, masks, candidates)[0], {'candidates': len(candidates)})
 
 
 def tv_method(iterations: int = TV_ITERATIONS) -> methods.Method:
   """TV inpainting as a `methods.Method` (the 'TV' of the paper's Fig. 1/6)."""
-
-  def fill(images, masks, index_offset):
-    del index_offset
-    filled = np.asarray(jnp.clip(total_variation_inpaint(
-        images, masks, iterations=iterations), -1.0, 1.0))
-    return {'generated': filled, 'inpainted': filled}
-
-  return methods.Method('tv', fill, settings={'iterations': iterations})
+  return methods.fill_method(
+      'tv', functools.partial(total_variation_inpaint, iterations=iterations),
+      {'iterations': iterations})
 
 
 def pm_method(patch: int = PM_PATCH, iterations: int = PM_ITERATIONS,
               search_iterations: int = PM_SEARCH_ITERATIONS,
               seed: int = 0) -> methods.Method:
   """PM inpainting (PatchMatch exemplar fill) as a `methods.Method`."""
-
-  def fill(images, masks, index_offset):
-    del index_offset
-    filled = np.clip(patchmatch_inpaint(
-        images, masks, patch=patch, iterations=iterations,
-        search_iterations=search_iterations, seed=seed), -1.0, 1.0)
-    return {'generated': filled, 'inpainted': filled}
-
-  return methods.Method('pm', fill, settings={
-      'patch': patch, 'iterations': iterations,
-      'search_iterations': search_iterations, 'seed': seed})
+  settings = {'patch': patch, 'iterations': iterations,
+              'search_iterations': search_iterations, 'seed': seed}
+  return methods.fill_method(
+      'pm', functools.partial(patchmatch_inpaint, **settings), settings)

@@ -24,6 +24,7 @@ import optax
 from absl import logging
 
 from inpaint_jax import checkpoints
+from inpaint_jax import distributed
 from inpaint_jax.classifier import (CONFIG_FILE, Classifier, ClassifierConfig,
                                     init_variables, to_float)
 from inpaint_jax.errors import InputError
@@ -145,11 +146,6 @@ def batch_rows(n: int, batch_size: int, seed: int, step: int) -> np.ndarray:
   return order[position * batch_size:(position + 1) * batch_size]
 
 
-def _unreplicate(tree):
-  # The first device's shard as it is (see train._unreplicate).
-  return jax.tree_util.tree_map(lambda x: x.addressable_data(0)[0], tree)
-
-
 def train(config: ClassifierConfig, images: np.ndarray, labels: np.ndarray,
           workdir: str, *, checkpoint_every: int = 250,
           stop_after: int | None = None, show_progress: bool = True
@@ -213,20 +209,20 @@ def train(config: ClassifierConfig, images: np.ndarray, labels: np.ndarray,
                             jax.random.fold_in(step_key, step))
     done = step + 1
     if done % 50 == 0 or done == end:
-      last = {k: float(v) for k, v in _unreplicate(metrics).items()}
+      last = {k: float(v) for k, v in distributed.unreplicate(metrics).items()}
       with open(metrics_path, 'a') as f:
         f.write(json.dumps({'step': done, **last}) + '\n')
       progress.set_postfix(loss=f"{last['loss']:.3f}",
                            acc=f"{last['accuracy']:.3f}")
     if done % checkpoint_every == 0 or done == end:
       checkpoints.save_train_state(
-          manager, done, _unreplicate(state),
+          manager, done, distributed.unreplicate(state),
           {'wall_seconds': wall_before + time.time() - t0, 'metrics': last})
     progress.update(1)
   progress.close()
   manager.wait_until_finished()
   manager.close()
-  return _unreplicate(state), {
+  return distributed.unreplicate(state), {
       'wall_seconds': wall_before + time.time() - t0, 'metrics': last}
 
 
@@ -245,6 +241,3 @@ def _check_run_config(workdir: str, config: ClassifierConfig) -> None:
         f'{workdir} holds a classifier run with other settings'
         f' ({", ".join(differing)}; see {path}); use a new --workdir, or the'
         ' same values as that run.')
-
-
-# Inference ----------------------------------------------------------------

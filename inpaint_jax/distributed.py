@@ -77,3 +77,14 @@ def gather_rows(array: np.ndarray) -> np.ndarray:
   padded[:len(array)] = array
   gathered = multihost_utils.process_allgather(padded)  # (P, max n_p, ...)
   return np.concatenate([gathered[p, :n] for p, n in enumerate(lengths)])
+
+
+def unreplicate(tree):
+  """The first local device's copy of every leaf of a pmap-ed pytree.
+
+  `addressable_data(0)` is that device's (1, ...) shard as it is: indexing
+  the replicated array itself with `x[0]` runs a small program on every
+  device, which on CPU can deadlock in its cross-device rendezvous (seen in
+  the tests, one run in a few).
+  """
+  return jax.tree_util.tree_map(lambda x: x.addressable_data(0)[0], tree)

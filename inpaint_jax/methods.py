@@ -99,12 +99,23 @@ def zsearch_method(config: ModelConfig, g_vars: Any, d_vars: Any,
       variables=(g_vars, d_vars))
 
 
-def mean_fill_method() -> Method:
-  """Baseline: the hole filled with the mean colour of the known pixels."""
+def fill_method(name: str, inpaint: Callable[[np.ndarray, np.ndarray], Any],
+                settings: dict[str, Any] | None = None) -> Method:
+  """A Method from a function that fills the holes directly.
+
+  inpaint(images, masks) -> (B, H, W, C): images in [-1, 1] with 0 at missing
+  pixels, masks (B, H, W, 1), 1 = known. Its output, clipped to [-1, 1], is
+  both the 'generated' and the 'inpainted' image (no separate blending).
+  """
 
   def fill(images, masks, index_offset):
     del index_offset
-    filled = np.asarray(mean_fill(images, masks))
+    filled = np.clip(np.asarray(inpaint(images, masks)), -1.0, 1.0)
     return {'generated': filled, 'inpainted': filled}
 
-  return Method('mean_fill', fill)
+  return Method(name, fill, settings=dict(settings or {}))
+
+
+def mean_fill_method() -> Method:
+  """Baseline: the hole filled with the mean colour of the known pixels."""
+  return fill_method('mean_fill', mean_fill)

@@ -28,6 +28,7 @@ import optax
 from absl import logging
 
 from inpaint_jax import checkpoints
+from inpaint_jax import distributed
 from inpaint_jax import images as image_io
 from inpaint_jax import input_pipeline
 from inpaint_jax.config import ModelConfig, TrainConfig
@@ -195,17 +196,6 @@ def discriminator_variables(state: TrainState) -> dict[str, Any]:
   return {'params': state.d_params, 'batch_stats': state.d_stats}
 
 
-def _unreplicate(tree):
-  """The first device's copy of every leaf of a pmap-ed pytree.
-
-  `addressable_data(0)` is the first device's (1, ...) shard as it is:
-  indexing the replicated array itself with `x[0]` runs a small program on
-  every device, which on CPU can deadlock in its cross-device rendezvous
-  (seen in the tests, one run in a few).
-  """
-  return jax.tree_util.tree_map(lambda x: x.addressable_data(0)[0], tree)
-
-
 def train_and_evaluate(model_config: ModelConfig, train_config: TrainConfig,
                        train_images: np.ndarray, workdir: str,
                        stop_after: int | None = None,
@@ -271,7 +261,7 @@ def train_and_evaluate(model_config: ModelConfig, train_config: TrainConfig,
     window_steps += 1
     done = step + 1
     if done % train_config.log_every == 0 or done == end:
-      last = {k: float(v) for k, v in _unreplicate(metrics).items()}
+      last = {k: float(v) for k, v in distributed.unreplicate(metrics).items()}
       rate = window_steps / max(time.time() - window_t, 1e-9)
       window_t, window_steps = time.time(), 0
       record = {'step': done, 'steps_per_second': rate, **last}
@@ -281,7 +271,7 @@ def train_and_evaluate(model_config: ModelConfig, train_config: TrainConfig,
       progress.set_postfix(d=f"{last['d_loss']:.3f}", g=f"{last['g_loss']:.3f}",
                            sps=f'{rate:.2f}')
     if done % train_config.sample_every == 0 or done == end:
-      host_state = _unreplicate(state)
+      host_state = distributed.unreplicate(state)
       samples = sample_fn(generator_variables(host_state), fixed_z)
       if jax.process_index() == 0:
         image_io.save_png(
@@ -289,7 +279,7 @@ def train_and_evaluate(model_config: ModelConfig, train_config: TrainConfig,
             image_io.image_grid(np.asarray(samples), 8))
     if done % train_config.checkpoint_every == 0 or done == end:
       checkpoints.save_train_state(
-          manager, done, _unreplicate(state),
+          manager, done, distributed.unreplicate(state),
           {'wall_seconds': wall_before + time.time() - t0, 'metrics': last,
            'data': data_description, 'machine': _machine(),
            **({'initialised_from': initialised_from}
@@ -298,7 +288,7 @@ def train_and_evaluate(model_config: ModelConfig, train_config: TrainConfig,
   progress.close()
   manager.wait_until_finished()
   manager.close()
-  return _unreplicate(state)
+  return distributed.unreplicate(state)
 
 
 def _progress(start: int, total: int, show: bool):

@@ -67,20 +67,20 @@ def validation_curve(workdir: str, images: np.ndarray, names: Sequence[str],
   if not steps:
     raise InputError(f'{workdir} holds no training checkpoint at a multiple'
                      f' of {every} steps; train first, or lower --every.')
+  # The same masks for every checkpoint, as evaluate_checkpoint draws them.
+  mask_key, _ = jax.random.split(jax.random.PRNGKey(seed))
+  masks = {kind: evaluate.make_masks(kind, None, len(images), images.shape[1],
+                                     mask_key) for kind in kinds}
   for step in steps:
     todo = [k for k in kinds if (step, k) not in done]
     if not todo:
       continue
     config, state, meta, _ = train.restore_run(workdir, step)
-    g_vars = train.generator_variables(state)
-    d_vars = train.discriminator_variables(state)
+    method = methods.zsearch_method(
+        config, train.generator_variables(state),
+        train.discriminator_variables(state), search_config, seed=seed)
     for kind in todo:
-      mask_key, _ = jax.random.split(jax.random.PRNGKey(seed))
-      masks = evaluate.make_masks(kind, None, len(images), config.resolution,
-                                  mask_key)
-      method = methods.zsearch_method(config, g_vars, d_vars, search_config,
-                                       seed=seed)
-      result = evaluate.evaluate(method, images, names, masks,
+      result = evaluate.evaluate(method, images, names, masks[kind],
                                  batch_size=batch_size,
                                  show_progress=show_progress)
       row = {'step': step, 'wall_seconds': meta.get('wall_seconds'),
