@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -127,10 +127,11 @@ def adam_clip_step(z: jax.Array, opt_state: Any, grads: jax.Array,
   return jnp.clip(optax.apply_updates(z, updates), -1.0, 1.0), opt_state
 
 
-def _per_image_search(g_vars, d_vars, image, weights, z0, *, generator,
-                      discriminator, config: SearchConfig):
-  """The fori_loop of `adam_clip_step` on the (restarts, z_dim) latents of
-  one image (H, W, C); returns the fields of SearchResult for it."""
+def _search_step(g_vars, d_vars, image, weights, *, generator, discriminator,
+                 config: SearchConfig):
+  """The pieces of one image's search, shared by `search` and
+  `search_progressive`: (optimizer, objective z -> (InpaintingLoss, G(z)),
+  step (i, (z, opt_state, curve)) -> (z, opt_state, curve))."""
   optimizer = optax.adam(config.learning_rate, config.beta1, config.beta2)
   objective = functools.partial(latent_loss, g_vars=g_vars, d_vars=d_vars,
                                 image=image, weights=weights,
@@ -151,13 +152,29 @@ def _per_image_search(g_vars, d_vars, image, weights, z0, *, generator,
       curve = curve.at[:, i].set(per_restart)
     return z, opt_state, curve
 
+  return optimizer, objective, step
+
+
+def _best_restart(objective, z):
+  """(index, SearchResult fields) of the restart with the lowest loss at z."""
+  loss, generated = objective(z)
+  best = jnp.argmin(loss.total)
+  return best, dict(z=z[best], generated=generated[best],
+                    loss=loss.total[best], context_loss=loss.context[best],
+                    prior_loss=loss.prior[best])
+
+
+def _per_image_search(g_vars, d_vars, image, weights, z0, *, generator,
+                      discriminator, config: SearchConfig):
+  """The fori_loop of `adam_clip_step` on the (restarts, z_dim) latents of
+  one image (H, W, C); returns the fields of SearchResult for it."""
+  optimizer, objective, step = _search_step(
+      g_vars, d_vars, image, weights, generator=generator,
+      discriminator=discriminator, config=config)
   (z, _, curve), frames = _run_search_loop(
       step, z0, optimizer.init(z0), config,
       lambda z: generator.apply(g_vars, z, train=False))
-  loss, generated = objective(z)
-  best = jnp.argmin(loss.total)
-  out = dict(z=z[best], generated=generated[best], loss=loss.total[best],
-             context_loss=loss.context[best], prior_loss=loss.prior[best])
+  best, out = _best_restart(objective, z)
   if curve is not None:
     out['loss_curve'] = curve[best]
     out['frames'] = frames[best]
@@ -275,3 +292,85 @@ def search(generator: Generator, discriminator: Discriminator, g_vars: Any,
   out = search_latents(g_vars, d_vars, *batch, generator=generator,
                        discriminator=discriminator, config=config)
   return SearchResult(**out)
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchProgress:
+  """Where `search_progressive` stands after `step` of `total` iterations.
+
+  Attributes:
+    step: iterations done so far.
+    total: config.iterations.
+    generated: (N, H, W, C) G(z) in [-1, 1] of each image's best restart now.
+    loss: (N,) its total loss (context + prior) now.
+    result: the SearchResult once step == total (as `search` returns it),
+      else None.
+  """
+  step: int
+  total: int
+  generated: jax.Array
+  loss: jax.Array
+  result: SearchResult | None = None
+
+
+@functools.partial(jax.jit, static_argnames=('generator', 'discriminator',
+                                             'config', 'num_steps'))
+def _search_chunk(g_vars, d_vars, images, weights, z, opt_state, *,
+                  generator, discriminator, config, num_steps):
+  """`num_steps` more search steps from (z, opt_state), vmapped over images;
+  returns (z, opt_state, SearchResult fields of the best restarts)."""
+
+  def per_image(image, image_weights, image_z, image_opt_state):
+    _, objective, step = _search_step(
+        g_vars, d_vars, image, image_weights, generator=generator,
+        discriminator=discriminator, config=config)
+    image_z, image_opt_state, _ = jax.lax.fori_loop(
+        0, num_steps, step, (image_z, image_opt_state, None))
+    return image_z, image_opt_state, _best_restart(objective, image_z)[1]
+
+  return jax.vmap(per_image)(images, weights, z, opt_state)
+
+
+def search_progressive(generator: Generator, discriminator: Discriminator,
+                       g_vars: Any, d_vars: Any, images: Any, masks: Any,
+                       key: jax.Array, config: SearchConfig = SearchConfig(),
+                       every: int = 25, index_offset: int = 0
+                       ) -> Iterator[SearchProgress]:
+  """The z-search of `search`, run in chunks of `every` steps, reporting after each.
+
+  The same Adam state carries over from chunk to chunk, so the final result
+  is that of `search` (same initial latents, same steps) on one device;
+  recording (config.record_every) is not done here. Use it to show progress
+  (a web page, a progress bar) or to stop early.
+
+  Args:
+    generator, discriminator, g_vars, d_vars, images, masks, key, config,
+      index_offset: as for `search` (images (N, H, W, C) in [-1, 1], masks
+      (N, H, W, 1), 1 = known).
+    every: iterations per chunk (>= 1).
+
+  Yields:
+    SearchProgress after every chunk; the last one (step == total) carries
+    the SearchResult.
+  """
+  if every < 1:
+    raise InputError(f'every={every} must be >= 1 (search steps per report).')
+  cfg = generator.config
+  validate_inputs(images, masks, cfg.resolution, cfg.channels)
+  z = initial_latents(key, len(images), config.restarts, cfg.z_dim,
+                      index_offset)
+  masks = jnp.asarray(masks, jnp.float32)
+  images = jnp.asarray(images, jnp.float32)
+  weights = losses.importance_weights(masks, config.window)
+  optimizer = optax.adam(config.learning_rate, config.beta1, config.beta2)
+  opt_state = jax.vmap(optimizer.init)(z)
+  done = 0
+  while done < config.iterations:
+    num_steps = min(every, config.iterations - done)
+    z, opt_state, out = _search_chunk(
+        g_vars, d_vars, images, weights, z, opt_state, generator=generator,
+        discriminator=discriminator, config=config, num_steps=num_steps)
+    done += num_steps
+    result = SearchResult(**out) if done == config.iterations else None
+    yield SearchProgress(done, config.iterations, out['generated'],
+                         out['loss'], result)

@@ -126,3 +126,31 @@ def test_sharded_search_equals_single_device_search(setup):
   np.testing.assert_allclose(two.z, one.z, atol=1e-5)
   np.testing.assert_allclose(two.generated, one.generated, atol=1e-5)
   np.testing.assert_allclose(two.loss, one.loss, rtol=1e-5)
+
+
+def test_progressive_search_reports_each_chunk_and_ends_as_search(setup):
+  generator, discriminator, g_vars, d_vars, images, m = setup
+  config = SearchConfig(iterations=25, restarts=2)
+  key = jax.random.PRNGKey(5)
+  reports = list(inpaint.search_progressive(
+      generator, discriminator, g_vars, d_vars, images, m, key, config,
+      every=10))
+  assert [r.step for r in reports] == [10, 20, 25]
+  assert all(r.result is None for r in reports[:-1])
+  assert reports[0].generated.shape == images.shape
+  # The loss goes down from report to report (Adam state carried over).
+  assert np.all(np.asarray(reports[-1].loss) < np.asarray(reports[0].loss))
+  one_shot = inpaint.search(generator, discriminator, g_vars, d_vars, images,
+                            m, key, config, devices=jax.devices()[:1])
+  final = reports[-1].result
+  np.testing.assert_allclose(final.z, one_shot.z, atol=1e-5)
+  np.testing.assert_allclose(final.loss, one_shot.loss, rtol=1e-5)
+  np.testing.assert_allclose(final.generated, one_shot.generated, atol=1e-5)
+
+
+def test_progressive_search_refuses_a_chunk_size_below_one(setup):
+  generator, discriminator, g_vars, d_vars, images, m = setup
+  with pytest.raises(inpaint.InputError, match='every=0'):
+    next(inpaint.search_progressive(generator, discriminator, g_vars, d_vars,
+                                    images, m, jax.random.PRNGKey(0),
+                                    every=0))
