@@ -7,8 +7,12 @@ the central-block mask, 300 z-search iterations (the paper: --iterations=1500).
 Writes grid.png (masked input | G(z) | blended result | original),
 metrics.json, metrics.csv (PSNR/SSIM per image) and images/*.png.
 
-Your own images: --images=DIR (any JPEG/PNG, centre-cropped to a square and
-resized to 64x64) and --mask_file=mask.png (white = known, black = missing).
+Your own images: --images=DIR (any JPEG/PNG; the model sees a square cut out
+by --crop, resized to 64x64) and --mask_file=mask.png (white = known, black =
+missing), at the model size or at a photo's own size. Besides the 64x64
+results, images/<stem>_fullsize.png is each photo inpainted at its own size:
+G(z) resized into the square and Poisson-blended at full resolution; every
+pixel outside the hole is the photo's own.
 
 Semantic accuracy: for --dataset=svhn with --split=test or validation, the
 shipped digit classifier (--classifier, default models/svhn_classifier;
@@ -31,6 +35,7 @@ from experiments import _cli
 from inpaint_jax import checkpoints
 from inpaint_jax import classifier
 from inpaint_jax import evaluate
+from inpaint_jax import fullsize
 from inpaint_jax import input_pipeline
 from inpaint_jax import masks
 
@@ -47,12 +52,23 @@ _SPLIT = flags.DEFINE_string('split', 'test', 'Split of --dataset.')
 _SOURCE = _cli.define_source_flag()
 _DATA_DIR = _cli.define_data_dir_flag()
 _IMAGES = flags.DEFINE_string(
-    'images', None, 'A folder of your own images to inpaint instead.')
+    'images', None, 'A folder of your own images to inpaint instead; each is'
+    ' also written inpainted at its own size (images/<stem>_fullsize.png).')
+_CROP = flags.DEFINE_enum(
+    'crop', 'center', ['center', 'celeba'],
+    'With --images: the square of each photo the model sees. center: the'
+    ' central square of side min(width, height). celeba: the central square'
+    ' of side min * 108/178, the crop the CelebA model was trained on: frame'
+    ' the face as in CelebA\'s aligned faces (centred, eyes about 45 % from'
+    ' the top, the face filling about 60 % of the shorter side).')
 _MASK = flags.DEFINE_enum('mask', 'center', masks.KINDS,
                           "The paper's mask types (Sec. 4.1).")
 _MASK_FILE = flags.DEFINE_string(
     'mask_file', None, 'Mask image (white = known, black = missing) used for'
-    ' every image instead of --mask.')
+    ' every image instead of --mask. With --images: either at the model size'
+    ' (e.g. 64x64: every photo, upsampled into each photo\'s square for the'
+    ' full-size result) or at the photos\' own size (their hole must lie in'
+    ' the square --crop cuts).')
 _NUM_IMAGES = flags.DEFINE_integer('num_images', 64, 'How many images.',
                                    lower_bound=1)
 _BATCH = flags.DEFINE_integer('batch_size', 64, 'Images per z-search batch.',
@@ -78,9 +94,12 @@ def main(argv):
   search_config = _SEARCH_CONFIG()
   model_config, _ = checkpoints.load_model_config(_CHECKPOINT.value)
   size = model_config.resolution
+  photos, photo_masks = None, None
   if _IMAGES.value:
-    images, names = input_pipeline.load_folder(_IMAGES.value, size=size,
-                                               limit=_NUM_IMAGES.value)
+    images, names = input_pipeline.load_folder(
+        _IMAGES.value, crop=_CROP.value, size=size, limit=_NUM_IMAGES.value)
+    photos = fullsize.Photos(_IMAGES.value, _CROP.value, _MASK_FILE.value)
+    photo_masks = fullsize.photo_view_masks(photos, names, size)
   else:
     images, names = input_pipeline.load_split(
         _DATASET.value, _SPLIT.value, source=_SOURCE.value,
@@ -94,7 +113,7 @@ def main(argv):
       mask_file=_MASK_FILE.value, search_config=search_config,
       batch_size=_BATCH.value, blend=_BLEND.value, seed=_SEED.value,
       save_images=_SAVE_IMAGES.value, compute_dtype=_COMPUTE_DTYPE.value,
-      semantic=semantic)
+      semantic=semantic, masks=photo_masks, photos=photos)
   if jax.process_index() != 0:
     return
   print(f"{summary['num_images']} images, mask {summary['mask']}: "

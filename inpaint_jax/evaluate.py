@@ -23,7 +23,8 @@ from typing import Any, Callable, Sequence, Union
 import jax
 import numpy as np
 
-from inpaint_jax import checkpoints, classifier, distributed, inpaint
+from inpaint_jax import checkpoints, classifier, distributed, fullsize
+from inpaint_jax import inpaint
 from inpaint_jax import masks as masks_lib
 from inpaint_jax import methods
 from inpaint_jax import metrics
@@ -229,7 +230,8 @@ def evaluate_checkpoint(checkpoint: str, images: np.ndarray,
                         seed: int = 0, show_progress: bool = True,
                         compute_dtype: str = 'float32',
                         resume_dir: str | None = None,
-                        semantic: Semantic | None = None) -> EvalResult:
+                        semantic: Semantic | None = None,
+                        masks: np.ndarray | None = None) -> EvalResult:
   """`evaluate` of the z-search with the model in `checkpoint`; writes nothing.
 
   The arguments are those of `inpaint_and_evaluate` (resume_dir and
@@ -239,9 +241,13 @@ def evaluate_checkpoint(checkpoint: str, images: np.ndarray,
   config, g_vars, d_vars = checkpoints.restore_model(checkpoint)
   images = np.asarray(images, np.float32)
   _check_counts(images, names)
-  mask_key, _ = jax.random.split(jax.random.PRNGKey(seed))
-  masks = make_masks(mask_kind, mask_file, len(images), config.resolution,
-                     mask_key)
+  if masks is None:
+    mask_key, _ = jax.random.split(jax.random.PRNGKey(seed))
+    masks = make_masks(mask_kind, mask_file, len(images), config.resolution,
+                       mask_key)
+  else:
+    masks = np.asarray(masks, np.float32)
+    _check_counts(images, names, masks)
   inpaint.validate_inputs(images, masks, config.resolution, config.channels)
   method = methods.zsearch_method(config, g_vars, d_vars, search_config,
                                   blend=blend, compute_dtype=compute_dtype,
@@ -250,7 +256,8 @@ def evaluate_checkpoint(checkpoint: str, images: np.ndarray,
                        resume_dir=resume_dir, show_progress=show_progress,
                        semantic=semantic)
   summary = {'checkpoint': os.path.abspath(checkpoint),
-             'mask': mask_kind or os.path.abspath(mask_file),
+             'mask': (os.path.abspath(mask_file) if mask_file else
+                      mask_kind or 'custom'),
              **evaluated.summary}
   ordered = {k: summary[k] for k in _SUMMARY_ORDER}
   ordered.update(summary)
@@ -266,7 +273,10 @@ def inpaint_and_evaluate(checkpoint: str, images: np.ndarray,
                          seed: int = 0, save_images: bool = True,
                          show_progress: bool = True,
                          compute_dtype: str = 'float32',
-                         semantic: Semantic | None = None) -> dict[str, Any]:
+                         semantic: Semantic | None = None,
+                         masks: np.ndarray | None = None,
+                         photos: fullsize.Photos | None = None
+                         ) -> dict[str, Any]:
   """Inpaints `images` with the model in `checkpoint`; writes the results.
 
   Args:
@@ -289,6 +299,14 @@ def inpaint_and_evaluate(checkpoint: str, images: np.ndarray,
     semantic: optional (classifier, labels) for the semantic accuracy (see
       `evaluate`): a 'correct' column in metrics.csv and
       'semantic_accuracy*' in the summary.
+    masks: optional (N, R, R, 1) masks, 1 = known, used instead of drawing
+      `mask_kind` or reading `mask_file` (which then only names them in the
+      summary), e.g. `fullsize.photo_view_masks` of a mask at the photos'
+      own size.
+    photos: where `images` came from when they are your own photos
+      (`fullsize.Photos`): with `save_images`, each is also written
+      inpainted at its own size, images/<stem>_fullsize.png
+      (`fullsize.write_fullsize`).
 
   A killed run called again with the same arguments resumes where it stopped
   (finished batches are kept in `<output_dir>/partial/` until the end). With
@@ -311,6 +329,10 @@ def inpaint_and_evaluate(checkpoint: str, images: np.ndarray,
         checkpoint, images, names, mask_kind=mask_kind, mask_file=mask_file,
         search_config=search_config, batch_size=batch_size, blend=blend,
         seed=seed, show_progress=show_progress, compute_dtype=compute_dtype,
-        resume_dir=output_dir, semantic=semantic)
+        resume_dir=output_dir, semantic=semantic, masks=masks)
     results.write_all(output_dir, evaluated, save_images=save_images)
+    if photos is not None and save_images and jax.process_index() == 0:
+      fullsize.write_fullsize(
+          os.path.join(output_dir, results.IMAGES_DIR), photos,
+          evaluated.names, evaluated.generated, evaluated.masks, blend=blend)
   return evaluated.summary

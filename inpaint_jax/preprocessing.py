@@ -29,10 +29,33 @@ DATASETS = ('celeba', 'svhn', 'cars')
 CROPS = DATASETS + ('center',)
 
 
-def _central_square(image: Image.Image, side: int) -> Image.Image:
-  w, h = image.size
-  left, top = (w - side) // 2, (h - side) // 2
-  return image.crop((left, top, left + side, top + side))
+# The crops of `preprocess` that cut one square out of the image (`crop_box`).
+SQUARE_CROPS = ('center', 'celeba', 'cars')
+
+
+def crop_box(width: int, height: int, crop: str) -> tuple[int, int, int]:
+  """The square that `preprocess` cuts out of a width x height image.
+
+  Args:
+    width, height: the image size in pixels (>= 1).
+    crop: 'center' (and 'cars' without a bounding box): the central square
+      of side min(width, height); 'celeba': the central square of side
+      round(min(width, height) * 108 / 178), at least 1.
+
+  Returns:
+    (left, top, side): the square's top-left pixel and side in pixels; it
+    spans columns [left, left + side) and rows [top, top + side).
+  """
+  if crop not in SQUARE_CROPS:
+    raise InputError(f'crop {crop!r} does not cut a square out of the image;'
+                     f' use one of {SQUARE_CROPS}.')
+  width, height = int(width), int(height)
+  if width < 1 or height < 1:
+    raise InputError(f'The image is {width}x{height} pixels; give an image of'
+                     ' at least 1x1.')
+  short = min(width, height)
+  side = max(1, round(short * 108 / 178)) if crop == 'celeba' else short
+  return (width - side) // 2, (height - side) // 2, side
 
 
 def _crop_to_box(image: Image.Image, bbox: Sequence[float]) -> Image.Image:
@@ -68,11 +91,9 @@ def preprocess(image: Image.Image, crop: str, size: int = 64,
   image = to_rgb(image)
   if bbox is not None:
     image = _crop_to_box(image, bbox)
-  w, h = image.size
-  if crop == 'celeba':
-    image = _central_square(image, max(1, round(min(w, h) * 108 / 178)))
-  elif crop in ('cars', 'center'):
-    image = _central_square(image, min(w, h))
+  if crop in SQUARE_CROPS:
+    left, top, side = crop_box(*image.size, crop)
+    image = image.crop((left, top, left + side, top + side))
   image = image.resize((size, size), Image.BICUBIC)
   return np.asarray(image, np.uint8)
 

@@ -42,7 +42,10 @@ PARTIAL_DIR = 'partial'
 IMAGES_DIR = 'images'
 # Per-image PNGs (write_images): <stem>_<kind>.png for these kinds.
 IMAGE_KINDS = ('masked', 'generated', 'inpainted')
-_PER_IMAGE_PNG = re.compile(rf'.+_({"|".join(IMAGE_KINDS)})\.png')
+# fullsize: fullsize.write_fullsize's own photos at their own size, written
+# after these; an earlier run's are removed with the others.
+_PER_IMAGE_PNG = re.compile(
+    rf'.+_({"|".join(IMAGE_KINDS + ("fullsize",))})\.png')
 # Saved batches and their temporary files (a run killed mid-write leaves one).
 _PARTIAL_FILE = re.compile(r'batch_\d+\.npz(\..+)?')
 # A lock file younger than this whose owner cannot be read is being written.
@@ -269,7 +272,8 @@ def remove_stale_images(directory: str, keep: Sequence[str]) -> None:
   """Removes per-image PNGs in `directory` not named in `keep`.
 
   Only files named like write_images' output (*_masked.png,
-  *_generated.png, *_inpainted.png) are touched, never anything else; the
+  *_generated.png, *_inpainted.png) or fullsize.write_fullsize's
+  (*_fullsize.png) are touched, never anything else; the
   folder is removed if that leaves it empty.
   """
   if not os.path.isdir(directory):
