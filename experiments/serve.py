@@ -1,0 +1,69 @@
+r"""A local web page to draw a mask on a photo and inpaint it.
+
+  python -m experiments.serve            # then open http://127.0.0.1:8000
+
+Pick a model (one of --models_dir, or type a model directory), upload a photo
+or pick a test image of the model's data set (from --data_dir), paint the hole
+with the brush or choose one of the paper's mask kinds, set the z-search
+iterations, restarts and lambda, and press Inpaint: the page shows G(z) and
+the loss as the search goes, then the masked input, G(z_hat), the blended
+result and the result at the photo's full size, each to download.
+
+The page is served by Python's standard library and loads nothing from the
+internet. It listens on --host (default 127.0.0.1: this machine only).
+Ctrl-C stops it.
+"""
+
+import os
+import signal
+
+from absl import flags
+
+from experiments import _cli
+from inpaint_jax import serve
+from inpaint_jax.errors import MissingInputError
+
+_PORT = flags.DEFINE_integer('port', 8000, 'Port to listen on (0: any free'
+                             ' port).', lower_bound=0, upper_bound=65535)
+_HOST = flags.DEFINE_string(
+    'host', '127.0.0.1', 'Address to listen on; 0.0.0.0 lets other machines'
+    ' reach the page (and run jobs on this one).')
+_MODELS_DIR = flags.DEFINE_string(
+    'models_dir', serve.default_models_dir(),
+    'Folder of model directories (each with a model_config.json) to offer.')
+_DATA_DIR = _cli.define_data_dir_flag()
+flags.adopt_module_key_flags(_cli)
+
+
+def _stop(signum, frame):
+  del signum, frame
+  raise KeyboardInterrupt  # SIGTERM stops the server as Ctrl-C does.
+
+
+def main(argv):
+  del argv
+  if not os.path.isdir(_MODELS_DIR.value):
+    raise MissingInputError(
+        f'No folder at --models_dir={_MODELS_DIR.value!r}; point it at a'
+        ' folder of model directories (the project\'s models/ by default).')
+  signal.signal(signal.SIGTERM, _stop)
+  app = serve.App(_MODELS_DIR.value, _DATA_DIR.value)
+  try:
+    server = serve.make_server(app, _HOST.value, _PORT.value)
+  except BaseException:
+    app.close()
+    raise
+  host, port = server.server_address[:2]
+  print(f'Serving the inpainting page at http://{host}:{port}/ (models from'
+        f' {app.registry.models_dir}; Ctrl-C stops it).', flush=True)
+  try:
+    server.serve_forever()
+  except KeyboardInterrupt:
+    print('Stopping.', flush=True)
+  finally:
+    server.server_close()
+    app.close()
+
+
+if __name__ == '__main__':
+  _cli.run(main)
