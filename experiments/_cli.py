@@ -37,6 +37,12 @@ _HELP = {
               ' 7).',
     'record_every': 'If > 0: write search.gif (G(z) every N steps for the'
                     ' first batch) and loss_curves.csv (loss at every step).',
+    'stop_tolerance': 'Beyond the paper: if > 0, stop an image\'s search once'
+                      ' its loss fell by less than this fraction over the'
+                      ' last --check_every steps (--iterations stays the'
+                      ' cap); 0: all --iterations (the paper).',
+    'check_every': 'Steps between the convergence checks of'
+                   ' --stop_tolerance.',
     # TrainConfig
     'batch_size': 'Global batch size.',
     'num_steps': 'Total training steps.',
@@ -168,7 +174,8 @@ def define_search_flags(record: bool = False) -> Callable[..., SearchConfig]:
   the paper's 1500. With `record`, also --record_every.
   """
   fields = ('iterations', 'lam', 'learning_rate', 'beta1', 'beta2',
-            'restarts', 'window') + (('record_every',) if record else ())
+            'restarts', 'window', 'stop_tolerance', 'check_every') + (
+                ('record_every',) if record else ())
   return define_config_flags(SearchConfig, fields,
                              iterations=DEFAULT_ITERATIONS)
 

@@ -94,6 +94,11 @@ class SearchConfig:
     window: side of the importance-weight window N(i) in Eq. 3 (the paper: 7).
     record_every: if > 0, keep the loss every step and G(z) every
       `record_every` steps (for curves and animations).
+    stop_tolerance: beyond the paper; if > 0, an image's search stops once
+      its loss fell by less than this fraction over the last `check_every`
+      steps (or after `iterations`), and the batch shrinks to the images
+      still searching. 0: every image runs all iterations (the paper).
+    check_every: steps between those convergence checks.
   """
 
   iterations: int = 1500
@@ -104,6 +109,8 @@ class SearchConfig:
   restarts: int = 1
   window: int = 7
   record_every: int = 0
+  stop_tolerance: float = 0.0
+  check_every: int = 25
 
   def __post_init__(self):
     _check_fields(self, {
@@ -114,7 +121,14 @@ class SearchConfig:
         'beta2': (lambda v: 0 <= v < 1, 'in [0, 1)'),
         'restarts': (lambda v: v >= 1, 'a whole number >= 1'),
         'record_every': (lambda v: v >= 0, '>= 0 (0: no recording)'),
+        'stop_tolerance': (lambda v: 0 <= v < 1,
+                           'in [0, 1) (0: no early stopping, the paper)'),
+        'check_every': (lambda v: v >= 1, 'a whole number >= 1'),
     })
+    if self.stop_tolerance > 0 and self.record_every > 0:
+      raise InputError('SearchConfig: early stopping (--stop_tolerance) and'
+                       ' recording (--record_every) cannot be combined; drop'
+                       ' one of them.')
     if self.window < 1 or self.window % 2 == 0:
       raise InputError(f'SearchConfig.window={self.window}: the importance'
                        ' window needs a centre pixel; use a positive odd'

@@ -43,6 +43,8 @@ class SearchResult:
       (before the step's update), or None unless `record_every > 0`.
     frames: (N, F, H, W, C) G(z) every `record_every` steps (the first frame
       is the initial z), or None unless `record_every > 0`.
+    steps: (N,) iterations each image ran, with early stopping
+      (config.stop_tolerance > 0); else None (all ran config.iterations).
   """
   z: jax.Array
   generated: jax.Array
@@ -51,6 +53,7 @@ class SearchResult:
   prior_loss: jax.Array
   loss_curve: jax.Array | None = None
   frames: jax.Array | None = None
+  steps: jax.Array | None = None
 
 
 def initial_latents(key: jax.Array, n: int, restarts: int, z_dim: int,
@@ -286,12 +289,81 @@ def search(generator: Generator, discriminator: Discriminator, g_vars: Any,
   if len(images) % len(devices):
     raise InputError(f'{len(images)} images cannot be split evenly over'
                      f' {len(devices)} devices; pad the batch.')
+  g_vars, d_vars = replicate((g_vars, d_vars), devices)
+  if config.stop_tolerance > 0:
+    return _search_with_early_stop(generator, discriminator, g_vars, d_vars,
+                                   images, masks, z0, config, devices)
   batch = shard_batch((np.asarray(images, np.float32),
                        np.asarray(masks, np.float32), z0), devices)
-  g_vars, d_vars = replicate((g_vars, d_vars), devices)
   out = search_latents(g_vars, d_vars, *batch, generator=generator,
                        discriminator=discriminator, config=config)
   return SearchResult(**out)
+
+
+def _bucket_size(active: int, batch: int, num_devices: int) -> int:
+  """The padded batch for `active` images: the next power of two (so few
+  shapes compile), a multiple of the device count, at most `batch`."""
+  size = max(1 << max(active - 1, 0).bit_length(), num_devices)
+  size = -(-size // num_devices) * num_devices
+  return min(size, batch)
+
+
+def _search_with_early_stop(generator, discriminator, g_vars, d_vars, images,
+                            masks, z0, config: SearchConfig, devices):
+  """`search` with config.stop_tolerance > 0: every config.check_every
+  steps, images whose loss fell by less than that fraction since the last
+  check keep their current result and leave the batch; the rest go on, in a
+  batch padded to a power of two (`_bucket_size`)."""
+  images = np.asarray(images, np.float32)
+  weights = np.asarray(losses.importance_weights(
+      jnp.asarray(masks, jnp.float32), config.window))
+  optimizer = optax.adam(config.learning_rate, config.beta1, config.beta2)
+  z = np.array(z0)
+  opt_state = jax.tree.map(np.asarray, jax.vmap(optimizer.init)(z0))
+  n = len(images)
+  active = np.arange(n)
+  previous = np.full(n, np.inf)
+  steps = np.zeros(n, np.int32)
+  out = {}
+  done = 0
+  while active.size:
+    num_steps = min(config.check_every, config.iterations - done)
+    size = _bucket_size(active.size, n, len(devices))
+    rows = np.concatenate([active, np.repeat(active[-1:], size - active.size)])
+    batch = shard_batch(
+        (images[rows], weights[rows], z[rows],
+         jax.tree.map(lambda x: x[rows], opt_state)), devices)
+    new_z, new_state, chunk = _search_chunk(
+        g_vars, d_vars, *batch, generator=generator,
+        discriminator=discriminator, config=config, num_steps=num_steps)
+    done += num_steps
+    keep = slice(0, active.size)
+    z[active] = np.asarray(new_z)[keep]
+    opt_state = jax.tree.map(
+        lambda old, new: _set_rows(old, active, np.asarray(new)[keep]),
+        opt_state, new_state)
+    chunk = {k: np.asarray(v)[keep] for k, v in chunk.items()}
+    if not out:
+      out = {k: np.zeros((n,) + v.shape[1:], v.dtype) for k, v in chunk.items()}
+    loss = chunk['loss']
+    before = previous[active]  # inf at the first check: never converged.
+    converged = np.isfinite(before) & (
+        before - loss <= config.stop_tolerance * np.abs(before))
+    finished = converged | (done >= config.iterations)
+    for k, v in chunk.items():
+      out[k][active[finished]] = v[finished]
+    steps[active[finished]] = done
+    previous[active] = loss
+    active = active[~finished]
+  return SearchResult(**{k: jnp.asarray(v) for k, v in out.items()},
+                      steps=jnp.asarray(steps))
+
+
+def _set_rows(array: np.ndarray, rows: np.ndarray,
+              values: np.ndarray) -> np.ndarray:
+  array = array.copy()
+  array[rows] = values
+  return array
 
 
 @dataclasses.dataclass(frozen=True)

@@ -69,8 +69,10 @@ def zsearch_method(config: ModelConfig, g_vars: Any, d_vars: Any,
     seed: initial latents come from split(PRNGKey(seed))[1] ([0]: masks).
 
   Returns:
-    A Method giving G(z) as 'generated', the final z-search 'loss' and, with
-    search_config.record_every > 0, 'frames' and 'loss_curve'.
+    A Method giving G(z) as 'generated', the final z-search 'loss', with
+    early stopping (search_config.stop_tolerance > 0) the iterations each
+    image ran, 'steps', and with search_config.record_every > 0, 'frames'
+    and 'loss_curve'.
   """
   dtype = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}[compute_dtype]
   generator = Generator(config, dtype=dtype)
@@ -89,10 +91,13 @@ def zsearch_method(config: ModelConfig, g_vars: Any, d_vars: Any,
     if result.frames is not None:
       arrays['frames'] = np.asarray(result.frames)
       arrays['loss_curve'] = np.asarray(result.loss_curve)
+    if result.steps is not None:
+      arrays['steps'] = np.asarray(result.steps)
     return arrays
 
+  early_stop = search_config.stop_tolerance > 0
   return Method(
-      'zsearch', fill, scores=('loss',),
+      'zsearch', fill, scores=('loss',) + (('steps',) if early_stop else ()),
       settings=dict(model=config.to_dict(),
                     search=dataclasses.asdict(search_config), blend=blend,
                     seed=seed, compute_dtype=compute_dtype),

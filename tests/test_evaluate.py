@@ -183,6 +183,20 @@ def test_summary_and_result_of_a_checkpoint(model_dir, images, tmp_path):
                                rtol=1e-6)
 
 
+def test_early_stopping_reports_the_iterations_of_each_image(model_dir,
+                                                             images):
+  names = [f'im{i}.png' for i in range(len(images))]
+  config = SearchConfig(iterations=30, learning_rate=0.05,
+                        stop_tolerance=0.02, check_every=5)
+  evaluated = evaluate.evaluate_checkpoint(
+      model_dir, images, names, search_config=config, batch_size=4,
+      show_progress=False)
+  steps = evaluated.metrics['steps']
+  assert steps.shape == (5,) and np.all((steps >= 10) & (steps <= 30))
+  assert evaluated.summary['mean_steps'] == pytest.approx(steps.mean())
+  assert evaluated.summary['search']['stop_tolerance'] == 0.02
+
+
 # The output folder: checked and locked before any work ------------------------
 
 

@@ -154,3 +154,44 @@ def test_progressive_search_refuses_a_chunk_size_below_one(setup):
     next(inpaint.search_progressive(generator, discriminator, g_vars, d_vars,
                                     images, m, jax.random.PRNGKey(0),
                                     every=0))
+
+
+def test_early_stopping_keeps_each_image_as_a_search_of_its_own_length(setup):
+  generator, discriminator, g_vars, d_vars, images, m = setup
+  config = SearchConfig(iterations=40, learning_rate=0.05,
+                        stop_tolerance=0.02, check_every=5)
+  key = jax.random.PRNGKey(2)
+  early = inpaint.search(generator, discriminator, g_vars, d_vars, images, m,
+                         key, config, devices=jax.devices()[:1])
+  steps = np.asarray(early.steps)
+  assert steps.shape == (4,) and np.all(steps % 5 == 0)
+  assert np.all((steps >= 10) & (steps <= 40))
+  # Images leave the batch at different times (the batch shrinks) ...
+  assert len(set(steps.tolist())) > 1, steps
+  for i, n in enumerate(steps):
+    fixed = inpaint.search(generator, discriminator, g_vars, d_vars, images, m,
+                           key, dataclasses.replace(config, iterations=int(n),
+                                                    stop_tolerance=0.0),
+                           devices=jax.devices()[:1])
+    # ... and each image's result is that of a plain search of its length.
+    np.testing.assert_allclose(early.z[i], fixed.z[i], atol=1e-5)
+    np.testing.assert_allclose(early.loss[i], fixed.loss[i], rtol=1e-5)
+  assert fixed.steps is None
+
+
+def test_early_stopping_splits_over_two_devices_like_one(setup):
+  generator, discriminator, g_vars, d_vars, images, m = setup
+  config = SearchConfig(iterations=30, learning_rate=0.05,
+                        stop_tolerance=0.02, check_every=5)
+  key = jax.random.PRNGKey(2)
+  one = inpaint.search(generator, discriminator, g_vars, d_vars, images, m,
+                       key, config, devices=jax.devices()[:1])
+  two = inpaint.search(generator, discriminator, g_vars, d_vars, images, m,
+                       key, config, devices=jax.devices()[:2])
+  np.testing.assert_array_equal(one.steps, two.steps)
+  np.testing.assert_allclose(one.z, two.z, atol=1e-5)
+
+
+def test_early_stopping_with_recording_is_refused():
+  with pytest.raises(inpaint.InputError, match='cannot be combined'):
+    SearchConfig(stop_tolerance=0.01, record_every=5)
