@@ -39,6 +39,7 @@ from inpaint_jax import blending
 from inpaint_jax import images as image_io
 from inpaint_jax import masks as masks_lib
 from inpaint_jax import preprocessing
+from inpaint_jax import results
 from inpaint_jax.errors import InputError
 
 Box = tuple[int, int, int]  # (left, top, side) in photo pixels.
@@ -357,22 +358,9 @@ class Photos:
 def read_mask(path: str) -> np.ndarray:
   """A mask image at its own size: (H, W) bool, True = known (white).
 
-  Binarised as `masks.from_file` does (grey level above half the image's
-  maximum = known); it must have a known and a missing pixel.
+  Read as `masks.read_known` does; it must have a known and a missing pixel.
   """
-  try:
-    with Image.open(path) as img:
-      img.load()
-      if img.mode not in ('L', 'I', 'I;16', 'F'):
-        img = img.convert('L')
-      grey = np.asarray(img, dtype=np.float64)
-  except (OSError, ValueError, SyntaxError) as e:
-    raise InputError(f'Cannot read mask image {os.fspath(path)!r} ({e}); give'
-                     ' a PNG or JPEG file.') from e
-  if grey.ndim != 2:
-    raise InputError(f'Mask image {os.fspath(path)!r} has shape {grey.shape};'
-                     ' expected a single-channel image.')
-  known = 2.0 * grey > grey.max()
+  known = masks_lib.read_known(path)
   masks_lib.check_masks(known[None, ..., None].astype(np.float32),
                         f'Mask {os.fspath(path)!r}',
                         missing_fix='paint the hole black',
@@ -474,7 +462,6 @@ def write_fullsize(directory: str, photos: Photos, names: Sequence[str],
   Returns:
     The names of the files written.
   """
-  from inpaint_jax import results  # Not at the top: results is heavier.
   generated = np.asarray(generated, np.float32)
   view_masks = np.asarray(view_masks, np.float32)
   if not len(generated) == len(view_masks) == len(names):

@@ -180,28 +180,15 @@ def make(kind: str, key: jax.Array, n: int, size: int = 64) -> jax.Array:
   raise InputError(f'Unknown mask kind {kind!r}; use one of {KINDS}.')
 
 
-def from_file(path: str | os.PathLike, size: int = 64) -> np.ndarray:
-  """Loads a mask image: white = known, black = missing.
+def read_known(path: str | os.PathLike) -> np.ndarray:
+  """A mask image at its own size: (H, W) bool, True = known (white).
 
   Any PIL-readable image (PNG, JPEG, any mode) works. It is converted to grey
   levels and a pixel is known if its grey level is above half of the image's
   maximum grey level, so 0/255 and 0/1 images and JPEG-compressed black-and-
-  white masks all load as intended; the alpha channel is ignored. If the image
-  is not size x size it is resized with nearest-neighbour sampling after
-  binarisation.
-
-  Args:
-    path: path of the mask image.
-    size: side of the returned mask.
-
-  Returns:
-    float32 numpy array (size, size, 1) in {0, 1}, 1 = known.
-
-  Raises:
-    ValueError: if the file cannot be read, or the mask has no missing pixel
-      or no known pixel.
+  white masks all load as intended; the alpha channel is ignored. Raises
+  InputError for a file that is not a readable single-channel image.
   """
-  _check_n_size(1, size)
   try:
     with Image.open(path) as img:
       img.load()
@@ -215,7 +202,28 @@ def from_file(path: str | os.PathLike, size: int = 64) -> np.ndarray:
   if grey.ndim != 2:
     raise InputError(f'Mask image {os.fspath(path)!r} has shape {grey.shape};'
                      ' expected a single-channel image.')
-  known = (2.0 * grey > grey.max()).astype(np.uint8)
+  return 2.0 * grey > grey.max()
+
+
+def from_file(path: str | os.PathLike, size: int = 64) -> np.ndarray:
+  """Loads a mask image (`read_known`: white = known, black = missing).
+
+  If the image is not size x size it is resized with nearest-neighbour
+  sampling after binarisation.
+
+  Args:
+    path: path of the mask image.
+    size: side of the returned mask.
+
+  Returns:
+    float32 numpy array (size, size, 1) in {0, 1}, 1 = known.
+
+  Raises:
+    InputError: if the file cannot be read, or the mask has no missing pixel
+      or no known pixel.
+  """
+  _check_n_size(1, size)
+  known = read_known(path).astype(np.uint8)
   if known.shape != (size, size):
     known = np.asarray(
         Image.fromarray(known * 255).resize((size, size), Image.NEAREST)) > 127
