@@ -18,7 +18,16 @@ initial latents for every method:
   fixed search could give, chosen on these very images (an upper bound);
 * early stop T: `SearchConfig(stop_tolerance=T, check_every=--every)`: each
   image stops once its loss fell by less than the fraction T over the last
-  --every steps, and the batch shrinks (`inpaint.search`), timed the same way.
+  --every steps, and the batch shrinks (`inpaint.search`), timed the same way;
+* with --encoder_dirs (beyond the paper, issue #12): 'encoder + fixed K' for
+  each K of --encoder_iterations (0: the encoder's z alone) and 'encoder +
+  early stop T' for each T of --encoder_stop_tolerances: the search starts
+  from the encoder's predicted z (`encoder.initial_latents`; other restarts
+  random); the prediction is timed with the search.
+
+--nocurve skips the curve and the oracle row (the target is then the paper
+row's PSNR - --tolerance_db: the same number, as the curve's last point is
+the same search).
 
 Per row: mean PSNR, whether it reaches the target, seconds (search + one
 blend, compilation excluded: see `timed_search`), images/s, speed-up over the
@@ -39,7 +48,8 @@ from absl import app
 from absl import flags
 
 from benchmarks import common
-from inpaint_jax import blending, checkpoints, evaluate, inpaint, masks
+from inpaint_jax import blending, checkpoints, encoder, evaluate, inpaint
+from inpaint_jax import masks
 from inpaint_jax import input_pipeline, metrics, reproduce
 from inpaint_jax.config import SearchConfig
 from inpaint_jax.models import Discriminator, Generator
@@ -66,6 +76,17 @@ _STOP_TOLERANCES = flags.DEFINE_list(
     'stop_tolerances', ['0.03', '0.01', '0.003'],
     'Early stopping (SearchConfig.stop_tolerance) values to time, checked'
     ' every --every steps.')
+_ENCODER_DIRS = flags.DEFINE_string(
+    'encoder_dirs', '', 'Encoder directory pattern ({dataset} is replaced),'
+    ' e.g. models/{dataset}64_encoder; empty: no encoder rows.')
+_ENCODER_ITERATIONS = flags.DEFINE_list(
+    'encoder_iterations', ['0', '25', '50', '100', '200'],
+    'Fixed iteration counts K of the "encoder + fixed K" rows.')
+_ENCODER_STOP_TOLERANCES = flags.DEFINE_list(
+    'encoder_stop_tolerances', ['0.03', '0.01', '0.003'],
+    'Early stopping values of the "encoder + early stop T" rows.')
+_CURVE = flags.DEFINE_bool('curve', True, 'Compute the paper\'s PSNR curve'
+                           ' and the oracle row.')
 _DATA_DIR = flags.DEFINE_string('data_dir', None, 'Data root (default:'
                                 ' $INPAINT_DATA_DIR, else ../shared/data).')
 _OUTPUT = flags.DEFINE_string('output', None, 'JSON path (default'
@@ -123,32 +144,42 @@ def psnr_curve(model_dir: str, images: np.ndarray, image_masks: np.ndarray,
 
 
 def timed_search(model_dir: str, images: np.ndarray,
-                 image_masks: np.ndarray, config: SearchConfig
+                 image_masks: np.ndarray, config: SearchConfig,
+                 encoder_dir: str | None = None
                  ) -> tuple[float, np.ndarray, np.ndarray]:
   """(seconds, PSNR (N,), iterations run (N,)) of the z-search + one blend.
 
   Compilation is left out: a fixed-length search is `inpaint.search_latents`
   compiled ahead of time, then timed; an early-stopped one (which compiles
   one chunk per batch size the batch shrinks through) runs once untimed,
-  then `inpaint.search` is timed.
+  then `inpaint.search` is timed. With `encoder_dir` the search starts from
+  the encoder's latents (`encoder.initial_latents`, compiled by an untimed
+  call), whose prediction is inside the timed span.
   """
   model_config, g_vars, d_vars = checkpoints.restore_model(model_dir)
   generator, discriminator = Generator(model_config), Discriminator(
       model_config)
   masked = images * image_masks
   key = jax.random.split(jax.random.PRNGKey(0))[1]
+  if encoder_dir:
+    loaded = encoder.load_for(encoder_dir, model_config, model_dir)
+    start_latents = lambda: encoder.initial_latents(
+        loaded, masked, image_masks, key, config.restarts)
+  else:
+    start_latents = lambda: inpaint.initial_latents(
+        key, len(images), config.restarts, model_config.z_dim)
+  z0 = common.block(start_latents())
   if config.stop_tolerance > 0:
     search = lambda: inpaint.search(generator, discriminator, g_vars, d_vars,
-                                    masked, image_masks, key, config)
+                                    masked, image_masks, key, config,
+                                    initial_z=start_latents())
     common.block(search().generated)
   else:
-    z0 = inpaint.initial_latents(key, len(images), config.restarts,
-                                 model_config.z_dim)
     compiled, _ = common.compile_fn(
         inpaint.search_latents, g_vars, d_vars, masked, image_masks, z0,
         generator=generator, discriminator=discriminator, config=config)
     search = lambda: inpaint.SearchResult(
-        **compiled(g_vars, d_vars, masked, image_masks, z0))
+        **compiled(g_vars, d_vars, masked, image_masks, start_latents()))
   blend = lambda g: blending.poisson_blend(g, masked, image_masks)
   common.block(blend(masked))  # compiles the blend
   start = time.perf_counter()
@@ -162,10 +193,11 @@ def timed_search(model_dir: str, images: np.ndarray,
 
 
 def cell(dataset: str, kind: str, num_images: int, iterations: int,
-         every: int, tolerance_db: float,
-         stop_tolerances: list[float]) -> list[dict]:
+         every: int, tolerance_db: float, stop_tolerances: list[float],
+         encoder_stop_tolerances: list[float] = ()) -> list[dict]:
   """The rows of one (data set, mask): the paper's procedure, the fewest
-  iterations reaching its PSNR - tolerance_db, and early stopping."""
+  iterations reaching its PSNR - tolerance_db, early stopping and, with
+  --encoder_dirs, the searches from the encoder's z."""
   size = 64
   images, _ = input_pipeline.load_split(dataset, 'validation',
                                         data_dir=_DATA_DIR.value, size=size,
@@ -175,33 +207,49 @@ def cell(dataset: str, kind: str, num_images: int, iterations: int,
   config = SearchConfig(iterations=iterations,
                         window=reproduce.CARD_WINDOWS[dataset])
   model_dir = _MODEL_DIRS.value.format(dataset=dataset)
-  curve = psnr_curve(model_dir, images, image_masks, config, every)
-  mean = curve['psnr'].mean(axis=1)
-  target = float(mean[-1]) - tolerance_db
-  fewest = int(curve['steps'][int(np.argmax(mean >= target))])
-  base = {'dataset': dataset, 'mask': kind, 'images': len(images),
-          'target_psnr': target}
-  runs = [(f'paper (Adam, {iterations})', config),
-          (f'fixed {fewest} (fewest reaching, oracle)',
-           dataclasses.replace(config, iterations=fewest))]
+  encoder_dir = _ENCODER_DIRS.value.format(dataset=dataset) or None
+  runs = [(f'paper (Adam, {iterations})', config, None)]
+  target, curve = None, None
+  if _CURVE.value:
+    curve = psnr_curve(model_dir, images, image_masks, config, every)
+    mean = curve['psnr'].mean(axis=1)
+    target = float(mean[-1]) - tolerance_db
+    fewest = int(curve['steps'][int(np.argmax(mean >= target))])
+    runs.append((f'fixed {fewest} (fewest reaching, oracle)',
+                 dataclasses.replace(config, iterations=fewest), None))
   runs += [(f'early stop {tol:g}', dataclasses.replace(
-      config, stop_tolerance=tol, check_every=every))
+      config, stop_tolerance=tol, check_every=every), None)
            for tol in stop_tolerances]
+  if encoder_dir:
+    runs += [(f'encoder + fixed {k}',
+              dataclasses.replace(config, iterations=k), encoder_dir)
+             for k in (int(k) for k in _ENCODER_ITERATIONS.value)]
+    runs += [(f'encoder + early stop {tol:g}', dataclasses.replace(
+        config, stop_tolerance=tol, check_every=every), encoder_dir)
+             for tol in encoder_stop_tolerances]
+  base = {'dataset': dataset, 'mask': kind, 'images': len(images)}
   rows, paper_seconds = [], None
-  for method, run_config in runs:
+  for method, run_config, run_encoder in runs:
     seconds, psnr, steps = timed_search(model_dir, images, image_masks,
-                                        run_config)
-    paper_seconds = paper_seconds or seconds
-    rows.append({**base, 'method': method, 'psnr': float(psnr.mean()),
+                                        run_config, run_encoder)
+    if paper_seconds is None:
+      paper_seconds = seconds
+      target = float(psnr.mean()) - tolerance_db if target is None else target
+    rows.append({**base, 'target_psnr': target, 'method': method,
+                 'psnr': float(psnr.mean()),
                  'reaches_target': bool(psnr.mean() >= target),
                  'seconds': seconds, 'images_per_s': len(images) / seconds,
                  'speedup': paper_seconds / seconds,
                  'mean_iterations': float(steps.mean()),
                  'max_iterations': int(steps.max())})
-  rows[0].update(curve_steps=curve['steps'].tolist(),
-                 curve_psnr=[round(float(v), 3) for v in mean],
-                 per_image_loss=curve['loss'].T.round(4).tolist(),
-                 per_image_psnr=curve['psnr'].T.round(3).tolist())
+    print(f"{dataset} {kind} {method}: {rows[-1]['psnr']:.2f} dB,"
+          f" {seconds:.1f} s, {rows[-1]['speedup']:.1f}x,"
+          f" {rows[-1]['mean_iterations']:.0f} iterations", flush=True)
+  if curve is not None:
+    rows[0].update(curve_steps=curve['steps'].tolist(),
+                   curve_psnr=[round(float(v), 3) for v in mean],
+                   per_image_loss=curve['loss'].T.round(4).tolist(),
+                   per_image_psnr=curve['psnr'].T.round(3).tolist())
   return rows
 
 
@@ -212,16 +260,14 @@ def main(argv):
   else:
     datasets, kinds = _DATASETS.value, _MASKS.value
     num, iterations = _NUM_IMAGES.value, _ITERATIONS.value
-  stop_tolerances = [float(t) for t in _STOP_TOLERANCES.value]
+  stop_tolerances = [float(t) for t in _STOP_TOLERANCES.value if t]
+  encoder_stop_tolerances = [float(t) for t in
+                             _ENCODER_STOP_TOLERANCES.value if t]
   rows = []
   for dataset in datasets:
     for kind in kinds:
-      for row in cell(dataset, kind, num, iterations, _EVERY.value,
-                      _TOLERANCE.value, stop_tolerances):
-        rows.append(row)
-        print(f"{dataset} {kind} {row['method']}: {row['psnr']:.2f} dB,"
-              f" {row['seconds']:.1f} s, {row['speedup']:.1f}x,"
-              f" {row['mean_iterations']:.0f} iterations", flush=True)
+      rows += cell(dataset, kind, num, iterations, _EVERY.value,
+                   _TOLERANCE.value, stop_tolerances, encoder_stop_tolerances)
   common.report('time_to_quality', rows,
                 columns=['dataset', 'mask', 'method', 'psnr',
                          'reaches_target', 'images_per_s', 'speedup',
@@ -229,7 +275,7 @@ def main(argv):
                 output=_OUTPUT.value,
                 extra={'every': _EVERY.value, 'iterations': iterations,
                        'tolerance_db': _TOLERANCE.value,
-                       'images': num})
+                       'images': num, 'encoder_dirs': _ENCODER_DIRS.value})
 
 
 if __name__ == '__main__':

@@ -231,7 +231,8 @@ def evaluate_checkpoint(checkpoint: str, images: np.ndarray,
                         compute_dtype: str = 'float32',
                         resume_dir: str | None = None,
                         semantic: Semantic | None = None,
-                        masks: np.ndarray | None = None) -> EvalResult:
+                        masks: np.ndarray | None = None,
+                        encoder: Any = None) -> EvalResult:
   """`evaluate` of the z-search with the model in `checkpoint`; writes nothing.
 
   The arguments are those of `inpaint_and_evaluate` (resume_dir and
@@ -251,7 +252,7 @@ def evaluate_checkpoint(checkpoint: str, images: np.ndarray,
   inpaint.validate_inputs(images, masks, config.resolution, config.channels)
   method = methods.zsearch_method(config, g_vars, d_vars, search_config,
                                   blend=blend, compute_dtype=compute_dtype,
-                                  seed=seed)
+                                  seed=seed, encoder=encoder)
   evaluated = evaluate(method, images, names, masks, batch_size=batch_size,
                        resume_dir=resume_dir, show_progress=show_progress,
                        semantic=semantic)
@@ -259,6 +260,8 @@ def evaluate_checkpoint(checkpoint: str, images: np.ndarray,
              'mask': (os.path.abspath(mask_file) if mask_file else
                       mask_kind or 'custom'),
              **evaluated.summary}
+  if encoder is not None:
+    summary['encoder_dir'] = encoder.directory
   ordered = {k: summary[k] for k in _SUMMARY_ORDER}
   ordered.update(summary)
   return dataclasses.replace(evaluated, summary=ordered)
@@ -275,8 +278,8 @@ def inpaint_and_evaluate(checkpoint: str, images: np.ndarray,
                          compute_dtype: str = 'float32',
                          semantic: Semantic | None = None,
                          masks: np.ndarray | None = None,
-                         photos: fullsize.Photos | None = None
-                         ) -> dict[str, Any]:
+                         photos: fullsize.Photos | None = None,
+                         encoder: Any = None) -> dict[str, Any]:
   """Inpaints `images` with the model in `checkpoint`; writes the results.
 
   Args:
@@ -307,6 +310,8 @@ def inpaint_and_evaluate(checkpoint: str, images: np.ndarray,
       (`fullsize.Photos`): with `save_images`, each is also written
       inpainted at its own size, images/<stem>_fullsize.png
       (`fullsize.write_fullsize`).
+    encoder: optional `encoder.LoadedEncoder` trained for this model: the
+      search starts from its predicted z (`methods.zsearch_method`).
 
   A killed run called again with the same arguments resumes where it stopped
   (finished batches are kept in `<output_dir>/partial/` until the end). With
@@ -329,7 +334,8 @@ def inpaint_and_evaluate(checkpoint: str, images: np.ndarray,
         checkpoint, images, names, mask_kind=mask_kind, mask_file=mask_file,
         search_config=search_config, batch_size=batch_size, blend=blend,
         seed=seed, show_progress=show_progress, compute_dtype=compute_dtype,
-        resume_dir=output_dir, semantic=semantic, masks=masks)
+        resume_dir=output_dir, semantic=semantic, masks=masks,
+        encoder=encoder)
     results.write_all(output_dir, evaluated, save_images=save_images)
     if photos is not None and save_images and jax.process_index() == 0:
       fullsize.write_fullsize(

@@ -259,7 +259,8 @@ def search(generator: Generator, discriminator: Discriminator, g_vars: Any,
            d_vars: Any, images: Any, masks: Any, key: jax.Array,
            config: SearchConfig = SearchConfig(),
            index_offset: int = 0,
-           devices: Sequence[jax.Device] | None = None) -> SearchResult:
+           devices: Sequence[jax.Device] | None = None,
+           initial_z: Any = None) -> SearchResult:
   """Inpainting z-search (Eq. 2) for a batch of images.
 
   Args:
@@ -275,6 +276,9 @@ def search(generator: Generator, discriminator: Discriminator, g_vars: Any,
     devices: devices to split the batch over (jit with a NamedSharding; the
       per-image results are the same as on one device). Default: all local
       devices when they divide the batch size, else one.
+    initial_z: optional (N, config.restarts, z_dim) latents in [-1, 1] to
+      start from instead of the random ones (e.g. an encoder's prediction,
+      `encoder.initial_latents`); `key` is then unused.
 
   Returns:
     SearchResult with z, G(z), final losses and, if config.record_every > 0,
@@ -282,8 +286,12 @@ def search(generator: Generator, discriminator: Discriminator, g_vars: Any,
   """
   cfg = generator.config
   validate_inputs(images, masks, cfg.resolution, cfg.channels)
-  z0 = initial_latents(key, len(images), config.restarts, cfg.z_dim,
-                       index_offset)
+  if initial_z is None:
+    z0 = initial_latents(key, len(images), config.restarts, cfg.z_dim,
+                         index_offset)
+  else:
+    z0 = _check_initial_z(initial_z, (len(images), config.restarts,
+                                      cfg.z_dim))
   if devices is None:
     devices = default_devices(len(images))
   if len(images) % len(devices):
@@ -298,6 +306,19 @@ def search(generator: Generator, discriminator: Discriminator, g_vars: Any,
   out = search_latents(g_vars, d_vars, *batch, generator=generator,
                        discriminator=discriminator, config=config)
   return SearchResult(**out)
+
+
+def _check_initial_z(initial_z: Any, shape: tuple[int, int, int]
+                     ) -> jax.Array:
+  """initial_z as float32 after checking its shape and range."""
+  z = np.asarray(initial_z, np.float32)
+  if z.shape != shape:
+    raise InputError(f'initial_z has shape {z.shape}; expected {shape}'
+                     ' (images, restarts, z_dim).')
+  if not np.all(np.isfinite(z)) or np.abs(z).max() > 1.0:
+    raise InputError('initial_z must be finite and in [-1, 1] (the latent'
+                     ' box of the search); clip it first.')
+  return jnp.asarray(z)
 
 
 def _bucket_size(active: int, batch: int, num_devices: int) -> int:

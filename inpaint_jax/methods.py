@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from inpaint_jax import blending, inpaint
+from inpaint_jax import encoder as encoder_lib
 from inpaint_jax.config import ModelConfig, SearchConfig
 from inpaint_jax.models import Discriminator, Generator
 
@@ -58,7 +59,7 @@ class Method:
 def zsearch_method(config: ModelConfig, g_vars: Any, d_vars: Any,
                    search_config: SearchConfig = SearchConfig(), *,
                    blend: bool = True, compute_dtype: str = 'float32',
-                   seed: int = 0) -> Method:
+                   seed: int = 0, encoder: Any = None) -> Method:
   """The paper's method: z-search (Eq. 2), then Poisson blending (Eq. 6).
 
   Args:
@@ -67,6 +68,10 @@ def zsearch_method(config: ModelConfig, g_vars: Any, d_vars: Any,
     blend: Poisson-blend G(z) into the hole; else plain overlay.
     compute_dtype: 'float32', or 'bfloat16' for G and D's convolutions.
     seed: initial latents come from split(PRNGKey(seed))[1] ([0]: masks).
+    encoder: optional `encoder.LoadedEncoder` trained for this generator
+      (else InputError): each image's first restart starts from the
+      encoder's z (`encoder.initial_latents`; other restarts random), beyond
+      the paper. None: random latents (the paper).
 
   Returns:
     A Method giving G(z) as 'generated', the final z-search 'loss', with
@@ -79,11 +84,18 @@ def zsearch_method(config: ModelConfig, g_vars: Any, d_vars: Any,
   discriminator = Discriminator(config, dtype=dtype)
   _, z_key = jax.random.split(jax.random.PRNGKey(seed))
   combine = blending.poisson_blend if blend else blending.overlay
+  if encoder is not None:
+    encoder_lib.check_generator(encoder, config)
 
   def fill(corrupted, masks, index_offset):
+    initial_z = None
+    if encoder is not None:
+      initial_z = encoder_lib.initial_latents(
+          encoder, corrupted, masks, z_key, search_config.restarts,
+          index_offset)
     result = inpaint.search(generator, discriminator, g_vars, d_vars,
                             corrupted, masks, z_key, search_config,
-                            index_offset=index_offset)
+                            index_offset=index_offset, initial_z=initial_z)
     final = combine(result.generated, corrupted, masks)
     arrays = {'generated': np.asarray(result.generated),
               'inpainted': np.asarray(jnp.clip(final, -1, 1)),
@@ -96,12 +108,17 @@ def zsearch_method(config: ModelConfig, g_vars: Any, d_vars: Any,
     return arrays
 
   early_stop = search_config.stop_tolerance > 0
+  settings = dict(model=config.to_dict(),
+                  search=dataclasses.asdict(search_config), blend=blend,
+                  seed=seed, compute_dtype=compute_dtype)
+  variables = (g_vars, d_vars)
+  if encoder is not None:
+    settings['encoder'] = dict(encoder.config.to_dict(),
+                               generator=encoder.generator)
+    variables += (encoder.variables,)
   return Method(
       'zsearch', fill, scores=('loss',) + (('steps',) if early_stop else ()),
-      settings=dict(model=config.to_dict(),
-                    search=dataclasses.asdict(search_config), blend=blend,
-                    seed=seed, compute_dtype=compute_dtype),
-      variables=(g_vars, d_vars))
+      settings=settings, variables=variables)
 
 
 def fill_method(name: str, inpaint: Callable[[np.ndarray, np.ndarray], Any],

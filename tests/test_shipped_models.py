@@ -6,10 +6,11 @@ import jax
 import numpy as np
 import pytest
 
-from inpaint_jax import blending, checkpoints, inpaint, masks
+from inpaint_jax import blending, checkpoints, encoder, inpaint, masks
 from inpaint_jax import methods
 from inpaint_jax import input_pipeline, metrics
 from inpaint_jax.config import SearchConfig
+from inpaint_jax.errors import InputError
 from inpaint_jax.models import Discriminator, Generator
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -46,3 +47,25 @@ def test_short_inpainting_beats_the_mean_colour_fill(name):
     gains[kind] = ours - fill
   # Over the four mask types (per-mask results on 64 images: model cards).
   assert np.mean(list(gains.values())) > 0, (name, gains)
+
+
+@pytest.mark.parametrize('name', sorted(SHIPPED))
+def test_shipped_encoders_load_and_match_their_generators(name):
+  model_dir = os.path.join(ROOT, 'models', name)
+  encoder_dir = model_dir + '_encoder'
+  assert os.path.isfile(os.path.join(encoder_dir, 'README.md')), encoder_dir
+  size = sum(os.path.getsize(os.path.join(d, f))
+             for d, _, files in os.walk(encoder_dir) for f in files)
+  assert size < 3 * 2**20, size
+  config, _ = checkpoints.load_model_config(model_dir)
+  loaded = encoder.load_for(encoder_dir, config, model_dir)
+  assert loaded.generator['path'] == os.path.join('models', name)
+  assert loaded.metadata['steps'] == loaded.config.num_steps
+  others = [n for n in SHIPPED if n != name]
+  with pytest.raises(InputError, match='was trained for the generator'):
+    encoder.load_for(encoder_dir, config, os.path.join(ROOT, 'models',
+                                                       others[0]))
+  images = np.zeros((2, 64, 64, 3), np.float32)
+  m = np.asarray(masks.center(2, 64))
+  z = np.asarray(encoder.predict_latents(loaded, images, m))
+  assert z.shape == (2, config.z_dim) and np.all(np.abs(z) <= 1)

@@ -1,0 +1,331 @@
+"""An encoder that predicts the z-search's starting latent (issue #12).
+
+The z-search of Sec. 3.3 starts from a random z and needs ~1500 Adam steps.
+A small network E(y * M, M) -> z in [-1, 1]^z_dim, trained on the
+generator's own samples (no data needed: z ~ U[-1, 1], x = G(z), a random
+mask of one of the four kinds), gives a starting point that is already close,
+so a few dozen steps reach the quality of the full search
+(`inpaint.search(..., initial_z=...)`, `methods.zsearch_method(...,
+encoder=...)`, `experiments.inpaint --encoder=DIR`).
+
+* `EncoderConfig`: architecture and training settings (saved with it).
+* `Encoder`: the DCGAN discriminator's layout (stride-2 5x5 convolutions,
+  batch norm on all but the first, leaky ReLU 0.2) on 4 input channels
+  (y * M and M), a dense layer to z_dim, tanh.
+* `predict_latents`: (N, z_dim) latents of masked images, jitted.
+* `save` / `restore`: an encoder model directory (`encoder_config.json`
+  naming the generator it was trained for and its variables_sha256, a
+  `variables_sha256` of its own, orbax `variables/`); `check_generator`
+  refuses an encoder with another generator. Training: `encoder_train`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import os
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import orbax.checkpoint as ocp
+
+from inpaint_jax import checkpoints
+from inpaint_jax import inpaint
+from inpaint_jax import masks as masks_lib
+from inpaint_jax.config import ModelConfig, _check_fields
+from inpaint_jax.errors import InputError, MissingInputError
+from inpaint_jax.models import Downsample, kernel_init
+
+CONFIG_FILE = 'encoder_config.json'
+VARIABLES_DIR = checkpoints.VARIABLES_DIR
+LOSSES = ('latent', 'pixel', 'both')
+
+
+@dataclasses.dataclass(frozen=True)
+class EncoderConfig:
+  """Encoder architecture and training settings (saved with the encoder).
+
+  Attributes:
+    width: channels of the first convolution; each later one doubles them
+      (width 16 at 64x64: 16-32-64-128, about 0.6 M parameters).
+    loss: 'latent': mean (E(x * M, M) - z)^2 over the z_dim entries (the
+      shipped encoders: as good as 'both' on the CelebA validation slice
+      for the same training time, at twice the steps per second; see their
+      cards); 'pixel': the mean L1 between G(E(x * M, M)) and x on the known
+      pixels; 'both': latent + pixel_weight * pixel.
+    pixel_weight: weight of the pixel term with loss='both'.
+    batch_size: global batch (generator samples per step).
+    learning_rate: Adam step size.
+    num_steps: training steps.
+    seed: seed of the initial weights and of every batch.
+    mask_kinds: the mask kinds drawn (uniformly, per image) in training.
+  """
+  width: int = 16
+  loss: str = 'latent'
+  pixel_weight: float = 1.0
+  batch_size: int = 64
+  learning_rate: float = 5e-4
+  num_steps: int = 2400
+  seed: int = 0
+  mask_kinds: tuple[str, ...] = masks_lib.KINDS
+
+  def __post_init__(self):
+    _check_fields(self, {
+        'width': (lambda v: v >= 1, 'a whole number >= 1'),
+        'loss': (lambda v: v in LOSSES, f'one of {LOSSES}'),
+        'pixel_weight': (lambda v: v >= 0, 'a finite number >= 0'),
+        'batch_size': (lambda v: v >= 1, 'a whole number >= 1'),
+        'learning_rate': (lambda v: v > 0, 'a finite number > 0'),
+        'num_steps': (lambda v: v >= 1, 'a whole number >= 1'),
+        'mask_kinds': (lambda v: len(v) > 0 and set(v) <= set(
+            masks_lib.KINDS), f'a non-empty subset of {masks_lib.KINDS}'),
+    })
+
+  def to_dict(self) -> dict[str, Any]:
+    d = dataclasses.asdict(self)
+    d['mask_kinds'] = list(self.mask_kinds)
+    return d
+
+  @classmethod
+  def from_dict(cls, d: dict[str, Any]) -> EncoderConfig:
+    d = dict(d)
+    d['mask_kinds'] = tuple(d['mask_kinds'])
+    names = {f.name for f in dataclasses.fields(cls)}
+    if set(d) - names:
+      raise InputError(f'Unknown EncoderConfig fields {sorted(set(d) - names)}'
+                       '; export the encoder again.')
+    return cls(**d)
+
+
+class Encoder(nn.Module):
+  """E: (y * M, M) -> z (N, z_dim) in (-1, 1).
+
+  Attributes:
+    model: the generator's ModelConfig (resolution, channels, z_dim,
+      kernel and the number of stride-2 layers come from it).
+    width: channels of the first layer (doubled per layer).
+    axis_name: pmap axis for the batch-norm statistics in training.
+  """
+  model: ModelConfig
+  width: int = 16
+  axis_name: str | None = None
+
+  @nn.compact
+  def __call__(self, masked: jax.Array, masks: jax.Array,
+               train: bool = False) -> jax.Array:
+    """masked (N, R, R, C) in [-1, 1] (0 at missing pixels), masks
+    (N, R, R, 1), 1 = known -> (N, z_dim) in (-1, 1)."""
+    x = jnp.concatenate([masked * masks, masks], axis=-1)
+    for i in range(self.model.num_layers):
+      x = Downsample(self.width * 2**i, self.model.kernel, use_bias=(i == 0),
+                     kernel_init=kernel_init)(x, train)
+      if i > 0:
+        x = nn.BatchNorm(use_running_average=not train, momentum=0.9,
+                         epsilon=1e-5, axis_name=self.axis_name)(x)
+      x = nn.leaky_relu(x, 0.2)
+    x = x.reshape(x.shape[0], -1)
+    return jnp.tanh(nn.Dense(self.model.z_dim, kernel_init=kernel_init)(x))
+
+
+def init_variables(model: ModelConfig, config: EncoderConfig,
+                   key: jax.Array) -> dict[str, Any]:
+  """{'params', 'batch_stats'} of a fresh encoder."""
+  r = model.resolution
+  return Encoder(model, config.width).init(
+      key, jnp.zeros((1, r, r, model.channels)), jnp.ones((1, r, r, 1)))
+
+
+@functools.partial(jax.jit, static_argnames=('model', 'width'))
+def _predict(variables, images, masks, *, model, width):
+  return Encoder(model, width).apply(variables, images * masks, masks)
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadedEncoder:
+  """An encoder model directory in memory.
+
+  Attributes:
+    model: the ModelConfig of the generator it was trained for.
+    config: its EncoderConfig.
+    variables: {'params', 'batch_stats'} (float32).
+    generator: what it records of that generator: {'path', 'variables_sha256'
+      (or None)}.
+    metadata: training facts (steps, wall time, validation numbers, ...).
+    directory: where it was loaded from ('' if not from a directory).
+  """
+  model: ModelConfig
+  config: EncoderConfig
+  variables: Any
+  generator: dict[str, Any]
+  metadata: dict[str, Any]
+  directory: str = ''
+
+
+def predict_latents(encoder: LoadedEncoder, images: Any,
+                    masks: Any) -> jax.Array:
+  """(N, z_dim) predicted latents in (-1, 1) of masked images (jitted).
+
+  Args:
+    encoder: a LoadedEncoder (`restore`).
+    images: (N, R, R, C) in [-1, 1]; values at missing pixels are ignored.
+    masks: (N, R, R, 1) in {0, 1}, 1 = known pixel.
+  """
+  images = jnp.asarray(images, jnp.float32)
+  masks = jnp.asarray(masks, jnp.float32)
+  r, c = encoder.model.resolution, encoder.model.channels
+  if images.ndim != 4 or images.shape[1:] != (r, r, c) or (
+      masks.shape != images.shape[:3] + (1,)):
+    raise InputError(f'The encoder takes (N, {r}, {r}, {c}) images and'
+                     f' (N, {r}, {r}, 1) masks; got {images.shape} and'
+                     f' {masks.shape}.')
+  return _predict(encoder.variables, images, masks, model=encoder.model,
+                  width=encoder.config.width)
+
+
+# Model directories ---------------------------------------------------------
+
+
+def generator_record(generator_dir: str) -> dict[str, Any]:
+  """What an encoder records of its generator: {'path', 'variables_sha256'}.
+
+  The path is as given (models/celeba64); the sha256 is the one in the
+  generator's model_config.json, or None if it has none.
+  """
+  checkpoints.load_model_config(generator_dir)  # a model directory?
+  with open(os.path.join(generator_dir, checkpoints.CONFIG_FILE)) as f:
+    sha = json.load(f).get('variables_sha256')
+  return {'path': os.path.normpath(generator_dir), 'variables_sha256': sha}
+
+
+def check_generator(encoder: LoadedEncoder, model: ModelConfig,
+                    generator_dir: str | None = None,
+                    directory: str = 'the encoder') -> None:
+  """Raises InputError unless `encoder` was trained for this generator.
+
+  Args:
+    encoder: the LoadedEncoder.
+    model: the generator's ModelConfig.
+    generator_dir: its model directory; if given, its variables_sha256 must
+      be the recorded one (when both exist), else its path must match.
+    directory: how the message names the encoder.
+  """
+  recorded = encoder.generator
+  other = None
+  if encoder.model != model:
+    other = f'a generator with config {model.to_dict()}'
+  elif generator_dir is not None:
+    current = generator_record(generator_dir)
+    sha, saved_sha = current['variables_sha256'], recorded.get(
+        'variables_sha256')
+    if sha and saved_sha:
+      if sha != saved_sha:
+        other = f'the generator in {generator_dir!r} (other weights)'
+    elif (os.path.realpath(current['path'])
+          != os.path.realpath(recorded.get('path', ''))):
+      other = f'the generator in {generator_dir!r}'
+  if other is not None:
+    raise InputError(
+        f'{directory} was trained for the generator {recorded.get("path")!r},'
+        f' not for {other}: pass the encoder trained for this model'
+        ' (models/<name>_encoder) or train one with'
+        ' experiments.train_encoder.')
+
+
+def save(directory: str, model: ModelConfig, config: EncoderConfig,
+         variables: Any, generator: dict[str, Any],
+         metadata: dict[str, Any] | None = None) -> str:
+  """Writes encoder_config.json + orbax variables/ (float32); returns the path.
+
+  `generator` is `generator_record(generator_dir)`.
+  """
+  directory = os.path.abspath(directory)
+  os.makedirs(directory, exist_ok=True)
+  tree = jax.tree_util.tree_map(lambda x: np.asarray(x, np.float32),
+                                jax.device_get(variables))
+  with ocp.StandardCheckpointer() as checkpointer:
+    checkpointer.save(os.path.join(directory, VARIABLES_DIR), tree,
+                      force=True)
+  with open(os.path.join(directory, CONFIG_FILE), 'w') as f:
+    json.dump({'model': model.to_dict(), 'encoder': config.to_dict(),
+               'generator': generator,
+               'variables_sha256': checkpoints.variables_digest(directory),
+               'metadata': metadata or {}}, f, indent=2, sort_keys=True)
+  return directory
+
+
+def restore(directory: str) -> LoadedEncoder:
+  """Loads an encoder model directory.
+
+  Raises:
+    MissingInputError: no encoder there.
+    InputError: the config is damaged or the weights fail their checksum.
+  """
+  directory = os.path.abspath(directory)
+  path = os.path.join(directory, CONFIG_FILE)
+  if not os.path.isfile(path):
+    raise MissingInputError(
+        f'No encoder at {directory!r} (no {CONFIG_FILE}): pass --encoder=DIR'
+        ' written by experiments.train_encoder (e.g. models/celeba64_encoder),'
+        ' or --encoder= to search from random latents.')
+  try:
+    with open(path) as f:
+      saved = json.load(f)
+    model = ModelConfig.from_dict(saved['model'])
+    config = EncoderConfig.from_dict(saved['encoder'])
+    generator = dict(saved['generator'])
+  except (ValueError, KeyError, TypeError) as e:
+    raise InputError(f'{path} is damaged ({e.__class__.__name__}: {e});'
+                     ' export the encoder again.') from None
+  if saved.get('variables_sha256') != checkpoints.variables_digest(directory):
+    raise InputError(
+        f'The weights in {os.path.join(directory, VARIABLES_DIR)} do not match'
+        f' the checksum in {CONFIG_FILE}: a file is damaged or was changed.'
+        ' Export the encoder again (or restore it, e.g. with git checkout).')
+  template = jax.eval_shape(
+      lambda: init_variables(model, config, jax.random.PRNGKey(0)))
+  try:
+    with ocp.StandardCheckpointer() as checkpointer:
+      variables = checkpointer.restore(
+          os.path.join(directory, VARIABLES_DIR), template)
+  except Exception as e:  # orbax says little about the file.
+    raise InputError(
+        f'The weights in {os.path.join(directory, VARIABLES_DIR)} cannot be'
+        f' read ({e.__class__.__name__}: {str(e)[:200]}); export the'
+        ' encoder again.') from None
+  variables = jax.tree_util.tree_map(lambda x: jnp.asarray(x, jnp.float32),
+                                     variables)
+  return LoadedEncoder(model, config, variables, generator,
+                       saved.get('metadata', {}), directory)
+
+
+def load_for(directory: str, model: ModelConfig,
+             generator_dir: str | None = None) -> LoadedEncoder:
+  """`restore` + `check_generator`: the encoder, if made for this generator."""
+  loaded = restore(directory)
+  check_generator(loaded, model, generator_dir, f'The encoder {directory!r}')
+  return loaded
+
+
+def initial_latents(encoder: LoadedEncoder, images: Any, masks: Any,
+                    key: jax.Array, restarts: int = 1,
+                    index_offset: int = 0) -> jax.Array:
+  """(N, restarts, z_dim) starting latents for `inpaint.search(initial_z=)`.
+
+  Restart 0 is the encoder's prediction; restarts 1.. are the random latents
+  `inpaint.initial_latents(key, ...)` gives them without an encoder.
+
+  Args:
+    encoder: a LoadedEncoder.
+    images: (N, R, R, C) in [-1, 1] (values at missing pixels ignored).
+    masks: (N, R, R, 1), 1 = known pixel.
+    key, index_offset: as for `inpaint.search`.
+    restarts: latents per image.
+  """
+  predicted = predict_latents(encoder, images, masks)
+  random = inpaint.initial_latents(key, predicted.shape[0], restarts,
+                                   encoder.model.z_dim, index_offset)
+  return random.at[:, 0].set(predicted)
