@@ -3,7 +3,9 @@ r"""The paper's quantitative comparison: every method, data set and mask.
   python -m experiments.reproduce --output_dir=results/reproduce
 
 Runs ours (z-search + Poisson blending), the ablations without blending and
-without the prior loss, and the TV, LR, NN and PM baselines on the first
+without the prior loss, the Context Encoder (--ce_model, trained with
+experiments.train_context_encoder; a data set without one is skipped with a
+note) and the TV, LR, NN and PM baselines on the first
 --num_images test images of each data set, with the same masks for every
 method, and writes results.csv, table1.md (the paper's Table 1 beside ours)
 and table_all.md into --output_dir, with one result folder per (data set,
@@ -12,6 +14,7 @@ mask, method). Killed, it resumes: run the same command again.
 
 import dataclasses
 import os
+import sys
 
 from absl import flags
 
@@ -35,6 +38,10 @@ _BATCH = flags.DEFINE_integer('batch_size', 64, 'Images per batch.',
 _MODELS_DIR = flags.DEFINE_string(
     'models_dir', os.path.join(_PROJECT_ROOT, 'models'),
     'Folder holding <dataset>64 model directories.')
+_CE_MODEL = flags.DEFINE_string(
+    'ce_model', '{models_dir}/{dataset}64_ce',
+    'Context Encoder model directory of each data set; {models_dir} and'
+    ' {dataset} are filled in. A data set without one skips the ce method.')
 _OUTPUT_DIR = flags.DEFINE_string('output_dir', 'results/reproduce',
                                   'Where tables and per-cell results go.')
 _DATA_DIR = _cli.define_data_dir_flag()
@@ -56,11 +63,19 @@ def main(argv):
     train_images = (input_pipeline.training_images(
         dataset, data_dir=_DATA_DIR.value)[0]
                     if 'nn' in _METHODS.value else None)
+    ce_model = _CE_MODEL.value.format(models_dir=_MODELS_DIR.value,
+                                      dataset=dataset)
     factories = reproduce.method_factories(model_dir, search_config,
-                                           train_images)
+                                           train_images, ce_model)
+    names_here = list(_METHODS.value)
+    if 'ce' in names_here and 'ce' not in factories:
+      print(f'note: no Context Encoder at {ce_model}; skipping ce for'
+            f' {dataset} (train one with experiments.train_context_encoder).',
+            file=sys.stderr)
+      names_here.remove('ce')
     for kind in _MASKS.value:
       rows += reproduce.run_cell(dataset, kind, images, names, factories,
-                                 _METHODS.value, _OUTPUT_DIR.value,
+                                 names_here, _OUTPUT_DIR.value,
                                  batch_size=_BATCH.value)
       reproduce.write_tables(rows, _OUTPUT_DIR.value)  # as the run goes
   print(open(os.path.join(_OUTPUT_DIR.value, 'table1.md')).read())

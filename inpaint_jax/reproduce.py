@@ -9,8 +9,10 @@ result folder (grid, metrics, per-image PNGs) and resumes like
 with the paper's numbers beside ours, and a full table of all methods.
 
 Methods: 'ours' (z-search + Poisson blending), the ablations 'ours_noblend'
-(Fig. 5) and 'ours_lam0' (no prior loss, Fig. 4), and the baselines 'tv',
-'lr', 'nn', 'pm' (`baselines`). The Context Encoder is not here yet.
+(Fig. 5) and 'ours_lam0' (no prior loss, Fig. 4), the Context Encoder 'ce'
+(Pathak et al. 2016, `context_encoder`: one model per data set, its
+prediction pasted into the hole) and the baselines 'tv', 'lr', 'nn', 'pm'
+(`baselines`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import jax
 import numpy as np
 
 from inpaint_jax import baselines, checkpoints, evaluate, metrics, methods
+from inpaint_jax import context_encoder
 from inpaint_jax import results
 from inpaint_jax.config import SearchConfig
 
@@ -37,7 +40,7 @@ PAPER_TABLE1 = {
     ('cars', 'random'): (16.1, 18.9), ('celeba', 'half'): (15.5, 13.7),
     ('svhn', 'half'): (19.1, 14.6), ('cars', 'half'): (12.6, 11.1),
 }
-METHODS = ('ours', 'ours_noblend', 'ours_lam0', 'tv', 'lr', 'nn', 'pm')
+METHODS = ('ours', 'ours_noblend', 'ours_lam0', 'ce', 'tv', 'lr', 'nn', 'pm')
 # The importance window of each shipped model's card (chosen on validation).
 CARD_WINDOWS = {'celeba': 7, 'svhn': 15, 'cars': 15}
 SCORES = ('psnr', 'ssim', 'psnr_hole', 'ssim_hole')
@@ -64,9 +67,14 @@ def hole_scores(result: results.EvalResult) -> dict[str, np.ndarray]:
 
 
 def method_factories(model_dir: str, search_config: SearchConfig,
-                     train_images: np.ndarray | None
+                     train_images: np.ndarray | None,
+                     ce_model_dir: str | None = None
                      ) -> dict[str, Callable[[], methods.Method]]:
-  """name -> a function making that Method (models are loaded lazily)."""
+  """name -> a function making that Method (models are loaded lazily).
+
+  'nn' is there only with `train_images`, 'ce' only when `ce_model_dir`
+  holds a Context Encoder (`context_encoder.is_model_dir`).
+  """
 
   def ours(**changes):
     config, g_vars, d_vars = checkpoints.restore_model(model_dir)
@@ -85,6 +93,9 @@ def method_factories(model_dir: str, search_config: SearchConfig,
   }
   if train_images is not None:
     factories['nn'] = lambda: baselines.nn_method(train_images)
+  if context_encoder.is_model_dir(ce_model_dir):
+    factories['ce'] = lambda: context_encoder.context_encoder_method(
+        ce_model_dir)
   return factories
 
 
@@ -114,8 +125,9 @@ def run_cell(dataset: str, kind: str, images: np.ndarray,
 
 
 def write_tables(rows: Sequence[dict[str, Any]], output_dir: str) -> None:
-  """results.csv (every row), table1.md (PSNR: paper CE / ours, ours here)
-  and table_all.md (every method, PSNR and SSIM, whole and hole)."""
+  """results.csv (every row), table1.md (PSNR: paper CE / ours, then our
+  CE and ours here; '-' where a method did not run) and table_all.md (every
+  method, PSNR and SSIM, whole and hole)."""
   os.makedirs(output_dir, exist_ok=True)
   columns = ['dataset', 'mask', 'method', 'images'] + [
       c for s in SCORES for c in (s, f'{s}_ci95')]
@@ -127,16 +139,19 @@ def write_tables(rows: Sequence[dict[str, Any]], output_dir: str) -> None:
   datasets = list(dict.fromkeys(r['dataset'] for r in rows))
   kinds = list(dict.fromkeys(r['mask'] for r in rows))
   lines = ['| mask | ' + ' | '.join(
-      f'{d}: paper CE / ours | {d}: ours here' for d in datasets) + ' |',
-           '| --- |' + ' --- | --- |' * len(datasets)]
+      f'{d}: paper CE / ours | {d}: CE here | {d}: ours here'
+      for d in datasets) + ' |',
+           '| --- |' + ' --- | --- | --- |' * len(datasets)]
+
+  def here(row):
+    return f"{row['psnr']:.2f} ± {row['psnr_ci95']:.2f}" if row else '-'
+
   for kind in kinds:
     cells = []
     for d in datasets:
       ce, paper_ours = PAPER_TABLE1.get((d, kind), (float('nan'),) * 2)
-      mine = by_cell.get((d, kind, 'ours'))
-      cells += [f'{ce} / {paper_ours}',
-                f"{mine['psnr']:.2f} ± {mine['psnr_ci95']:.2f}"
-                if mine else '-']
+      cells += [f'{ce} / {paper_ours}', here(by_cell.get((d, kind, 'ce'))),
+                here(by_cell.get((d, kind, 'ours')))]
     lines.append(f'| {kind} | ' + ' | '.join(cells) + ' |')
   with open(os.path.join(output_dir, 'table1.md'), 'w') as f:
     f.write('\n'.join(lines) + '\n')

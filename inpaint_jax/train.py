@@ -5,7 +5,8 @@
   `axis_name` it averages gradients and batch-norm statistics over that axis,
   so a pmap over D devices computes the same step as one device on the global
   batch.
-* `make_parallel_step` is the one place that wraps it in `jax.pmap`.
+* `parallel_step` is the one place that wraps a training step in `jax.pmap`
+  (`make_parallel_step` for this one).
 * `train_and_evaluate` is the loop: data, progress, metrics, sample grids and
   orbax checkpoints with exact resume (everything random is a function of the
   seed and the step, so a resumed run continues bit-for-bit).
@@ -172,18 +173,29 @@ def _device_latents(rng: jax.Array, local: int, z_dim: int,
       z_all, jax.lax.axis_index(axis_name) * local, local)
 
 
+def parallel_step(step_fn, **settings):
+  """pmap of step_fn(state, batch, rng, **settings, axis_name=AXIS) over all
+  local devices: the one parallel wrapper of every pure training step
+  (`train_step` here, `context_encoder_train.train_step`).
+
+  Returns f(replicated_state, batch (D, B/D, ...), rng) ->
+  (replicated_state, replicated metrics); rng is broadcast to every device
+  and the state's buffers are donated.
+  """
+  step = functools.partial(step_fn, axis_name=AXIS, **settings)
+  return jax.pmap(step, axis_name=AXIS, in_axes=(0, 0, None),
+                  donate_argnums=(0,))
+
+
 def make_parallel_step(model_config: ModelConfig, train_config: TrainConfig,
                        impl: str = 'auto'):
-  """pmap-ed train_step over all local devices.
+  """pmap-ed train_step over all local devices (`parallel_step`).
 
   Returns f(replicated_state, batch (D, B/D, H, W, C), rng) ->
   (replicated_state, replicated metrics); rng is broadcast to every device.
   """
-  step = functools.partial(train_step, model_config=model_config,
-                           train_config=train_config, axis_name=AXIS,
-                           impl=impl)
-  return jax.pmap(step, axis_name=AXIS, in_axes=(0, 0, None),
-                  donate_argnums=(0,))
+  return parallel_step(train_step, model_config=model_config,
+                       train_config=train_config, impl=impl)
 
 
 def generator_variables(state: TrainState) -> dict[str, Any]:

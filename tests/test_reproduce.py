@@ -3,10 +3,11 @@
 import csv
 import os
 
+import jax
 import numpy as np
 import pytest
 
-from inpaint_jax import input_pipeline, reproduce
+from inpaint_jax import context_encoder, input_pipeline, reproduce
 from inpaint_jax.config import SearchConfig
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -27,9 +28,13 @@ def test_a_cell_runs_every_method_and_writes_the_tables(tmp_path):
   images, names = input_pipeline.load_split('svhn', 'test', limit=3)
   train, _ = input_pipeline.load_split('svhn', 'train', limit=8,
                                        dtype=np.uint8)  # NN candidates
+  ce_config = context_encoder.ContextEncoderConfig(width=2, d_width=2)
+  ce_model = context_encoder.save(  # untrained: the plumbing, not quality
+      str(tmp_path / 'ce_model'), ce_config,
+      context_encoder.init_variables(ce_config, jax.random.PRNGKey(0)))
   factories = reproduce.method_factories(
       os.path.join(ROOT, 'models', 'svhn64'), SearchConfig(iterations=2),
-      train)
+      train, ce_model)
   rows = reproduce.run_cell('svhn', 'center', images, names, factories,
                             reproduce.METHODS, str(tmp_path), batch_size=2,
                             show_progress=False)
@@ -42,4 +47,12 @@ def test_a_cell_runs_every_method_and_writes_the_tables(tmp_path):
     assert len(list(csv.DictReader(f))) == len(reproduce.METHODS)
   table1 = (tmp_path / 'table1.md').read_text()
   assert '22.3 / 19.0' in table1  # the paper's CE / ours, SVHN centre
+  assert table1.count('±') == 2  # our CE and ours
   assert os.path.exists(tmp_path / 'svhn' / 'center' / 'tv' / 'grid.png')
+
+
+def test_ce_is_offered_only_with_a_model(tmp_path):
+  factories = reproduce.method_factories('unused', SearchConfig(), None,
+                                         str(tmp_path / 'no_ce'))
+  assert 'ce' not in factories and 'nn' not in factories
+  assert 'ce' in reproduce.METHODS

@@ -1,0 +1,392 @@
+"""Training of the Context Encoder (`context_encoder.ContextEncoder`).
+
+Pathak et al.'s joint loss: lambda_rec * the L2 reconstruction error (1 in
+the hole, overlap_weight on a thin border of known context around it, see
+`context_encoder.reconstruction_weights`) + lambda_adv * the adversarial loss
+of the inpainted image (known pixels real, the prediction pasted into the
+hole) under a DCGAN discriminator trained alongside it. Each training image
+gets one random mask, its kind drawn uniformly from config.mask_kinds (all
+four by default), so one model serves every mask of a data set.
+
+* `train_step(state, batch, rng) -> (state, metrics)` is pure; given an
+  `axis_name` it averages gradients and batch-norm statistics over that
+  axis, and the masks are drawn for the global batch, so a pmap over D
+  devices computes the same step as one device on the global batch.
+* `make_parallel_step`: the step through `train.parallel_step`, the
+  project's one pmap wrapper.
+* `train` is the loop: data (`input_pipeline.train_batch`), tqdm progress,
+  metrics.jsonl, sample grids and orbax checkpoints with exact resume
+  (everything random is a function of the seed and the step).
+* `export` writes the model directory; `validation_scores` the card's PSNRs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Any
+
+import flax
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from absl import logging
+
+from inpaint_jax import checkpoints
+from inpaint_jax import context_encoder as ce
+from inpaint_jax import distributed
+from inpaint_jax import evaluate
+from inpaint_jax import images as image_io
+from inpaint_jax import input_pipeline
+from inpaint_jax import masks as masks_lib
+from inpaint_jax import metrics as metrics_lib
+from inpaint_jax import train as dcgan_train
+from inpaint_jax.errors import InputError
+from inpaint_jax.models import Discriminator
+
+RUN_CONFIG_FILE = ce.CONFIG_FILE
+SAMPLE_IMAGES = 8
+
+
+@flax.struct.dataclass
+class ContextEncoderState:
+  """Everything training needs to continue exactly (a pytree)."""
+  step: jax.Array
+  params: Any
+  batch_stats: Any
+  d_params: Any
+  d_stats: Any
+  opt_state: Any
+  d_opt_state: Any
+
+
+def optimizer(config: ce.ContextEncoderConfig) -> optax.GradientTransformation:
+  """Adam(lr, beta1), for both networks (Pathak et al.: 2e-4, 0.5)."""
+  return optax.adam(config.learning_rate, b1=config.beta1)
+
+
+def create_state(config: ce.ContextEncoderConfig,
+                 key: jax.Array) -> ContextEncoderState:
+  """Initial ContextEncoderState (step 0)."""
+  ce_key, d_key = jax.random.split(key)
+  variables = ce.init_variables(config, ce_key)
+  side = config.resolution
+  d_vars = jax.jit(Discriminator(ce.discriminator_config(config)).init,
+                   static_argnames='train')(
+                       d_key, jnp.zeros((1, side, side, config.channels)),
+                       train=False)
+  tx = optimizer(config)
+  return ContextEncoderState(
+      step=jnp.zeros((), jnp.int32),
+      params=variables['params'], batch_stats=variables['batch_stats'],
+      d_params=d_vars['params'], d_stats=d_vars['batch_stats'],
+      opt_state=tx.init(variables['params']),
+      d_opt_state=tx.init(d_vars['params']))
+
+
+def device_masks(rng: jax.Array, local: int, config: ce.ContextEncoderConfig,
+                 axis_name: str | None) -> jax.Array:
+  """This device's (local, R, R, 1) slice of the global batch's masks."""
+  if axis_name is None:
+    return ce.draw_masks(rng, local, config.resolution, config.mask_kinds)
+  devices = jax.lax.psum(1, axis_name)
+  every = ce.draw_masks(rng, local * devices, config.resolution,
+                        config.mask_kinds)
+  return jax.lax.dynamic_slice_in_dim(
+      every, jax.lax.axis_index(axis_name) * local, local)
+
+
+def train_step(state: ContextEncoderState, batch: jax.Array, rng: jax.Array,
+               *, config: ce.ContextEncoderConfig,
+               axis_name: str | None = None, impl: str = 'auto'
+               ) -> tuple[ContextEncoderState, dict[str, jax.Array]]:
+  """One discriminator update, then one Context Encoder update.
+
+  Args:
+    state: the ContextEncoderState.
+    batch: (B, R, R, C) real images in [-1, 1] (this device's share).
+    rng: key of this step's masks, the same on every device: the masks are
+      drawn for the global batch and each device takes its rows.
+    config: static settings.
+    axis_name: pmap axis to average gradients, batch statistics and metrics
+      over.
+    impl: stride-2 layer implementation (one of layers.IMPLS).
+
+  Returns:
+    (new state, scalars: loss (the CE's joint loss), rec_loss, adv_loss,
+    d_loss, d_real, d_fake (D's mean probabilities), psnr_hole (dB, of the
+    pasted images on the hole, batch mean)).
+  """
+  net = ce.ContextEncoder(config, impl=impl, axis_name=axis_name)
+  discriminator = Discriminator(ce.discriminator_config(config), impl=impl,
+                                axis_name=axis_name)
+  tx = optimizer(config)
+  mean = (lambda x: jax.lax.pmean(x, axis_name)) if axis_name else (lambda x: x)
+  masks = device_masks(rng, batch.shape[0], config, axis_name)
+  weights = ce.reconstruction_weights(masks, config.overlap,
+                                      config.overlap_weight)
+
+  # The CE runs forward once; its VJP is kept for its update after D's.
+  def forward(params):
+    predicted, upd = net.apply(
+        {'params': params, 'batch_stats': state.batch_stats}, batch * masks,
+        masks, train=True, mutable=['batch_stats'])
+    return predicted, upd['batch_stats']
+
+  predicted, ce_vjp, batch_stats = jax.vjp(forward, state.params,
+                                           has_aux=True)
+  inpainted = masks * batch + (1.0 - masks) * predicted
+
+  # D: real images -> 1, inpainted ones -> 0 (the DCGAN's D loss).
+  (d_loss, (d_stats, real_logits, fake_logits)), d_grads = (
+      jax.value_and_grad(dcgan_train._discriminator_loss, has_aux=True)(
+          state.d_params, state.d_stats, discriminator, batch, inpainted))
+  d_updates, d_opt_state = tx.update(mean(d_grads), state.d_opt_state,
+                                     state.d_params)
+  d_params = optax.apply_updates(state.d_params, d_updates)
+
+  # CE: reconstruction + make the updated D call the inpainted image real.
+  def loss_fn(predicted):
+    rec = ce.reconstruction_loss(predicted, batch, weights)
+    logits, _ = discriminator.apply(
+        {'params': d_params, 'batch_stats': d_stats},
+        masks * batch + (1.0 - masks) * predicted, train=True,
+        mutable=['batch_stats'])
+    adv = dcgan_train._bce_real(logits)
+    return config.lambda_rec * rec + config.lambda_adv * adv, (rec, adv)
+
+  (loss, (rec, adv)), d_predicted = jax.value_and_grad(
+      loss_fn, has_aux=True)(predicted)
+  (grads,) = ce_vjp(d_predicted)
+  updates, opt_state = tx.update(mean(grads), state.opt_state, state.params)
+  params = optax.apply_updates(state.params, updates)
+
+  hole_psnr = metrics_lib.psnr_in(inpainted, batch, 1.0 - masks)
+  metrics = mean({
+      'loss': loss, 'rec_loss': rec, 'adv_loss': adv, 'd_loss': d_loss,
+      'd_real': jnp.mean(jax.nn.sigmoid(real_logits)),
+      'd_fake': jnp.mean(jax.nn.sigmoid(fake_logits)),
+      'psnr_hole': jnp.mean(hole_psnr)})
+  return ContextEncoderState(
+      step=state.step + 1, params=params, batch_stats=batch_stats,
+      d_params=d_params, d_stats=d_stats, opt_state=opt_state,
+      d_opt_state=d_opt_state), metrics
+
+
+def make_parallel_step(config: ce.ContextEncoderConfig, impl: str = 'auto'):
+  """pmap-ed train_step over all local devices (`train.parallel_step`).
+
+  Returns f(replicated_state, batch (D, B/D, R, R, C), rng) ->
+  (replicated_state, replicated metrics); rng is broadcast.
+  """
+  return dcgan_train.parallel_step(train_step, config=config, impl=impl)
+
+
+def network_variables(state: ContextEncoderState) -> dict[str, Any]:
+  """The CE's {'params', 'batch_stats'} from an (unreplicated) state."""
+  return {'params': state.params, 'batch_stats': state.batch_stats}
+
+
+def sample_masks(config: ce.ContextEncoderConfig) -> np.ndarray:
+  """The fixed (8, R, R, 1) masks of the sample grids: two per kind."""
+  key = jax.random.PRNGKey(config.seed)
+  return np.concatenate([
+      np.asarray(masks_lib.make(kind, jax.random.fold_in(key, i), 2,
+                                config.resolution))
+      for i, kind in enumerate(masks_lib.KINDS)])
+
+
+def train(config: ce.ContextEncoderConfig, train_images, workdir: str, *,
+          stop_after: int | None = None, data_description: str = '',
+          show_progress: bool = True
+          ) -> tuple[ContextEncoderState, dict[str, Any]]:
+  """Trains (or resumes) a Context Encoder in `workdir`.
+
+  Args:
+    config: the settings; saved as workdir/context_encoder_config.json and
+      checked on resume (all but the bookkeeping fields must match).
+    train_images: (N, R, R, C) uint8 training images (or float32 in [-1, 1],
+      or input_pipeline.TfdsImages): train minus the validation slice.
+    workdir: directory for checkpoints/, metrics.jsonl and samples/.
+    stop_after: if set, return after this many steps of this call.
+    data_description: recorded in the checkpoints' metadata.
+    show_progress: tqdm progress bar.
+
+  Returns:
+    (the final unreplicated state, {'wall_seconds': training time of all
+    invocations, 'metrics': the last logged metrics, 'data', 'machine'}).
+  """
+  devices = jax.local_device_count()
+  _check_inputs(config, devices, train_images)
+  _check_run_config(workdir, config)
+  init_key, step_key = jax.random.split(jax.random.PRNGKey(config.seed))
+  state = create_state(config, init_key)
+  manager = checkpoints.training_manager(workdir, config.keep_checkpoints)
+  restored = checkpoints.restore_train_state(manager, state)
+  meta = {}
+  if restored is not None:
+    state, meta, _ = restored
+    logging.info('Resumed from step %d.', int(state.step))
+  os.makedirs(workdir, exist_ok=True)
+  with open(os.path.join(workdir, RUN_CONFIG_FILE), 'w') as f:
+    json.dump(config.to_dict(), f, indent=2, sort_keys=True)
+  wall_before = float(meta.get('wall_seconds', 0.0))
+  start = int(state.step)
+  end = config.num_steps if stop_after is None else min(
+      config.num_steps, start + stop_after)
+  p_step = make_parallel_step(config)
+  state = flax.jax_utils.replicate(state)
+  sample_images = np.asarray(
+      train_images[np.arange(min(SAMPLE_IMAGES, len(train_images)))])
+  sample_images = (image_io.from_uint8(sample_images)
+                   if sample_images.dtype == np.uint8
+                   else sample_images.astype(np.float32))
+  fixed_masks = sample_masks(config)[:len(sample_images)]
+  metrics_path = os.path.join(workdir, 'metrics.jsonl')
+  checkpoints.trim_metrics_log(metrics_path, start)
+  from tqdm import auto as tqdm
+  progress = tqdm.tqdm(total=config.num_steps, initial=start,
+                       disable=not show_progress, desc='train CE',
+                       unit='step', dynamic_ncols=True)
+  t0 = time.time()
+  window_t, window_steps = time.time(), 0
+  last = meta.get('metrics', {})
+  record = {'data': data_description, 'machine': dcgan_train._machine()}
+  for step in range(start, end):
+    batch = input_pipeline.train_batch(train_images, config.batch_size,
+                                       config.seed, step, flip=config.flip)
+    batch = batch.reshape((devices, -1) + batch.shape[1:])
+    state, metrics = p_step(state, batch, jax.random.fold_in(step_key, step))
+    window_steps += 1
+    done = step + 1
+    if done % config.log_every == 0 or done == end:
+      last = {k: float(v) for k, v in distributed.unreplicate(metrics).items()}
+      rate = window_steps / max(time.time() - window_t, 1e-9)
+      window_t, window_steps = time.time(), 0
+      with open(metrics_path, 'a') as f:
+        f.write(json.dumps({'step': done, 'steps_per_second': rate, **last})
+                + '\n')
+      progress.set_postfix(rec=f"{last['rec_loss']:.4f}",
+                           d=f"{last['d_loss']:.3f}", sps=f'{rate:.2f}')
+    if done % config.sample_every == 0 or done == end:
+      variables = network_variables(distributed.unreplicate(state))
+      predicted = ce.predict(config, variables, sample_images, fixed_masks)
+      image_io.save_png(
+          os.path.join(workdir, 'samples', f'step_{done:07d}.png'),
+          sample_grid(sample_images, fixed_masks, predicted))
+    if done % config.checkpoint_every == 0 or done == end:
+      checkpoints.save_train_state(
+          manager, done, distributed.unreplicate(state),
+          {'wall_seconds': wall_before + time.time() - t0, 'metrics': last,
+           **record})
+    progress.update(1)
+  progress.close()
+  manager.wait_until_finished()
+  manager.close()
+  return distributed.unreplicate(state), {
+      'wall_seconds': wall_before + time.time() - t0, 'metrics': last,
+      **record}
+
+
+def sample_grid(images: np.ndarray, masks: np.ndarray,
+                predicted: np.ndarray) -> np.ndarray:
+  """Rows of (masked input, CE output, pasted, original), in [-1, 1]."""
+  return image_io.make_grid([
+      image_io.masked_for_display(images, masks), predicted,
+      np.asarray(ce.paste(predicted, images, masks)), images])
+
+
+def _check_inputs(config: ce.ContextEncoderConfig, devices: int,
+                  train_images) -> None:
+  """InputError for a batch the devices cannot share or unusable images."""
+  if config.batch_size % devices:
+    raise InputError(f'batch_size={config.batch_size} is not divisible by'
+                     f' {devices} devices; choose a multiple of the device'
+                     ' count.')
+  expected = (config.resolution, config.resolution, config.channels)
+  if tuple(train_images.shape[1:]) != expected:
+    raise InputError(f'training images have shape {train_images.shape[1:]},'
+                     f' the Context Encoder needs {expected}; fix'
+                     ' --resolution.')
+  if len(train_images) < config.batch_size:
+    raise InputError(f'{len(train_images)} training images are fewer than'
+                     f' one batch of {config.batch_size}; lower'
+                     ' --batch_size.')
+
+
+def _check_run_config(workdir: str, config: ce.ContextEncoderConfig) -> None:
+  """On resume, refuses result-changing settings that differ."""
+  path = os.path.join(workdir, RUN_CONFIG_FILE)
+  if not os.path.exists(path):
+    return
+  with open(path) as f:
+    saved = json.load(f)
+  current = config.to_dict()
+  differing = sorted(k for k in current
+                     if k not in ce.BOOKKEEPING and saved.get(k) != current[k])
+  if differing:
+    raise InputError(
+        f'{workdir} holds a Context Encoder run with other settings'
+        f' ({", ".join(differing)}; see {path}); use a new --workdir, or the'
+        ' same values as that run.')
+
+
+def restore_run(workdir: str) -> tuple[ce.ContextEncoderConfig,
+                                       ContextEncoderState, dict, int]:
+  """(config, state, checkpoint metadata, step) of a run's latest checkpoint."""
+  path = os.path.join(workdir, RUN_CONFIG_FILE)
+  if not os.path.isfile(path):
+    raise InputError(f'{workdir!r} holds no {RUN_CONFIG_FILE}: it is not a'
+                     ' training run of experiments.train_context_encoder.')
+  with open(path) as f:
+    config = ce.ContextEncoderConfig.from_dict(json.load(f))
+  template = create_state(config, jax.random.PRNGKey(0))
+  manager = checkpoints.training_manager(workdir, async_save=False)
+  try:
+    restored = checkpoints.restore_train_state(manager, template)
+  finally:
+    manager.close()
+  if restored is None:
+    raise InputError(f'No training checkpoint under {workdir}; train first.')
+  state, meta, step = restored
+  return config, state, meta, step
+
+
+def validation_scores(config: ce.ContextEncoderConfig, variables: Any,
+                      images: np.ndarray, seed: int = 0
+                      ) -> dict[str, dict[str, float]]:
+  """Per mask kind: mean PSNR (whole image and hole) and SSIM of the pasted
+  CE output, and the mean-colour fill's PSNR, on `images`.
+
+  images: (N, R, R, C) float32 in [-1, 1]; the masks are those of
+  `reproduce.run_cell` (evaluate.make_masks from split(PRNGKey(seed))[0]).
+  """
+  from inpaint_jax import methods  # Only for the mean-fill reference.
+  mask_key, _ = jax.random.split(jax.random.PRNGKey(seed))
+  images = np.asarray(images, np.float32)
+  scores = {}
+  for kind in masks_lib.KINDS:
+    masks = evaluate.make_masks(kind, None, len(images), images.shape[1],
+                                mask_key)
+    filled = np.asarray(ce.paste(ce.predict(config, variables, images, masks),
+                                 images, masks))
+    mean_fill = np.asarray(methods.mean_fill(images * masks, masks))
+    scores[kind] = {
+        'psnr': float(np.mean(metrics_lib.psnr(filled, images))),
+        'psnr_hole': float(np.mean(metrics_lib.psnr_in(filled, images,
+                                                       1.0 - masks))),
+        'ssim': float(np.mean(metrics_lib.ssim(filled, images))),
+        'mean_fill_psnr': float(np.mean(metrics_lib.psnr(mean_fill, images))),
+    }
+  return scores
+
+
+def export(workdir: str, output_dir: str,
+           extra_metadata: dict[str, Any] | None = None) -> str:
+  """Writes the latest checkpoint of `workdir` as a model directory (the
+  CE's variables only; the discriminator is for training)."""
+  config, state, meta, step = restore_run(workdir)
+  metadata = {'steps': step, **meta, **(extra_metadata or {})}
+  return ce.save(output_dir, config, network_variables(state), metadata)
