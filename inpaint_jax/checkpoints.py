@@ -74,6 +74,81 @@ def save_model(directory: str, config: ModelConfig, g_vars: Any, d_vars: Any,
   return directory
 
 
+def save_network(directory: str, config_file: str, fields: dict[str, Any],
+                 variables: Any) -> str:
+  """Writes an extra network's model directory (classifier, encoders).
+
+  `variables` go to orbax `variables/` as float32; `config_file` holds
+  `fields` (JSON-able: configs, metadata) and the `variables_sha256` that
+  `restore_network` checks. Returns the absolute path.
+  """
+  directory = os.path.abspath(directory)
+  os.makedirs(directory, exist_ok=True)
+  tree = jax.tree_util.tree_map(lambda x: np.asarray(x, np.float32),
+                                jax.device_get(variables))
+  with ocp.StandardCheckpointer() as checkpointer:
+    checkpointer.save(os.path.join(directory, VARIABLES_DIR), tree,
+                      force=True)
+  with open(os.path.join(directory, config_file), 'w') as f:
+    json.dump({**fields, 'variables_sha256': variables_digest(directory)}, f,
+              indent=2, sort_keys=True)
+  return directory
+
+
+def restore_network(directory: str, config_file: str, what: str,
+                    missing_fix: str, parse: Any, init: Any
+                    ) -> tuple[Any, Any, dict[str, Any]]:
+  """Reads a directory written by `save_network`, refusing damaged ones.
+
+  Args:
+    directory: the model directory.
+    config_file: its JSON file name (e.g. 'encoder_config.json').
+    what: the network's name in messages (e.g. 'encoder').
+    missing_fix: what to do when there is none (the end of the message).
+    parse: saved JSON dict -> parsed config(s); a ValueError, KeyError or
+      TypeError in it means the file is damaged.
+    init: parsed -> a variables pytree of the right shapes (only traced,
+      with jax.eval_shape, for the restore template).
+
+  Returns:
+    (parsed, variables as float32, the saved JSON dict).
+
+  Raises:
+    MissingInputError: no `config_file` in `directory`.
+    InputError: the JSON is damaged or the weights fail their checksum or
+      cannot be read.
+  """
+  directory = os.path.abspath(directory)
+  path = os.path.join(directory, config_file)
+  weights = os.path.join(directory, VARIABLES_DIR)
+  if not os.path.isfile(path):
+    raise MissingInputError(
+        f'No {what} at {directory!r} (no {config_file}): {missing_fix}')
+  try:
+    with open(path) as f:
+      saved = json.load(f)
+    parsed = parse(saved)
+  except (ValueError, KeyError, TypeError) as e:
+    raise InputError(f'{path} is damaged ({e.__class__.__name__}: {e});'
+                     f' export the {what} again.') from None
+  if saved.get('variables_sha256') != variables_digest(directory):
+    raise InputError(
+        f'The weights in {weights} do not match the checksum in'
+        f' {config_file}: a file is damaged or was changed. Export the'
+        f' {what} again (or restore it, e.g. with git checkout).')
+  template = jax.eval_shape(lambda: init(parsed))
+  try:
+    with ocp.StandardCheckpointer() as checkpointer:
+      variables = checkpointer.restore(weights, template)
+  except Exception as e:  # orbax says little about the file.
+    raise InputError(
+        f'The weights in {weights} cannot be read ({e.__class__.__name__}:'
+        f' {str(e)[:200]}); export the {what} again.') from None
+  variables = jax.tree_util.tree_map(lambda x: jnp.asarray(x, jnp.float32),
+                                     variables)
+  return parsed, variables, saved
+
+
 def variables_digest(directory: str) -> str:
   """sha256 of every file under `directory`/variables (paths and bytes).
 

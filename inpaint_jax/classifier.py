@@ -19,7 +19,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import functools
-import json
 import os
 from typing import Any, Callable, Sequence
 
@@ -27,7 +26,6 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
-import orbax.checkpoint as ocp
 
 from inpaint_jax import checkpoints
 from inpaint_jax.errors import InputError, MissingInputError
@@ -239,18 +237,9 @@ def load_labels(split_dir: str, names: Sequence[str]) -> np.ndarray:
 def save(directory: str, config: ClassifierConfig, variables: Any,
          metadata: dict[str, Any] | None = None) -> str:
   """Writes classifier_config.json + orbax variables/; returns the path."""
-  directory = os.path.abspath(directory)
-  os.makedirs(directory, exist_ok=True)
-  tree = jax.tree_util.tree_map(lambda x: np.asarray(x, np.float32),
-                                jax.device_get(variables))
-  with ocp.StandardCheckpointer() as checkpointer:
-    checkpointer.save(os.path.join(directory, VARIABLES_DIR), tree,
-                      force=True)
-  with open(os.path.join(directory, CONFIG_FILE), 'w') as f:
-    json.dump({'classifier': config.to_dict(),
-               'variables_sha256': checkpoints.variables_digest(directory),
-               'metadata': metadata or {}}, f, indent=2, sort_keys=True)
-  return directory
+  return checkpoints.save_network(
+      directory, CONFIG_FILE,
+      {'classifier': config.to_dict(), 'metadata': metadata or {}}, variables)
 
 
 def restore(directory: str) -> tuple[ClassifierConfig, Any, dict[str, Any]]:
@@ -260,39 +249,12 @@ def restore(directory: str) -> tuple[ClassifierConfig, Any, dict[str, Any]]:
     MissingInputError: no classifier there.
     InputError: the config is damaged or the weights fail their checksum.
   """
-  directory = os.path.abspath(directory)
-  path = os.path.join(directory, CONFIG_FILE)
-  if not os.path.isfile(path):
-    raise MissingInputError(
-        f'No classifier at {directory!r} (no {CONFIG_FILE}): pass'
-        ' --classifier=DIR written by experiments.train_classifier, or'
-        ' --classifier= to evaluate without one.')
-  try:
-    with open(path) as f:
-      saved = json.load(f)
-    config = ClassifierConfig.from_dict(saved['classifier'])
-  except (ValueError, KeyError, TypeError) as e:
-    raise InputError(f'{path} is damaged ({e.__class__.__name__}: {e});'
-                     ' export the classifier again.') from None
-  if saved.get('variables_sha256') != checkpoints.variables_digest(directory):
-    raise InputError(
-        f'The weights in {os.path.join(directory, VARIABLES_DIR)} do not match'
-        f' the checksum in {CONFIG_FILE}: a file is damaged or was changed.'
-        ' Export the classifier again (or restore it, e.g. with git'
-        ' checkout).')
-  template = jax.eval_shape(
-      lambda: init_variables(config, jax.random.PRNGKey(0)))
-  try:
-    with ocp.StandardCheckpointer() as checkpointer:
-      variables = checkpointer.restore(
-          os.path.join(directory, VARIABLES_DIR), template)
-  except Exception as e:  # orbax says little about the file.
-    raise InputError(
-        f'The weights in {os.path.join(directory, VARIABLES_DIR)} cannot be'
-        f' read ({e.__class__.__name__}: {str(e)[:200]}); export the'
-        ' classifier again.') from None
-  variables = jax.tree_util.tree_map(lambda x: jnp.asarray(x, jnp.float32),
-                                     variables)
+  config, variables, saved = checkpoints.restore_network(
+      directory, CONFIG_FILE, 'classifier',
+      'pass --classifier=DIR written by experiments.train_classifier, or'
+      ' --classifier= to evaluate without one.',
+      lambda saved: ClassifierConfig.from_dict(saved['classifier']),
+      lambda config: init_variables(config, jax.random.PRNGKey(0)))
   return config, variables, saved.get('metadata', {})
 
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import os
 from typing import Any
 
@@ -34,13 +33,12 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
-import orbax.checkpoint as ocp
 
 from inpaint_jax import checkpoints
 from inpaint_jax import masks as masks_lib
 from inpaint_jax import methods
 from inpaint_jax.config import RESOLUTIONS, ModelConfig, _check_fields
-from inpaint_jax.errors import InputError, MissingInputError
+from inpaint_jax.errors import InputError
 from inpaint_jax.models import Downsample, Upsample, kernel_init
 
 CONFIG_FILE = 'context_encoder_config.json'
@@ -347,18 +345,10 @@ def save(directory: str, config: ContextEncoderConfig, variables: Any,
 
   variables: the network's {'params', 'batch_stats'} (saved as float32).
   """
-  directory = os.path.abspath(directory)
-  os.makedirs(directory, exist_ok=True)
-  tree = jax.tree_util.tree_map(lambda x: np.asarray(x, np.float32),
-                                jax.device_get(variables))
-  with ocp.StandardCheckpointer() as checkpointer:
-    checkpointer.save(os.path.join(directory, VARIABLES_DIR), tree,
-                      force=True)
-  with open(os.path.join(directory, CONFIG_FILE), 'w') as f:
-    json.dump({'context_encoder': config.to_dict(),
-               'variables_sha256': checkpoints.variables_digest(directory),
-               'metadata': metadata or {}}, f, indent=2, sort_keys=True)
-  return directory
+  return checkpoints.save_network(
+      directory, CONFIG_FILE,
+      {'context_encoder': config.to_dict(), 'metadata': metadata or {}},
+      variables)
 
 
 def restore(directory: str
@@ -369,36 +359,9 @@ def restore(directory: str
     MissingInputError: no Context Encoder there.
     InputError: the config is damaged or the weights fail their checksum.
   """
-  directory = os.path.abspath(directory)
-  path = os.path.join(directory, CONFIG_FILE)
-  if not os.path.isfile(path):
-    raise MissingInputError(
-        f'No Context Encoder at {directory!r} (no {CONFIG_FILE}): pass a'
-        ' directory written by experiments.train_context_encoder.')
-  try:
-    with open(path) as f:
-      saved = json.load(f)
-    config = ContextEncoderConfig.from_dict(saved['context_encoder'])
-  except (ValueError, KeyError, TypeError) as e:
-    raise InputError(f'{path} is damaged ({e.__class__.__name__}: {e});'
-                     ' export the Context Encoder again.') from None
-  if saved.get('variables_sha256') != checkpoints.variables_digest(directory):
-    raise InputError(
-        f'The weights in {os.path.join(directory, VARIABLES_DIR)} do not match'
-        f' the checksum in {CONFIG_FILE}: a file is damaged or was changed.'
-        ' Export the Context Encoder again (or restore it, e.g. with git'
-        ' checkout).')
-  template = jax.eval_shape(
-      lambda: init_variables(config, jax.random.PRNGKey(0)))
-  try:
-    with ocp.StandardCheckpointer() as checkpointer:
-      variables = checkpointer.restore(
-          os.path.join(directory, VARIABLES_DIR), template)
-  except Exception as e:  # orbax says little about the file.
-    raise InputError(
-        f'The weights in {os.path.join(directory, VARIABLES_DIR)} cannot be'
-        f' read ({e.__class__.__name__}: {str(e)[:200]}); export the'
-        ' Context Encoder again.') from None
-  variables = jax.tree_util.tree_map(lambda x: jnp.asarray(x, jnp.float32),
-                                     variables)
+  config, variables, saved = checkpoints.restore_network(
+      directory, CONFIG_FILE, 'Context Encoder',
+      'pass a directory written by experiments.train_context_encoder.',
+      lambda saved: ContextEncoderConfig.from_dict(saved['context_encoder']),
+      lambda config: init_variables(config, jax.random.PRNGKey(0)))
   return config, variables, saved.get('metadata', {})

@@ -30,14 +30,12 @@ from typing import Any
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
-import orbax.checkpoint as ocp
 
 from inpaint_jax import checkpoints
 from inpaint_jax import inpaint
 from inpaint_jax import masks as masks_lib
 from inpaint_jax.config import ModelConfig, _check_fields
-from inpaint_jax.errors import InputError, MissingInputError
+from inpaint_jax.errors import InputError
 from inpaint_jax.models import Downsample, kernel_init
 
 CONFIG_FILE = 'encoder_config.json'
@@ -242,19 +240,10 @@ def save(directory: str, model: ModelConfig, config: EncoderConfig,
 
   `generator` is `generator_record(generator_dir)`.
   """
-  directory = os.path.abspath(directory)
-  os.makedirs(directory, exist_ok=True)
-  tree = jax.tree_util.tree_map(lambda x: np.asarray(x, np.float32),
-                                jax.device_get(variables))
-  with ocp.StandardCheckpointer() as checkpointer:
-    checkpointer.save(os.path.join(directory, VARIABLES_DIR), tree,
-                      force=True)
-  with open(os.path.join(directory, CONFIG_FILE), 'w') as f:
-    json.dump({'model': model.to_dict(), 'encoder': config.to_dict(),
-               'generator': generator,
-               'variables_sha256': checkpoints.variables_digest(directory),
-               'metadata': metadata or {}}, f, indent=2, sort_keys=True)
-  return directory
+  return checkpoints.save_network(
+      directory, CONFIG_FILE,
+      {'model': model.to_dict(), 'encoder': config.to_dict(),
+       'generator': generator, 'metadata': metadata or {}}, variables)
 
 
 def restore(directory: str) -> LoadedEncoder:
@@ -264,42 +253,18 @@ def restore(directory: str) -> LoadedEncoder:
     MissingInputError: no encoder there.
     InputError: the config is damaged or the weights fail their checksum.
   """
-  directory = os.path.abspath(directory)
-  path = os.path.join(directory, CONFIG_FILE)
-  if not os.path.isfile(path):
-    raise MissingInputError(
-        f'No encoder at {directory!r} (no {CONFIG_FILE}): pass --encoder=DIR'
-        ' written by experiments.train_encoder (e.g. models/celeba64_encoder),'
-        ' or --encoder= to search from random latents.')
-  try:
-    with open(path) as f:
-      saved = json.load(f)
-    model = ModelConfig.from_dict(saved['model'])
-    config = EncoderConfig.from_dict(saved['encoder'])
-    generator = dict(saved['generator'])
-  except (ValueError, KeyError, TypeError) as e:
-    raise InputError(f'{path} is damaged ({e.__class__.__name__}: {e});'
-                     ' export the encoder again.') from None
-  if saved.get('variables_sha256') != checkpoints.variables_digest(directory):
-    raise InputError(
-        f'The weights in {os.path.join(directory, VARIABLES_DIR)} do not match'
-        f' the checksum in {CONFIG_FILE}: a file is damaged or was changed.'
-        ' Export the encoder again (or restore it, e.g. with git checkout).')
-  template = jax.eval_shape(
-      lambda: init_variables(model, config, jax.random.PRNGKey(0)))
-  try:
-    with ocp.StandardCheckpointer() as checkpointer:
-      variables = checkpointer.restore(
-          os.path.join(directory, VARIABLES_DIR), template)
-  except Exception as e:  # orbax says little about the file.
-    raise InputError(
-        f'The weights in {os.path.join(directory, VARIABLES_DIR)} cannot be'
-        f' read ({e.__class__.__name__}: {str(e)[:200]}); export the'
-        ' encoder again.') from None
-  variables = jax.tree_util.tree_map(lambda x: jnp.asarray(x, jnp.float32),
-                                     variables)
+  (model, config, generator), variables, saved = checkpoints.restore_network(
+      directory, CONFIG_FILE, 'encoder',
+      'pass --encoder=DIR written by experiments.train_encoder (e.g.'
+      ' models/celeba64_encoder), or --encoder= to search from random'
+      ' latents.',
+      lambda saved: (ModelConfig.from_dict(saved['model']),
+                     EncoderConfig.from_dict(saved['encoder']),
+                     dict(saved['generator'])),
+      lambda parsed: init_variables(parsed[0], parsed[1],
+                                    jax.random.PRNGKey(0)))
   return LoadedEncoder(model, config, variables, generator,
-                       saved.get('metadata', {}), directory)
+                       saved.get('metadata', {}), os.path.abspath(directory))
 
 
 def load_for(directory: str, model: ModelConfig,
