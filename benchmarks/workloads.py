@@ -48,6 +48,10 @@ def zsearch(width: int, batch: int, restarts: int = 1, impl: str = 'auto',
             kernel: int = 5, flops: bool = True) -> dict[str, Any]:
   """Times `inpaint.search_latents` (centre masks, 64x64, random G and D).
 
+  The batch is split over the local devices that divide it, as in
+  `inpaint.search` (on a CPU: one device, unless
+  XLA_FLAGS=--xla_force_host_platform_device_count=N).
+
   step_s = (t(2N) - t(N)) / N from two compiled searches of N and 2N
   iterations (median of `repeats` calls each), so compilation, the importance
   weights and the final G(z) drop out; compile_s is the AOT compile time of
@@ -63,7 +67,11 @@ def zsearch(width: int, batch: int, restarts: int = 1, impl: str = 'auto',
   m = masks.center(batch, size)
   z0 = inpaint.initial_latents(jax.random.PRNGKey(2), batch, restarts,
                                config.z_dim)
-  args = (g_vars, d_vars, images * m, m, z0)
+  # Split over the local devices that divide the batch, as `inpaint.search`
+  # does (one device: unchanged; several host devices: XLA_FLAGS below).
+  devices = inpaint.default_devices(batch)
+  args = (*inpaint.replicate((g_vars, d_vars), devices),
+          *inpaint.shard_batch((images * m, m, z0), devices))
 
   def timed(n):
     kwargs = dict(generator=generator, discriminator=discriminator,
@@ -77,7 +85,7 @@ def zsearch(width: int, batch: int, restarts: int = 1, impl: str = 'auto',
                               batch * restarts, config) if flops else None)
   return {
       'width': width, 'batch': batch, 'restarts': restarts, 'impl': impl,
-      'dtype': jnp.dtype(dtype).name, 'step_s': step,
+      'dtype': jnp.dtype(dtype).name, 'devices': len(devices), 'step_s': step,
       'img_per_s_1500': batch / (1500 * step),
       'search_1500_s': 1500 * step,
       'compile_s': compile_s, 't_N_s': short, 't_2N_s': long,
