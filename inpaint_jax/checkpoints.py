@@ -9,7 +9,7 @@ Two kinds of directories:
   size; they are restored as float32.
 * A **training directory**: an orbax CheckpointManager of the full train state
   (both networks, both optimiser states, batch statistics, step), used for
-  exact resume. `export_model` turns its latest step into a model directory.
+  exact resume. `train.export_model` turns one of its steps into a model directory.
 """
 
 from __future__ import annotations
@@ -184,6 +184,17 @@ def _read_config_file(directory: str) -> dict[str, Any]:
   except (ValueError, KeyError, TypeError) as e:
     raise InputError(f'{path} is damaged ({e.__class__.__name__}: {e}); export'
                      ' the model again or restore the file.') from None
+
+
+def update_metadata(directory: str, **fields: Any) -> None:
+  """Adds `fields` (JSON-able) to the metadata of a model directory.
+
+  The weights and their `variables_sha256` are untouched.
+  """
+  saved = _read_config_file(directory)
+  saved['metadata'] = {**saved.get('metadata', {}), **fields}
+  with open(os.path.join(directory, CONFIG_FILE), 'w') as f:
+    json.dump(saved, f, indent=2, sort_keys=True)
 
 
 def load_model_config(directory: str) -> tuple[ModelConfig, dict[str, Any]]:

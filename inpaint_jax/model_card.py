@@ -17,7 +17,7 @@ from typing import Any, Sequence
 import jax
 import numpy as np
 
-from inpaint_jax import checkpoints, evaluate, output_dirs, results
+from inpaint_jax import checkpoints, evaluate, output_dirs, results, validation
 from inpaint_jax import images as image_io
 from inpaint_jax import masks as masks_lib
 from inpaint_jax.config import SearchConfig
@@ -117,6 +117,61 @@ def _semantic_lines(summaries: dict[str, Any]) -> list[str]:
   return lines
 
 
+def _training_lines(metadata: dict[str, Any]) -> list[str]:
+  """The validation curve, samples over time and bfloat16 check, if any.
+
+  Written by validation.export_checkpoint into the model's metadata.
+  """
+  lines = []
+  curve = metadata.get('validation_curve')
+  if curve:
+    selected = metadata.get('selected_step')
+    kinds = list(dict.fromkeys(r['mask'] for r in curve))
+    first = curve[0]
+    lines += ['', '## Validation curve', '',
+              f'Inpainting PSNR (dB) of the training checkpoints on'
+              f' {first["num_images"]} validation images (the last 256 train'
+              f' images, never trained on), {first["iterations"]} z-search'
+              f' iterations, window {first["window"]}'
+              f' (`python -m experiments.validation_curve`). Shipped: step'
+              f' {selected} ({metadata.get("selected_by", "?")}).', '',
+              f'![validation curve]({validation.MODEL_CURVE_FILE})', '',
+              '| step | wall time (h) | ' + ' | '.join(kinds) + ' |',
+              '| --- | --- |' + ' --- |' * len(kinds)]
+    by_step = {}
+    for row in curve:
+      by_step.setdefault(row['step'], {})[row['mask']] = row
+    for step, rows in sorted(by_step.items()):
+      wall = next(iter(rows.values())).get('wall_seconds')
+      cells = [f'{rows[k]["mean_psnr"]:.2f}' if k in rows else '-'
+               for k in kinds]
+      mark = '**' if step == selected else ''
+      lines.append(f'| {mark}{step}{mark} | '
+                   + (f'{wall / 3600:.2f}' if wall else '-') + ' | '
+                   + ' | '.join(cells) + ' |')
+    lines.append('| mean-colour fill | | ' + ' | '.join(
+        f'{next(r for r in curve if r["mask"] == k)["mean_psnr_mean_fill"]:.2f}'
+        for k in kinds) + ' |')
+  steps = metadata.get('samples_over_time_steps')
+  if steps:
+    lines += ['', '## Samples over time', '',
+              f'One row per training step ({", ".join(map(str, steps))}),'
+              ' the same 8 latents in every row.', '',
+              f'![samples over time]({validation.SAMPLES_OVER_TIME_FILE})']
+  check = metadata.get('bfloat16_check')
+  if check:
+    lines += ['', '## bfloat16 weights', '',
+              f'Stored in bfloat16 (restored as float32). Validation PSNR of'
+              f' the float32 search ({check["num_images"]} images,'
+              f' {check["iterations"]} iterations) with the float32 weights'
+              ' before export and with the stored weights:', '',
+              '| mask | float32 weights | stored bfloat16 weights |',
+              '| --- | --- | --- |']
+    lines += [f'| {k} | {v["float32"]:.3f} | {v["bfloat16"]:.3f} |'
+              for k, v in check['psnr'].items()]
+  return lines
+
+
 def _card_text(model_dir, config, metadata, summaries, data_description,
                search_config, command, num_images) -> str:
   name = os.path.basename(os.path.normpath(model_dir))
@@ -146,6 +201,8 @@ def _card_text(model_dir, config, metadata, summaries, data_description,
       f'- Machine: {metadata.get("machine", "?")}',
       f'- Final training losses (last logged step): D {metrics.get("d_loss", float("nan")):.3f},'
       f' G {metrics.get("g_loss", float("nan")):.3f}',
+      '',
+      *_training_lines(metadata),
       '',
       '## Samples (64 draws of z, `samples.png`)',
       '',

@@ -380,9 +380,13 @@ def restore_run(workdir: str, step: int | None = None
 
 def export_model(workdir: str, output_dir: str,
                  weights_dtype: str = 'float32',
-                 extra_metadata: dict[str, Any] | None = None) -> str:
-  """Writes the latest training checkpoint of `workdir` as a model directory."""
-  model_config, state, meta, step = restore_run(workdir)
+                 extra_metadata: dict[str, Any] | None = None,
+                 step: int | None = None) -> str:
+  """Writes a training checkpoint of `workdir` as a model directory.
+
+  The latest checkpoint, or the one at `step`; returns the directory's path.
+  """
+  model_config, state, meta, step = restore_run(workdir, step)
   metadata = {'steps': step, 'machine': _machine(),
               'weights_dtype': weights_dtype, **meta, **(extra_metadata or {})}
   return checkpoints.save_model(output_dir, model_config,

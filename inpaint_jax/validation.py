@@ -6,13 +6,17 @@
 mask types, and appends one JSON line per (step, mask) to
 `<workdir>/validation.jsonl`: what a choice of training length or width is
 made on. It resumes: pairs already in the file are not evaluated again.
-`plot_curves` draws the file as validation.png.
+`plot_curves` draws the file as validation.png; `best_step` reads the step to
+ship from it and `export_checkpoint` writes that step as a model directory
+with its curve, samples over time and (bfloat16 weights) a check that the
+stored weights inpaint as the float32 ones did.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 from typing import Any, Sequence
 
 import jax
@@ -22,9 +26,15 @@ from inpaint_jax import checkpoints, evaluate, images as image_io, train
 from inpaint_jax import methods
 from inpaint_jax.config import SearchConfig
 from inpaint_jax.errors import InputError
+from inpaint_jax.models import Generator, sample_z
 
 CURVE_FILE = 'validation.jsonl'
 PLOT_FILE = 'validation.png'
+# In an exported model directory.
+MODEL_CURVE_FILE = 'validation_curve.png'
+SAMPLES_OVER_TIME_FILE = 'samples_over_time.png'
+# bfloat16 weights may move the validation PSNR of the float32 search by less.
+BFLOAT16_TOLERANCE_DB = 0.05
 
 
 def read_curve(workdir: str) -> list[dict[str, Any]]:
@@ -106,3 +116,133 @@ def plot_curves(rows: Sequence[dict[str, Any]], path: str) -> None:
                                                row['mean_psnr']))
   image_io.save_line_plot(path, series, x_label='training step',
                           y_label='validation PSNR (dB)')
+
+
+def best_step(rows: Sequence[dict[str, Any]]) -> int:
+  """The step whose mean validation PSNR over its mask types is highest.
+
+  Only steps evaluated on every mask type of the curve count.
+  """
+  kinds = {r['mask'] for r in rows}
+  by_step = {}
+  for row in rows:
+    by_step.setdefault(row['step'], {})[row['mask']] = row['mean_psnr']
+  complete = {step: float(np.mean(list(psnrs.values())))
+              for step, psnrs in by_step.items() if set(psnrs) == kinds}
+  if not complete:
+    raise InputError('The validation curve is empty: run'
+                     ' experiments.validation_curve on the run first.')
+  return max(complete, key=complete.get)
+
+
+def samples_over_time(workdir: str, steps: Sequence[int], path: str,
+                      count: int = 8, seed: int = 0) -> None:
+  """A PNG with one row per step: G of the same `count` latents.
+
+  Shows how the generator's samples change as training goes on.
+  """
+  config, _ = checkpoints.run_configs(workdir)
+  z = sample_z(jax.random.PRNGKey(seed), count, config.z_dim)
+  rows = []
+  for step in steps:
+    _, state, _, _ = train.restore_run(workdir, step)
+    rows.append(np.asarray(Generator(config).apply(
+        train.generator_variables(state), z)))
+  image_io.save_png(path, image_io.image_grid(np.concatenate(rows), count))
+
+
+def _zsearch_psnr(config, g_vars, d_vars, images, names, masks, search_config,
+                  seed):
+  method = methods.zsearch_method(config, g_vars, d_vars, search_config,
+                                  seed=seed)
+  return {kind: float(evaluate.evaluate(method, images, names, m,
+                                        show_progress=False
+                                        ).summary['mean_psnr'])
+          for kind, m in masks.items()}
+
+
+def export_checkpoint(workdir: str, export_dir: str, *,
+                      step: int | None = None,
+                      weights_dtype: str = 'float32',
+                      check_images: np.ndarray | None = None,
+                      check_names: Sequence[str] = (),
+                      search_config: SearchConfig = SearchConfig(
+                          iterations=300),
+                      kinds: Sequence[str] = ('center', 'half'),
+                      seed: int = 0) -> dict[str, Any]:
+  """Writes one training checkpoint of a run as a model directory.
+
+  Args:
+    workdir: a run of experiments.train_dcgan, ideally with a validation
+      curve (validation_curve).
+    export_dir: the model directory to write (as train.export_model).
+    step: the checkpoint to export; None: `best_step` of the validation
+      curve, or the latest checkpoint if the run has no curve.
+    weights_dtype: 'float32' or 'bfloat16' (half the size on disk).
+    check_images: (N, R, R, 3) validation images in [-1, 1]; with bfloat16
+      weights they are inpainted with the float32 weights and with the stored
+      ones (restored as float32), for `kinds`, and both PSNRs are recorded.
+    check_names: their names.
+    search_config, seed: the z-search of that check.
+
+  Returns:
+    The metadata added to the model directory: 'selected_step' and how it
+    was chosen, 'validation_curve' (the rows), and 'bfloat16_check' ({kind:
+    {'float32': dB, 'bfloat16': dB}}, with its settings).
+
+  Raises:
+    InputError: `step` is not a checkpoint of the run; the bfloat16 weights
+      change a validation PSNR by BFLOAT16_TOLERANCE_DB or more (the
+      directory is written; export float32 instead).
+  """
+  available = checkpoints.checkpoint_steps(workdir)
+  rows = read_curve(workdir)
+  if step is None:
+    step = best_step(rows) if rows else (available[-1] if available else None)
+    how = ('highest mean validation PSNR over '
+           + ', '.join(sorted({r['mask'] for r in rows})) if rows
+           else 'latest checkpoint (no validation curve)')
+  else:
+    how = 'given'
+  if step not in available:
+    raise InputError(f'{workdir} has no checkpoint at step {step}; its steps:'
+                     f' {available or "none"}.')
+  added = {'selected_step': step, 'selected_by': how,
+           'validation_curve': [{k: r.get(k) for k in (
+               'step', 'wall_seconds', 'mask', 'num_images', 'iterations',
+               'window', 'mean_psnr', 'mean_psnr_mean_fill')} for r in rows]}
+  path = train.export_model(workdir, export_dir, weights_dtype, step=step)
+  if rows:
+    shutil.copyfile(os.path.join(workdir, PLOT_FILE),
+                    os.path.join(path, MODEL_CURVE_FILE))
+  kept = [s for s in available if s <= step]
+  shown = sorted(set(kept[::max(1, len(kept) // 8)][:7] + [step]))
+  samples_over_time(workdir, shown, os.path.join(path, SAMPLES_OVER_TIME_FILE))
+  added['samples_over_time_steps'] = shown
+  if weights_dtype == 'bfloat16' and check_images is not None:
+    mask_key, _ = jax.random.split(jax.random.PRNGKey(seed))
+    masks = {kind: evaluate.make_masks(kind, None, len(check_images),
+                                       check_images.shape[1], mask_key)
+             for kind in kinds}
+    config, state, _, _ = train.restore_run(workdir, step)
+    before = _zsearch_psnr(config, train.generator_variables(state),
+                           train.discriminator_variables(state), check_images,
+                           check_names, masks, search_config, seed)
+    after = _zsearch_psnr(*checkpoints.restore_model(path), check_images,
+                          check_names, masks, search_config, seed)
+    added['bfloat16_check'] = {
+        'num_images': len(check_images), 'iterations': search_config.iterations,
+        'window': search_config.window, 'seed': seed,
+        'psnr': {k: {'float32': before[k], 'bfloat16': after[k]}
+                 for k in kinds}}
+  checkpoints.update_metadata(path, **added)
+  check = added.get('bfloat16_check')
+  if check:
+    worst = max(abs(v['float32'] - v['bfloat16'])
+                for v in check['psnr'].values())
+    if worst >= BFLOAT16_TOLERANCE_DB:
+      raise InputError(
+          f'bfloat16 weights change the validation PSNR by {worst:.3f} dB'
+          f' (>= {BFLOAT16_TOLERANCE_DB}); export with'
+          ' --weights_dtype=float32.')
+  return added

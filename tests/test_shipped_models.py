@@ -6,8 +6,8 @@ import jax
 import numpy as np
 import pytest
 
-from inpaint_jax import blending, checkpoints, encoder, inpaint, masks
-from inpaint_jax import methods
+from inpaint_jax import blending, checkpoints, encoder, evaluate, inpaint
+from inpaint_jax import masks, methods, validation
 from inpaint_jax import input_pipeline, metrics
 from inpaint_jax.config import SearchConfig
 from inpaint_jax.errors import InputError
@@ -24,6 +24,9 @@ def test_every_data_set_has_a_shipped_model_with_a_card():
     assert os.path.isfile(os.path.join(path, checkpoints.CONFIG_FILE)), path
     assert os.path.isfile(os.path.join(path, 'README.md')), path
     assert os.path.isfile(os.path.join(path, 'samples.png')), path
+    size = sum(os.path.getsize(os.path.join(d, f))
+               for d, _, files in os.walk(path) for f in files)
+    assert size <= 25e6, (path, size)  # the cap per model
 
 
 @pytest.mark.slow
@@ -69,3 +72,36 @@ def test_shipped_encoders_load_and_match_their_generators(name):
   m = np.asarray(masks.center(2, 64))
   z = np.asarray(encoder.predict_latents(loaded, images, m))
   assert z.shape == (2, config.z_dim) and np.all(np.abs(z) <= 1)
+
+
+def _bfloat16_models():
+  names = []
+  for name in sorted(SHIPPED):
+    _, metadata = checkpoints.load_model_config(
+        os.path.join(ROOT, 'models', name))
+    if metadata.get('weights_dtype') == 'bfloat16':
+      names.append(name)
+  return names
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.isdir(DATA_DIR), reason='no shared data')
+@pytest.mark.parametrize('name', _bfloat16_models())
+def test_bfloat16_weights_inpaint_as_the_float32_ones_did(name):
+  model_dir = os.path.join(ROOT, 'models', name)
+  _, metadata = checkpoints.load_model_config(model_dir)
+  check = metadata['bfloat16_check']
+  images, names = input_pipeline.load_split(SHIPPED[name], 'validation',
+                                            limit=check['num_images'])
+  config, g_vars, d_vars = checkpoints.restore_model(model_dir)
+  method = methods.zsearch_method(
+      config, g_vars, d_vars, SearchConfig(iterations=check['iterations'],
+                                           window=check['window']),
+      seed=check['seed'])
+  mask_key, _ = jax.random.split(jax.random.PRNGKey(check['seed']))
+  for kind, recorded in check['psnr'].items():
+    m = evaluate.make_masks(kind, None, len(images), 64, mask_key)
+    psnr = evaluate.evaluate(method, images, names, m,
+                             show_progress=False).summary['mean_psnr']
+    # The float32 search on the stored weights, against the float32 weights.
+    assert abs(psnr - recorded['float32']) < validation.BFLOAT16_TOLERANCE_DB

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from inpaint_jax import train, validation
+from inpaint_jax import checkpoints, model_card, train, validation
 from inpaint_jax.config import SearchConfig, TrainConfig
 from inpaint_jax.errors import InputError
 
@@ -44,3 +44,57 @@ def test_every_kept_checkpoint_is_evaluated_once(tmp_path, tiny_config):
     assert plot.size == (640, 400)
   with pytest.raises(InputError, match='no training checkpoint'):
     validation.validation_curve(workdir, images, names, every=3)
+
+
+def test_best_step_averages_over_the_mask_types():
+  rows = [{'step': 1, 'mask': 'center', 'mean_psnr': 20.0},
+          {'step': 1, 'mask': 'half', 'mean_psnr': 15.0},
+          {'step': 2, 'mask': 'center', 'mean_psnr': 21.0},
+          {'step': 2, 'mask': 'half', 'mean_psnr': 13.0},
+          {'step': 3, 'mask': 'center', 'mean_psnr': 30.0}]  # half missing
+  assert validation.best_step(rows) == 1
+  rows[3]['mean_psnr'] = 15.0
+  assert validation.best_step(rows) == 2
+  with pytest.raises(InputError, match='validation curve is empty'):
+    validation.best_step([])
+
+
+@pytest.mark.slow
+def test_export_checkpoint_ships_the_best_step_with_its_history(
+    tmp_path, tiny_config):
+  rng = np.random.default_rng(0)
+  workdir = str(tmp_path / 'run')
+  train.train_and_evaluate(
+      tiny_config, TrainConfig(batch_size=8, num_steps=4, checkpoint_every=2,
+                               keep_checkpoints=10, sample_every=4),
+      rng.integers(0, 256, (16, 16, 16, 3), dtype=np.uint8), workdir,
+      show_progress=False)
+  images = rng.uniform(-1, 1, (2, 16, 16, 3)).astype(np.float32)
+  search = SearchConfig(iterations=2)
+  rows = validation.validation_curve(workdir, images, ['a', 'b'],
+                                     search_config=search, batch_size=2,
+                                     show_progress=False)
+  best = validation.best_step(rows)
+  model_dir = str(tmp_path / 'model')
+  added = validation.export_checkpoint(
+      workdir, model_dir, weights_dtype='bfloat16', check_images=images,
+      check_names=['a', 'b'], search_config=search)
+  assert added['selected_step'] == best
+  config, metadata = checkpoints.load_model_config(model_dir)
+  assert config == tiny_config and metadata['steps'] == best
+  assert metadata['weights_dtype'] == 'bfloat16'
+  assert len(metadata['validation_curve']) == len(rows)
+  check = metadata['bfloat16_check']['psnr']
+  assert set(check) == {'center', 'half'}
+  for psnr in check.values():
+    assert abs(psnr['float32'] - psnr['bfloat16']) < 0.05
+  assert metadata['samples_over_time_steps'][-1] == best
+  with Image.open(os.path.join(model_dir,
+                               validation.SAMPLES_OVER_TIME_FILE)) as grid:
+    rows_shown = len(metadata['samples_over_time_steps'])
+    assert grid.size == (8 * 18 + 2, rows_shown * 18 + 2)
+  assert os.path.exists(os.path.join(model_dir, validation.MODEL_CURVE_FILE))
+  text = '\n'.join(model_card._training_lines(metadata))
+  assert f'| **{best}** |' in text and 'bfloat16' in text
+  with pytest.raises(InputError, match='no checkpoint at step 3'):
+    validation.export_checkpoint(workdir, str(tmp_path / 'm3'), step=3)

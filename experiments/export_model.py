@@ -1,0 +1,66 @@
+r"""Writes one checkpoint of a training run as a model directory.
+
+  python -m experiments.export_model --workdir=runs/celeba64 \
+      --export_dir=models/celeba64 --dataset=celeba --weights_dtype=bfloat16
+
+Without --step it exports the checkpoint with the best validation PSNR
+(experiments.validation_curve; the latest checkpoint if the run has none) and
+copies the curve (validation_curve.png) and a picture of G's samples over the
+training steps (samples_over_time.png) into the model directory. With
+bfloat16 weights it inpaints --check_images validation images with the float32
+weights and with the stored ones and refuses the export if a mean PSNR moves by
+0.05 dB or more. Then write the card with experiments.model_card.
+"""
+
+from absl import flags
+
+from experiments import _cli
+from inpaint_jax import checkpoints
+from inpaint_jax import input_pipeline
+from inpaint_jax import validation
+
+_WORKDIR = flags.DEFINE_string('workdir', None, 'Training run directory.',
+                               required=True)
+_EXPORT_DIR = flags.DEFINE_string('export_dir', None,
+                                  'Model directory to write.', required=True)
+_STEP = flags.DEFINE_integer(
+    'step', None, 'Checkpoint step to export (default: the best on the'
+    ' validation curve, else the latest).', lower_bound=0)
+_WEIGHTS_DTYPE = flags.DEFINE_enum('weights_dtype', 'float32',
+                                   ['float32', 'bfloat16'],
+                                   'Weight dtype of the exported model.')
+_DATASET = flags.DEFINE_enum('dataset', 'celeba', input_pipeline.DATASETS,
+                             'Data set of the run (its validation slice is'
+                             ' used for the bfloat16 check).')
+_SOURCE = _cli.define_source_flag()
+_DATA_DIR = _cli.define_data_dir_flag()
+_CHECK_IMAGES = flags.DEFINE_integer(
+    'check_images', 16, 'Validation images of the bfloat16 check.',
+    lower_bound=1)
+_SEARCH_CONFIG = _cli.define_search_flags()
+flags.adopt_module_key_flags(_cli)
+
+
+def main(argv):
+  del argv
+  search_config = _SEARCH_CONFIG()
+  model_config, _ = checkpoints.run_configs(_WORKDIR.value)
+  images, names = None, ()
+  if _WEIGHTS_DTYPE.value == 'bfloat16':
+    images, names = input_pipeline.load_split(
+        _DATASET.value, 'validation', source=_SOURCE.value,
+        data_dir=_DATA_DIR.value, size=model_config.resolution,
+        limit=_CHECK_IMAGES.value)
+  added = validation.export_checkpoint(
+      _WORKDIR.value, _EXPORT_DIR.value, step=_STEP.value,
+      weights_dtype=_WEIGHTS_DTYPE.value, check_images=images,
+      check_names=names, search_config=search_config)
+  print(f"Step {added['selected_step']} ({added['selected_by']}) written to"
+        f' {_EXPORT_DIR.value}')
+  for kind, psnr in added.get('bfloat16_check', {}).get('psnr', {}).items():
+    print(f"  {kind}: validation PSNR {psnr['float32']:.3f} dB (float32"
+          f" weights), {psnr['bfloat16']:.3f} dB (bfloat16 weights)")
+
+
+if __name__ == '__main__':
+  _cli.run(main)
