@@ -1,4 +1,5 @@
-r"""The paper's quantitative comparison: every method, data set and mask.
+r"""The paper's comparison, figures and docs/RESULTS.md: every method,
+data set and mask.
 
   python -m experiments.reproduce --output_dir=results/reproduce
 
@@ -7,21 +8,30 @@ without the prior loss, the Context Encoder (--ce_model, trained with
 experiments.train_context_encoder; a data set without one is skipped with a
 note) and the TV, LR, NN and PM baselines on the first
 --num_images test images of each data set, with the same masks for every
-method, and writes results.csv, table1.md (the paper's Table 1 beside ours)
-and table_all.md into --output_dir, with one result folder per (data set,
-mask, method). Killed, it resumes: run the same command again.
+method, and writes results.csv, table1.md (the paper's Table 1 beside ours),
+table1_ssim.md and table_all.md into --output_dir, with one result folder
+per (data set, mask, method) holding arrays.npz. From those it draws the
+paper's figures into --figures_dir (inpaint_jax/figures.py) and writes
+--results_page (docs/RESULTS.md: what ran, the tables, the figures and a
+discussion computed from the numbers). 'ours' records its search every
+--record_every steps (Fig. 3b). Killed, it resumes: run the same command
+again; a finished (data set, mask, method) is not run again, so re-running
+a finished command only redraws the tables, figures and page.
 """
 
 import dataclasses
 import os
+import shlex
 import sys
 
 from absl import flags
 
 from experiments import _cli
+from inpaint_jax import figures
 from inpaint_jax import input_pipeline
 from inpaint_jax import masks as masks_lib
 from inpaint_jax import reproduce
+from inpaint_jax import results_page
 
 _PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -44,15 +54,37 @@ _CE_MODEL = flags.DEFINE_string(
     ' {dataset} are filled in. A data set without one skips the ce method.')
 _OUTPUT_DIR = flags.DEFINE_string('output_dir', 'results/reproduce',
                                   'Where tables and per-cell results go.')
+_FIGURES_DIR = flags.DEFINE_string(
+    'figures_dir', os.path.join(_PROJECT_ROOT, 'docs', 'figures'),
+    'Where the figures (PNG, and fig3b_search.gif) go; empty: none.')
+_RESULTS_PAGE = flags.DEFINE_string(
+    'results_page', os.path.join(_PROJECT_ROOT, 'docs', 'RESULTS.md'),
+    'The results page to write (figures linked relative to its folder);'
+    ' empty: none.')
+_RECORD_EVERY = flags.DEFINE_integer(
+    'record_every', None, "Record G(z) every N steps of 'ours' (not the"
+    ' ablations) for Fig. 3b and search.gif; default: --iterations //'
+    f' {reproduce.DEFAULT_FRAMES} (0 with --stop_tolerance); 0: off.',
+    lower_bound=0)
 _DATA_DIR = _cli.define_data_dir_flag()
 _SEARCH_CONFIG = _cli.define_search_flags()
 flags.adopt_module_key_flags(_cli)
 
 
+def _in_project(path: str) -> str:
+  """`path` relative to the project when it lies inside it (for the page)."""
+  relative = os.path.relpath(os.path.abspath(path), _PROJECT_ROOT)
+  return path if relative.startswith('..') else relative
+
+
 def main(argv):
   del argv
   search_config = _SEARCH_CONFIG()
-  rows = []
+  record_every = (reproduce.default_record_every(search_config)
+                  if _RECORD_EVERY.value is None else _RECORD_EVERY.value)
+  # Refuses recording with early stopping now, not after hours of baselines.
+  dataclasses.replace(search_config, record_every=record_every)
+  rows, described = [], {}
   for dataset in _DATASETS.value:
     model_dir = os.path.join(_MODELS_DIR.value, f'{dataset}64')
     if not flags.FLAGS['window'].present:  # each model's card window
@@ -66,7 +98,8 @@ def main(argv):
     ce_model = _CE_MODEL.value.format(models_dir=_MODELS_DIR.value,
                                       dataset=dataset)
     factories = reproduce.method_factories(model_dir, search_config,
-                                           train_images, ce_model)
+                                           train_images, ce_model,
+                                           record_every=record_every)
     names_here = list(_METHODS.value)
     if 'ce' in names_here and 'ce' not in factories:
       print(f'note: no Context Encoder at {ce_model}; skipping ce for'
@@ -78,7 +111,22 @@ def main(argv):
                                  names_here, _OUTPUT_DIR.value,
                                  batch_size=_BATCH.value)
       reproduce.write_tables(rows, _OUTPUT_DIR.value)  # as the run goes
+    models = ([model_dir] if any(m.startswith('ours') for m in names_here)
+              else []) + ([ce_model] if 'ce' in names_here else [])
+    described[dataset] = results_page.DatasetInfo(
+        search_config.iterations, search_config.lam, search_config.window,
+        record_every if 'ours' in names_here else 0,
+        {_in_project(m): reproduce.model_checksum(m) for m in models})
   print(open(os.path.join(_OUTPUT_DIR.value, 'table1.md')).read())
+  this_run = [(r['dataset'], r['mask'], r['method']) for r in rows]
+  written = (figures.write_figures(_OUTPUT_DIR.value, _FIGURES_DIR.value,
+                                   this_run) if _FIGURES_DIR.value else [])
+  if _RESULTS_PAGE.value:
+    info = results_page.RunInfo(
+        'python -m experiments.reproduce ' + shlex.join(sys.argv[1:]),
+        reproduce.machine_description(), reproduce.utc_now(), described)
+    print('wrote', results_page.write_results_page(
+        _RESULTS_PAGE.value, rows, info, written, _OUTPUT_DIR.value))
 
 
 if __name__ == '__main__':

@@ -212,7 +212,9 @@ def test_train_experiment_then_reproduce(tmp_path):
 
   flags = ['--datasets=svhn', '--masks=center', '--methods=ce',
            '--methods=tv', '--num_images=2', '--batch_size=2',
-           f'--data_dir={data}', f'--models_dir={models}']
+           f'--data_dir={data}', f'--models_dir={models}',
+           f'--figures_dir={tmp_path}/figures',
+           f'--results_page={tmp_path}/RESULTS.md']
   result = _run('experiments.reproduce', *flags,
                 f'--output_dir={tmp_path}/out')
   assert result.returncode == 0, result.stderr[-3000:]

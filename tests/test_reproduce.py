@@ -1,13 +1,15 @@
 """Tests for inpaint_jax.reproduce: every method on the same cell, tables."""
 
 import csv
+import json
 import os
 
 import jax
 import numpy as np
 import pytest
 
-from inpaint_jax import context_encoder, input_pipeline, reproduce
+from inpaint_jax import context_encoder, figures, input_pipeline, methods
+from inpaint_jax import reproduce, results_page
 from inpaint_jax.config import SearchConfig
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -34,11 +36,24 @@ def test_a_cell_runs_every_method_and_writes_the_tables(tmp_path):
       context_encoder.init_variables(ce_config, jax.random.PRNGKey(0)))
   factories = reproduce.method_factories(
       os.path.join(ROOT, 'models', 'svhn64'), SearchConfig(iterations=2),
-      train, ce_model)
+      train, ce_model, record_every=1)
   rows = reproduce.run_cell('svhn', 'center', images, names, factories,
                             reproduce.METHODS, str(tmp_path), batch_size=2,
                             show_progress=False)
   assert [r['method'] for r in rows] == list(reproduce.METHODS)
+  cell = tmp_path / 'svhn' / 'center'
+  with np.load(cell / 'ours' / 'arrays.npz') as saved:  # only ours records
+    assert saved['frames'].shape[:2] == (2, 3)  # first batch, steps 0, 1, 2
+  with np.load(cell / 'ours_noblend' / 'arrays.npz') as saved:
+    assert 'frames' not in saved.files
+  assert os.path.exists(cell / 'ours' / 'search.gif')
+  assert reproduce.run_cell('svhn', 'center', images, names, factories,
+                            reproduce.METHODS, str(tmp_path), batch_size=2,
+                            show_progress=False) == rows  # read back
+  written = figures.write_figures(str(tmp_path), str(tmp_path / 'fig'))
+  # Every figure but Fig. 6 (random mask), from real arrays.
+  assert len(written) == 10  # fig3b: a PNG and a GIF
+  assert 'fig6_random80.png' not in {os.path.basename(f.path) for f in written}
   for r in rows:
     assert np.isfinite(r['psnr']) and np.isfinite(r['psnr_hole'])
     assert r['psnr_hole'] < r['psnr']  # the hole is where the errors are
@@ -56,3 +71,155 @@ def test_ce_is_offered_only_with_a_model(tmp_path):
                                          str(tmp_path / 'no_ce'))
   assert 'ce' not in factories and 'nn' not in factories
   assert 'ce' in reproduce.METHODS
+
+
+def _counting_method(calls, value):
+  """A Method filling holes with `value`; each fill call is noted in calls."""
+
+  def fill(images, masks):
+    calls.append(len(images))
+    return images * masks + value * (1.0 - masks)
+
+  return methods.fill_method('constant', fill, {'value': value})
+
+
+def _tiny_images(n=3):
+  rng = np.random.default_rng(0)
+  images = rng.uniform(-1, 1, (n, 16, 16, 3)).astype(np.float32)
+  return images, [f'{i}.png' for i in range(n)]
+
+
+def test_a_finished_cell_is_not_run_again(tmp_path):
+  images, names = _tiny_images()
+  calls = []
+  factories = {'constant': lambda: _counting_method(calls, 0.0)}
+
+  def run(seed=0):
+    return reproduce.run_cell('svhn', 'random', images, names, factories,
+                              ['constant'], str(tmp_path), batch_size=2,
+                              seed=seed, show_progress=False)
+
+  first = run()
+  assert len(calls) == 2  # two batches
+  assert run() == first and len(calls) == 2  # read back from arrays.npz
+  factories['constant'] = lambda: _counting_method(calls, 0.5)
+  changed = run()
+  assert len(calls) == 4 and changed[0]['psnr'] != first[0]['psnr']
+  run(seed=1)  # other masks
+  assert len(calls) == 6
+  assert not os.path.isdir(tmp_path / 'svhn' / 'random' / 'constant'
+                           / 'partial')
+
+
+def test_cell_arrays_hold_what_the_figures_need(tmp_path):
+  images, names = _tiny_images(3)
+
+  def fill(batch, masks, index_offset):
+    del index_offset
+    n = len(batch)
+    return {'generated': batch, 'inpainted': batch,
+            'loss': np.arange(n, dtype=np.float32),
+            'frames': np.zeros((n, 3) + batch.shape[1:], np.float32),
+            'loss_curve': np.ones((n, 4), np.float32)}
+
+  recorded = methods.Method('recorded', fill, scores=('loss',), settings={
+      'search': {'iterations': 4, 'record_every': 2}})
+  rows = reproduce.run_cell('svhn', 'half', images, names,
+                            {'ours': lambda: recorded}, ['ours'],
+                            str(tmp_path), batch_size=2, show_progress=False)
+  with np.load(tmp_path / 'svhn' / 'half' / 'ours' / 'arrays.npz') as saved:
+    for key in ('images', 'generated', 'inpainted'):
+      assert saved[key].dtype == np.uint8 and saved[key].shape == images.shape
+    assert saved['masks'].dtype == np.uint8
+    assert set(np.unique(saved['masks'])) == {0, 1}
+    for score in reproduce.KEPT_SCORES:
+      assert saved[f'metric_{score}'].dtype == np.float32
+      assert saved[f'metric_{score}'].shape == (3,)
+    assert saved['frames'].shape == (2, 3, 16, 16, 3)  # the first batch
+    assert saved['loss_curve'].shape == (2, 4)
+    np.testing.assert_array_equal(saved['frame_steps'], [0, 2, 4])
+    assert json.loads(str(saved['row'])) == rows[0]
+    assert json.loads(str(saved['summary']))['search']['record_every'] == 2
+
+
+def test_record_every_defaults_to_fifteen_frames_and_not_with_early_stop():
+  assert reproduce.default_record_every(SearchConfig(iterations=300)) == 20
+  assert reproduce.default_record_every(SearchConfig(iterations=10)) == 0
+  assert reproduce.default_record_every(
+      SearchConfig(iterations=300, stop_tolerance=0.01)) == 0
+
+
+def test_ssim_table_has_ce_and_ours_per_data_set(tmp_path):
+  rows = [dict(_row('svhn', 'center', 'ce', 20.0), ssim=0.81),
+          dict(_row('svhn', 'center', 'ours', 21.0), ssim=0.79)]
+  reproduce.write_tables(rows, str(tmp_path))
+  table = (tmp_path / 'table1_ssim.md').read_text()
+  assert 'svhn: CE here | svhn: ours here' in table
+  assert '| center | 0.810 ± 0.010 | 0.790 ± 0.010 |' in table
+
+
+def _row(dataset, kind, method, psnr, hole=None):
+  row = {'dataset': dataset, 'mask': kind, 'method': method, 'images': 8}
+  for score in reproduce.SCORES:
+    row[score], row[f'{score}_ci95'] = 0.5, 0.01
+  row['psnr'], row['psnr_hole'] = psnr, psnr - 6.0 if hole is None else hole
+  return row
+
+
+def _page(tmp_path, rows):
+  info = results_page.RunInfo(
+      'python -m experiments.reproduce --num_images=8', 'test machine',
+      '2026-01-01 00:00 UTC', {'svhn': results_page.DatasetInfo(
+          20, 0.003, 15, 1, {'models/svhn64': 'ab' * 32})})
+  figure = figures.Figure(str(tmp_path / 'docs' / 'figures' / 'fig5.png'),
+                          'Fig. 5: blending.')
+  reproduce.write_tables(rows, str(tmp_path / 'out'))
+  path = results_page.write_results_page(
+      str(tmp_path / 'docs' / 'RESULTS.md'), rows, info, [figure],
+      str(tmp_path / 'out'))
+  assert (tmp_path / 'docs' / 'results.csv').read_text() == (
+      tmp_path / 'out' / 'results.csv').read_text()
+  with open(path) as f:
+    return f.read()
+
+
+def test_results_page_has_tables_figures_and_computed_claims(tmp_path):
+  rows = [_row('svhn', 'center', 'ce', 25.0),
+          _row('svhn', 'center', 'ours', 23.0),
+          _row('svhn', 'center', 'ours_noblend', 22.0),
+          _row('svhn', 'center', 'tv', 20.0),
+          _row('svhn', 'random', 'ce', 24.0),
+          _row('svhn', 'random', 'ours', 30.0)]
+  page = _page(tmp_path, rows)
+  for table in (reproduce.table1_markdown(rows),
+                reproduce.table1_ssim_markdown(rows),
+                reproduce.table_all_markdown(rows)):
+    assert table in page
+  assert '![Fig. 5: blending.](figures/fig5.png)' in page
+  assert '[results.csv](results.csv)' in page
+  assert '`python -m experiments.reproduce --num_images=8`' in page
+  assert 'abababababab' in page  # the model's checksum
+  assert 'holds in 2 of 2 cells here.' in page
+  assert 'ahead of the TV/LR/NN/PM baselines on PSNR in 1 of 1' in page
+  assert 'Poisson blending raises PSNR by 1.00 dB' in page
+  assert 'ours and ours with λ = 0 did not run on the same cell' in page
+  # CE behind ours on the centre mask: the claim fails there.
+  rows[0] = _row('svhn', 'center', 'ce', 21.0)
+  rows[2] = _row('svhn', 'center', 'ours_noblend', 24.0)
+  page = _page(tmp_path, rows)
+  assert 'holds in 1 of 2 cells here; it fails in svhn/center' in page
+  assert 'Poisson blending lowers PSNR by 1.00 dB' in page
+
+
+def test_results_page_compares_whole_and_hole_psnr_with_the_paper(tmp_path):
+  # The paper's SVHN centre: CE 22.3, ours 19.0 dB.
+  near_hole = [_row('svhn', 'center', 'ce', 28.0, hole=22.0),
+               _row('svhn', 'center', 'ours', 25.0, hole=19.5)]
+  assert ('closer to our hole-only PSNR than to our whole-image PSNR in'
+          ' 2 of 2 rows') in results_page.hole_gap_section(near_hole)
+  near_whole = [_row('svhn', 'center', 'ce', 23.0, hole=17.0),
+                _row('svhn', 'center', 'ours', 19.0, hole=13.0)]
+  assert ('closer to our hole-only PSNR than to our whole-image PSNR in'
+          ' 0 of 2 rows') in results_page.hole_gap_section(near_whole)
+  assert 'not compared' in results_page.hole_gap_section(
+      [_row('svhn', 'center', 'tv', 20.0)])
