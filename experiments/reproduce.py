@@ -9,7 +9,9 @@ experiments.train_context_encoder; a data set without one is skipped with a
 note) and the TV, LR, NN and PM baselines on the first
 --num_images test images of each data set, with the same masks for every
 method, and writes results.csv, table1.md (the paper's Table 1 beside ours),
-table1_ssim.md and table_all.md into --output_dir, with one result folder
+table1_ssim.md, table_all.md and, for SVHN, table_semantic.md (the digit
+classifier's accuracy on every method's results, --classifier) into
+--output_dir, with one result folder
 per (data set, mask, method) holding arrays.npz. From those it draws the
 paper's figures into --figures_dir (inpaint_jax/figures.py) and writes
 --results_page (docs/RESULTS.md: what ran, the tables, the figures and a
@@ -27,6 +29,7 @@ import sys
 from absl import flags
 
 from experiments import _cli
+from inpaint_jax import classifier
 from inpaint_jax import figures
 from inpaint_jax import input_pipeline
 from inpaint_jax import masks as masks_lib
@@ -67,6 +70,7 @@ _RECORD_EVERY = flags.DEFINE_integer(
     f' {reproduce.DEFAULT_FRAMES} (0 with --stop_tolerance); 0: off.',
     lower_bound=0)
 _DATA_DIR = _cli.define_data_dir_flag()
+_CLASSIFIER = _cli.define_classifier_flag()
 _SEARCH_CONFIG = _cli.define_search_flags()
 flags.adopt_module_key_flags(_cli)
 
@@ -95,6 +99,9 @@ def main(argv):
     train_images = (input_pipeline.training_images(
         dataset, data_dir=_DATA_DIR.value)[0]
                     if 'nn' in _METHODS.value else None)
+    semantic = classifier.semantic_for_split(
+        dataset, 'test', names, _CLASSIFIER.value, _DATA_DIR.value,
+        required=flags.FLAGS['classifier'].present)
     ce_model = _CE_MODEL.value.format(models_dir=_MODELS_DIR.value,
                                       dataset=dataset)
     factories = reproduce.method_factories(model_dir, search_config,
@@ -109,7 +116,7 @@ def main(argv):
     for kind in _MASKS.value:
       rows += reproduce.run_cell(dataset, kind, images, names, factories,
                                  names_here, _OUTPUT_DIR.value,
-                                 batch_size=_BATCH.value)
+                                 batch_size=_BATCH.value, semantic=semantic)
       reproduce.write_tables(rows, _OUTPUT_DIR.value)  # as the run goes
     models = ([model_dir] if any(m.startswith('ours') for m in names_here)
               else []) + ([ce_model] if 'ce' in names_here else [])

@@ -54,10 +54,14 @@ METHODS = ('ours', 'ours_noblend', 'ours_lam0', 'ce', 'tv', 'lr', 'nn', 'pm')
 # The importance window of each shipped model's card (chosen on validation).
 CARD_WINDOWS = {'celeba': 7, 'svhn': 15, 'cars': 15}
 SCORES = ('psnr', 'ssim', 'psnr_hole', 'ssim_hole')
+# With a digit classifier (SVHN): accuracy on the inpainted images (mean and
+# 95 % half-width), on the originals and on the masked input.
+SEMANTIC = ('semantic_accuracy', 'semantic_accuracy_ci95',
+            'semantic_accuracy_originals', 'semantic_accuracy_masked')
 # What arrays.npz keeps of each cell (see `save_cell_arrays`).
 ARRAYS_FILE = 'arrays.npz'
 # Per-image numbers kept in arrays.npz ('loss' where the method has one).
-KEPT_SCORES = SCORES + ('loss',)
+KEPT_SCORES = SCORES + ('loss', 'correct')
 # Images whose recorded search (frames, loss curve) arrays.npz keeps.
 KEPT_FRAMES = 8
 # Frames of the z-search animation when --record_every is not given.
@@ -133,23 +137,37 @@ def method_factories(model_dir: str, search_config: SearchConfig,
 
 
 def summary_row(dataset: str, kind: str, method: str,
-                per_image: dict[str, np.ndarray]) -> dict[str, Any]:
-  """One row of results.csv: mean and 95 % half-width of every SCORES."""
+                per_image: dict[str, np.ndarray],
+                summary: dict[str, Any] | None = None) -> dict[str, Any]:
+  """One row of results.csv: mean and 95 % half-width of every SCORES.
+
+  With a semantic evaluation (per_image 'correct', `summary` from
+  evaluate.evaluate with `semantic`) also the SEMANTIC columns: the
+  classifier's accuracy on the inpainted images (with its interval), on the
+  originals and on the masked input.
+  """
   row = {'dataset': dataset, 'mask': kind, 'method': method,
          'images': len(per_image['psnr'])}
   for score in SCORES:
     row[score], row[f'{score}_ci95'] = confidence_interval(per_image[score])
+  if 'correct' in per_image:
+    row['semantic_accuracy'], row['semantic_accuracy_ci95'] = (
+        confidence_interval(per_image['correct']))
+    for key in SEMANTIC[2:]:
+      row[key] = summary[key]
   return row
 
 
 def cell_fingerprint(method: methods.Method, name: str, images: np.ndarray,
-                     masks: np.ndarray) -> str:
+                     masks: np.ndarray, semantic: bool = False) -> str:
   """What a cell's arrays.npz is valid for: the method's variables and
   settings (as `evaluate` fingerprints them, less the batch size, which does
-  not change the results), its name in the comparison, images and masks."""
-  return results.run_fingerprint(
-      method.variables, images, masks,
-      dict(method.settings, method=method.name, comparison_name=name))
+  not change the results), its name in the comparison, images and masks,
+  and whether its row has the semantic accuracy."""
+  settings = dict(method.settings, method=method.name, comparison_name=name)
+  if semantic:
+    settings['semantic'] = True
+  return results.run_fingerprint(method.variables, images, masks, settings)
 
 
 def save_cell_arrays(folder: str, result: results.EvalResult,
@@ -223,8 +241,13 @@ def run_cell(dataset: str, kind: str, images: np.ndarray,
              names: Sequence[str], factories: dict[str, Callable[[], Any]],
              method_names: Sequence[str], output_dir: str,
              batch_size: int = 64, seed: int = 0,
-             show_progress: bool = True) -> list[dict[str, Any]]:
+             show_progress: bool = True,
+             semantic: evaluate.Semantic | None = None
+             ) -> list[dict[str, Any]]:
   """Every method on one (data set, mask) cell; one summary row each.
+
+  With `semantic` (evaluate.evaluate's (classifier, labels)) the rows also
+  hold the SEMANTIC columns.
 
   Each method's results go to `<output_dir>/<dataset>/<kind>/<method>/`
   (the report files of `results.write_all` and `save_cell_arrays`). A method
@@ -239,15 +262,17 @@ def run_cell(dataset: str, kind: str, images: np.ndarray,
   for name in method_names:
     folder = os.path.join(output_dir, dataset, kind, name)
     method = factories[name]()
-    fingerprint = cell_fingerprint(method, name, images, masks)
+    fingerprint = cell_fingerprint(method, name, images, masks,
+                                   semantic is not None)
     row = load_cell_row(folder, fingerprint)
     if row is None:
       result = evaluate.evaluate(method, images, names, masks,
                                  batch_size=batch_size, resume_dir=folder,
-                                 show_progress=show_progress)
+                                 show_progress=show_progress,
+                                 semantic=semantic)
       results.write_all(folder, result, save_images=False)
       per_image = {**result.metrics, **hole_scores(result)}
-      row = summary_row(dataset, kind, name, per_image)
+      row = summary_row(dataset, kind, name, per_image, result.summary)
       if jax.process_index() == 0:  # as write_all; the frames are only here
         save_cell_arrays(folder, result, per_image, row, fingerprint)
     rows.append(row)
@@ -314,20 +339,51 @@ def table_all_markdown(rows: Sequence[dict[str, Any]]) -> str:
   return '\n'.join(lines) + '\n'
 
 
+def table_semantic_markdown(rows: Sequence[dict[str, Any]]) -> str:
+  """The digit classifier's accuracy per (data set, mask): on the originals,
+  the masked input and each method's result (with its 95 % interval and,
+  in brackets, its ratio to the originals' accuracy)."""
+  rows = [r for r in rows if r.get('semantic_accuracy') is not None]
+  if not rows:
+    return 'No data set of this run has labels for the semantic accuracy.\n'
+  method_names = _in_order(rows, 'method')
+  lines = ['| data set | mask | originals | masked input | '
+           + ' | '.join(method_names) + ' |',
+           '| --- | --- | --- | --- |' + ' --- |' * len(method_names)]
+  by_cell = _by_cell(rows)
+  for dataset in _in_order(rows, 'dataset'):
+    for kind in _in_order(rows, 'mask'):
+      here = [by_cell.get((dataset, kind, m)) for m in method_names]
+      first = next((r for r in here if r), None)
+      if first is None:
+        continue
+      originals = first['semantic_accuracy_originals']
+      cells = [f"{r['semantic_accuracy']:.3f} ± "
+               f"{r['semantic_accuracy_ci95']:.3f}"
+               + (f" ({r['semantic_accuracy'] / originals:.2f})"
+                  if originals else '') if r else '-' for r in here]
+      lines.append(f'| {dataset} | {kind} | {originals:.3f} |'
+                   f" {first['semantic_accuracy_masked']:.3f} | "
+                   + ' | '.join(cells) + ' |')
+  return '\n'.join(lines) + '\n'
+
+
 TABLES = {'table1.md': table1_markdown, 'table1_ssim.md': table1_ssim_markdown,
-          'table_all.md': table_all_markdown}
+          'table_all.md': table_all_markdown,
+          'table_semantic.md': table_semantic_markdown}
 
 
 def write_tables(rows: Sequence[dict[str, Any]], output_dir: str) -> None:
   """results.csv (every row), table1.md (PSNR: paper CE / ours, then our
   CE and ours here; '-' where a method did not run), table1_ssim.md (the
-  same with SSIM, CE and ours here) and table_all.md (every method, PSNR
-  and SSIM, whole and hole)."""
+  same with SSIM, CE and ours here), table_all.md (every method, PSNR
+  and SSIM, whole and hole) and table_semantic.md (the digit classifier's
+  accuracy, where the run has it)."""
   os.makedirs(output_dir, exist_ok=True)
   columns = ['dataset', 'mask', 'method', 'images'] + [
-      c for s in SCORES for c in (s, f'{s}_ci95')]
+      c for s in SCORES for c in (s, f'{s}_ci95')] + list(SEMANTIC)
   with open(os.path.join(output_dir, 'results.csv'), 'w', newline='') as f:
-    writer = csv.DictWriter(f, columns)
+    writer = csv.DictWriter(f, columns, restval='')
     writer.writeheader()
     writer.writerows(rows)
   for name, markdown in TABLES.items():

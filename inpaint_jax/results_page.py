@@ -262,6 +262,13 @@ def results_page(rows: Sequence[dict[str, Any]], info: RunInfo,
       '## Every method', '',
       'PSNR (dB) and SSIM on the whole image and on the hole only.', '',
       reproduce.table_all_markdown(rows),
+      '## Semantic accuracy (SVHN)', '',
+      'PSNR cannot tell a sharp wrong digit from a right one: the digit'
+      ' classifier (`models/svhn_classifier`) reads every result, and the'
+      ' fraction it labels correctly is given beside its accuracy on the'
+      ' originals and on the masked input (missing pixels at 0); in brackets'
+      ' the ratio to the originals.', '',
+      reproduce.table_semantic_markdown(rows),
       '## Figures', '']
   if not written:
     lines += ['No figures were written for this run.', '']

@@ -8,7 +8,8 @@ import jax
 import numpy as np
 import pytest
 
-from inpaint_jax import context_encoder, figures, input_pipeline, methods
+from inpaint_jax import context_encoder, evaluate, figures, input_pipeline
+from inpaint_jax import methods
 from inpaint_jax import reproduce, results_page
 from inpaint_jax.config import SearchConfig
 
@@ -111,6 +112,43 @@ def test_a_finished_cell_is_not_run_again(tmp_path):
                            / 'partial')
 
 
+def test_semantic_accuracy_joins_the_rows_and_its_table(tmp_path):
+  images, names = _tiny_images()
+  calls = []
+  factories = {'constant': lambda: _counting_method(calls, 0.0)}
+  labels = np.array([0, 0, 1])
+
+  def predict(batch):  # the brightest channel's index: 0/1/2
+    return np.argmax(np.asarray(batch).mean(axis=(1, 2)), axis=-1)
+
+  def run(semantic):
+    return reproduce.run_cell('svhn', 'center', images, names, factories,
+                              ['constant'], str(tmp_path), batch_size=3,
+                              show_progress=False, semantic=semantic)
+
+  plain = run(None)
+  assert 'semantic_accuracy' not in plain[0] and len(calls) == 1
+  row, = run((predict, labels))
+  assert len(calls) == 2  # the saved cell had no semantic accuracy: rerun
+  hits = lambda x: float(np.mean(predict(x) == labels))
+  assert row['semantic_accuracy_originals'] == pytest.approx(hits(images))
+  masks = evaluate.make_masks('center', None, 3, 16,
+                              jax.random.split(jax.random.PRNGKey(0))[0])
+  assert row['semantic_accuracy_masked'] == pytest.approx(hits(images * masks))
+  filled = np.where(masks > 0, images, 0.0)  # the constant method's result
+  assert row['semantic_accuracy'] == pytest.approx(hits(filled))
+  assert run((predict, labels)) == [row] and len(calls) == 2
+  table = reproduce.table_semantic_markdown(plain + [row])
+  assert f"| svhn | center | {row['semantic_accuracy_originals']:.3f} |" in (
+      table)
+  assert 'No data set' in reproduce.table_semantic_markdown(plain)
+  reproduce.write_tables([row], str(tmp_path))
+  with open(tmp_path / 'results.csv') as f:
+    saved, = csv.DictReader(f)
+  assert float(saved['semantic_accuracy']) == pytest.approx(
+      row['semantic_accuracy'])
+
+
 def test_cell_arrays_hold_what_the_figures_need(tmp_path):
   images, names = _tiny_images(3)
 
@@ -132,7 +170,7 @@ def test_cell_arrays_hold_what_the_figures_need(tmp_path):
       assert saved[key].dtype == np.uint8 and saved[key].shape == images.shape
     assert saved['masks'].dtype == np.uint8
     assert set(np.unique(saved['masks'])) == {0, 1}
-    for score in reproduce.KEPT_SCORES:
+    for score in reproduce.SCORES + ('loss',):
       assert saved[f'metric_{score}'].dtype == np.float32
       assert saved[f'metric_{score}'].shape == (3,)
     assert saved['frames'].shape == (2, 3, 16, 16, 3)  # the first batch
@@ -193,7 +231,8 @@ def test_results_page_has_tables_figures_and_computed_claims(tmp_path):
   page = _page(tmp_path, rows)
   for table in (reproduce.table1_markdown(rows),
                 reproduce.table1_ssim_markdown(rows),
-                reproduce.table_all_markdown(rows)):
+                reproduce.table_all_markdown(rows),
+                reproduce.table_semantic_markdown(rows)):
     assert table in page
   assert '![Fig. 5: blending.](figures/fig5.png)' in page
   assert '[results.csv](results.csv)' in page
