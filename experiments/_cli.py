@@ -3,6 +3,7 @@ config flags and the multi-process flags."""
 
 import dataclasses
 import os
+import shlex
 import sys
 from typing import Any, Callable
 
@@ -116,24 +117,42 @@ def run(main) -> None:
   app.run(guarded)
 
 
-def define_config_flags(cls: type, fields: tuple[str, ...],
+def define_config_flags(cls: type, fields: tuple[str, ...], *,
+                        helps: dict[str, str] | None = None,
+                        positive: tuple[str, ...] = (),
                         **defaults: Any) -> Callable[..., Any]:
   """One flag per named field of the config dataclass `cls`.
 
   Each flag's default is the dataclass default (or `defaults[name]`), so the
-  defaults live in inpaint_jax/config.py only. Returns
-  `build(**extra) -> cls` that makes the config from the parsed flags.
+  defaults live in the config classes only; its help is `helps[name]`, else
+  the project-wide text; the integer flags named in `positive` must be >= 1.
+  Returns `build(**extra) -> cls` that makes the config from the parsed
+  flags.
   """
+  helps = {**_HELP, **(helps or {})}
   holders = {}
   by_name = {f.name: f for f in dataclasses.fields(cls)}
   for name in fields:
     default = defaults.get(name, by_name[name].default)
-    holders[name] = _DEFINE[type(default)](name, default, _HELP[name])
+    bounds = {'lower_bound': 1} if name in positive else {}
+    holders[name] = _DEFINE[type(default)](name, default, helps[name],
+                                           **bounds)
 
   def build(**extra) -> Any:
     return cls(**{name: h.value for name, h in holders.items()}, **extra)
 
   return build
+
+
+def command_line(module: str) -> str:
+  """`python -m <module>` with this process's arguments, shell-quoted."""
+  return f'python -m {module} ' + shlex.join(sys.argv[1:])
+
+
+def card_command(command: str) -> str:
+  """The closing section of a trained model's card: the command."""
+  return ('Command (run again with the same --workdir it resumes, or only'
+          f' re-exports):\n\n```\n{command}\n```\n')
 
 
 def note_if_fewer(found: int, asked: int, where: str) -> None:

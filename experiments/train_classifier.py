@@ -12,10 +12,7 @@ accuracy, the command).
 
 from __future__ import annotations
 
-import dataclasses
 import os
-import shlex
-import sys
 
 from absl import flags
 import numpy as np
@@ -25,20 +22,16 @@ from inpaint_jax import classifier
 from inpaint_jax import classifier_train
 from inpaint_jax import input_pipeline
 
-_DEFAULTS = classifier.ClassifierConfig()
 _DATA_DIR = _cli.define_data_dir_flag()
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Run directory.',
                                required=True)
 _EXPORT_DIR = flags.DEFINE_string(
     'export_dir', None, 'If set, write the final classifier (and its card)'
     ' here, e.g. models/svhn_classifier.')
-_NUM_STEPS = flags.DEFINE_integer('num_steps', _DEFAULTS.num_steps,
-                                  'Total training steps.', lower_bound=1)
-_BATCH = flags.DEFINE_integer('batch_size', _DEFAULTS.batch_size,
-                              'Global batch size.', lower_bound=1)
-_LR = flags.DEFINE_float('learning_rate', _DEFAULTS.learning_rate,
-                         'Adam learning rate.')
-_SEED = flags.DEFINE_integer('seed', _DEFAULTS.seed, 'Random seed.')
+_CONFIG = _cli.define_config_flags(
+    classifier.ClassifierConfig,
+    ('num_steps', 'batch_size', 'learning_rate', 'seed'),
+    positive=('num_steps', 'batch_size'))
 _STOP_AFTER = flags.DEFINE_integer(
     'stop_after', None, 'Stop after this many steps of this invocation.',
     lower_bound=1)
@@ -54,9 +47,7 @@ def _split_dir(split: str) -> str:
 
 def main(argv):
   del argv
-  config = dataclasses.replace(
-      _DEFAULTS, num_steps=_NUM_STEPS.value, batch_size=_BATCH.value,
-      learning_rate=_LR.value, seed=_SEED.value)
+  config = _CONFIG()
   train_dir = _split_dir('train')
   images, description = input_pipeline.training_images(
       DATASET, data_dir=_DATA_DIR.value, size=config.resolution)
@@ -81,8 +72,7 @@ def main(argv):
         f' {test_acc:.4f} ({len(test)} images), validation accuracy'
         f' {val_acc:.4f} ({len(val)} images).')
   if _EXPORT_DIR.value:
-    command = 'python -m experiments.train_classifier ' + ' '.join(
-        shlex.quote(a) for a in sys.argv[1:])
+    command = _cli.command_line('experiments.train_classifier')
     metadata = {'steps': steps, 'wall_seconds': meta['wall_seconds'],
                 'data': description, 'test_accuracy': test_acc,
                 'test_images': len(test), 'validation_accuracy': val_acc,
@@ -121,12 +111,7 @@ filled image still show its labelled digit? (`experiments.inpaint` and
 - Validation accuracy: {metadata['validation_accuracy'] * 100:.1f} % (the
   {metadata['validation_images']}-image validation slice)
 
-Command (run again with the same --workdir it resumes, or only re-exports):
-
-```
-{metadata['command']}
-```
-"""
+{_cli.card_command(metadata['command'])}"""
 
 
 if __name__ == '__main__':

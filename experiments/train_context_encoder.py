@@ -15,9 +15,8 @@ samples.png (validation images: masked input, CE output, pasted, original).
 
 from __future__ import annotations
 
+import dataclasses
 import os
-import shlex
-import sys
 
 from absl import flags
 import jax
@@ -32,7 +31,6 @@ from inpaint_jax import masks as masks_lib
 from inpaint_jax import models
 from inpaint_jax.config import ModelConfig
 
-_D = ce.ContextEncoderConfig()
 _DATASET = flags.DEFINE_enum('dataset', 'svhn', input_pipeline.DATASETS,
                              'Data set to train on.')
 _DATA_DIR = _cli.define_data_dir_flag()
@@ -49,63 +47,34 @@ _VALIDATION_IMAGES = flags.DEFINE_integer(
     'validation_images', 64, 'Validation-slice images the card is scored'
     ' on.', lower_bound=1)
 # One flag per ContextEncoderConfig field.
-_RESOLUTION = flags.DEFINE_integer('resolution', _D.resolution,
-                                   'Image side in pixels.')
-_CHANNELS = flags.DEFINE_integer('channels', _D.channels, 'Image channels.')
-_WIDTH = flags.DEFINE_integer(
-    'width', _D.width, 'Channels of the first encoder layer (doubling to'
-    ' 4x4; 32 at 64x64: 32-64-128-256).')
-_KERNEL = flags.DEFINE_integer('kernel', _D.kernel,
-                               'Convolution kernel size (5 or 4).')
-_D_WIDTH = flags.DEFINE_integer('d_width', _D.d_width,
-                                'Width of the adversarial discriminator.')
-_LAMBDA_REC = flags.DEFINE_float('lambda_rec', _D.lambda_rec,
-                                 'Weight of the L2 reconstruction loss.')
-_LAMBDA_ADV = flags.DEFINE_float('lambda_adv', _D.lambda_adv,
-                                 'Weight of the adversarial loss.')
-_OVERLAP = flags.DEFINE_integer(
-    'overlap', _D.overlap, 'Pixels of known context around the hole that'
-    ' the reconstruction loss also counts.')
-_OVERLAP_WEIGHT = flags.DEFINE_float(
-    'overlap_weight', _D.overlap_weight, 'Weight of those border pixels (the'
-    ' hole: 1).')
+_CONFIG = _cli.define_config_flags(
+    ce.ContextEncoderConfig,
+    tuple(f.name for f in dataclasses.fields(ce.ContextEncoderConfig)
+          if f.name != 'mask_kinds'),
+    helps={
+        'resolution': 'Image side in pixels.',
+        'channels': 'Image channels.',
+        'width': 'Channels of the first encoder layer (doubling to 4x4; 32'
+                 ' at 64x64: 32-64-128-256).',
+        'kernel': 'Convolution kernel size (5 or 4).',
+        'd_width': 'Width of the adversarial discriminator.',
+        'lambda_rec': 'Weight of the L2 reconstruction loss.',
+        'lambda_adv': 'Weight of the adversarial loss.',
+        'overlap': 'Pixels of known context around the hole that the'
+                   ' reconstruction loss also counts.',
+        'overlap_weight': 'Weight of those border pixels (the hole: 1).',
+        'flip': 'Random horizontal flips.',
+    })
 _MASK_KINDS = flags.DEFINE_multi_enum(
-    'mask_kinds', list(_D.mask_kinds), list(_D.mask_kinds),
+    'mask_kinds', list(ce.ContextEncoderConfig.mask_kinds),
+    list(ce.ContextEncoderConfig.mask_kinds),
     'Mask kinds drawn in training (one uniformly per image).')
-_BATCH = flags.DEFINE_integer('batch_size', _D.batch_size,
-                              'Global batch size.')
-_LR = flags.DEFINE_float('learning_rate', _D.learning_rate,
-                         'Adam learning rate.')
-_BETA1 = flags.DEFINE_float('beta1', _D.beta1, 'Adam beta1.')
-_NUM_STEPS = flags.DEFINE_integer('num_steps', _D.num_steps,
-                                  'Total training steps.')
-_SEED = flags.DEFINE_integer('seed', _D.seed, 'Random seed.')
-_FLIP = flags.DEFINE_bool('flip', _D.flip, 'Random horizontal flips.')
-_CHECKPOINT_EVERY = flags.DEFINE_integer('checkpoint_every',
-                                         _D.checkpoint_every,
-                                         'Steps between checkpoints.')
-_KEEP = flags.DEFINE_integer('keep_checkpoints', _D.keep_checkpoints,
-                             'How many recent checkpoints to keep.')
-_LOG_EVERY = flags.DEFINE_integer('log_every', _D.log_every,
-                                  'Steps between lines of metrics.jsonl.')
-_SAMPLE_EVERY = flags.DEFINE_integer('sample_every', _D.sample_every,
-                                     'Steps between sample grids.')
 flags.adopt_module_key_flags(_cli)
 
 
 def main(argv):
   del argv
-  config = ce.ContextEncoderConfig(
-      resolution=_RESOLUTION.value, channels=_CHANNELS.value,
-      width=_WIDTH.value, kernel=_KERNEL.value, d_width=_D_WIDTH.value,
-      lambda_rec=_LAMBDA_REC.value, lambda_adv=_LAMBDA_ADV.value,
-      overlap=_OVERLAP.value, overlap_weight=_OVERLAP_WEIGHT.value,
-      mask_kinds=tuple(_MASK_KINDS.value), batch_size=_BATCH.value,
-      learning_rate=_LR.value, beta1=_BETA1.value, num_steps=_NUM_STEPS.value,
-      seed=_SEED.value, flip=_FLIP.value,
-      checkpoint_every=_CHECKPOINT_EVERY.value,
-      keep_checkpoints=_KEEP.value, log_every=_LOG_EVERY.value,
-      sample_every=_SAMPLE_EVERY.value)
+  config = _CONFIG(mask_kinds=tuple(_MASK_KINDS.value))
   dataset = _DATASET.value
   images, description = input_pipeline.training_images(
       dataset, source=_SOURCE.value, data_dir=_DATA_DIR.value,
@@ -122,8 +91,7 @@ def main(argv):
       dataset, 'validation', source=_SOURCE.value, data_dir=_DATA_DIR.value,
       size=config.resolution, limit=_VALIDATION_IMAGES.value)
   scores = ce_train.validation_scores(config, variables, val)
-  command = 'python -m experiments.train_context_encoder ' + ' '.join(
-      shlex.quote(a) for a in sys.argv[1:])
+  command = _cli.command_line('experiments.train_context_encoder')
   metadata = {'dataset': dataset, 'command': command,
               'validation': scores, 'validation_images': len(val)}
   path = ce_train.export(_WORKDIR.value, _EXPORT_DIR.value, metadata)
@@ -227,12 +195,7 @@ CE output, pasted, original.
 
 ![samples](samples.png)
 
-Command (run again with the same --workdir it resumes, or only re-exports):
-
-```
-{metadata['command']}
-```
-"""
+{_cli.card_command(metadata['command'])}"""
 
 
 if __name__ == '__main__':

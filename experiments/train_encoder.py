@@ -17,8 +17,6 @@ encoder directory (it records the generator, checked when used) with a card
 from __future__ import annotations
 
 import os
-import shlex
-import sys
 
 from absl import flags
 import jax
@@ -30,7 +28,6 @@ from inpaint_jax import inpaint, input_pipeline, masks, metrics, reproduce
 from inpaint_jax.config import SearchConfig
 from inpaint_jax.models import Discriminator, Generator
 
-_DEFAULTS = encoder.EncoderConfig()
 _GENERATOR = flags.DEFINE_string('generator', None, 'Generator model'
                                  ' directory, e.g. models/celeba64.',
                                  required=True)
@@ -39,20 +36,17 @@ _WORKDIR = flags.DEFINE_string('workdir', None, 'Run directory.',
 _EXPORT_DIR = flags.DEFINE_string(
     'export_dir', None, 'If set, write the encoder (and its card) here, e.g.'
     ' models/celeba64_encoder.')
-_NUM_STEPS = flags.DEFINE_integer('num_steps', _DEFAULTS.num_steps,
-                                  'Total training steps.', lower_bound=1)
-_BATCH = flags.DEFINE_integer('batch_size', _DEFAULTS.batch_size,
-                              'Global batch size.', lower_bound=1)
-_LR = flags.DEFINE_float('learning_rate', _DEFAULTS.learning_rate,
-                         'Adam learning rate.')
-_WIDTH = flags.DEFINE_integer('width', _DEFAULTS.width,
-                              'Channels of the first layer.', lower_bound=1)
-_LOSS = flags.DEFINE_enum('loss', _DEFAULTS.loss, list(encoder.LOSSES),
+_CONFIG = _cli.define_config_flags(
+    encoder.EncoderConfig,
+    ('num_steps', 'batch_size', 'learning_rate', 'width', 'pixel_weight',
+     'seed'),
+    helps={'width': 'Channels of the first layer.',
+           'pixel_weight': 'Weight of the pixel term (--loss=both).'},
+    positive=('num_steps', 'batch_size', 'width'))
+_LOSS = flags.DEFINE_enum('loss', encoder.EncoderConfig.loss,
+                          list(encoder.LOSSES),
                           'latent: (E - z)^2; pixel: L1 of G(E) on the known'
                           ' pixels; both: their sum (--pixel_weight).')
-_PIXEL_WEIGHT = flags.DEFINE_float('pixel_weight', _DEFAULTS.pixel_weight,
-                                   'Weight of the pixel term (--loss=both).')
-_SEED = flags.DEFINE_integer('seed', _DEFAULTS.seed, 'Random seed.')
 _CHECKPOINT_EVERY = flags.DEFINE_integer(
     'checkpoint_every', 100, 'Steps between checkpoints.', lower_bound=1)
 _STOP_AFTER = flags.DEFINE_integer(
@@ -74,10 +68,7 @@ flags.adopt_module_key_flags(_cli)
 
 def main(argv):
   del argv
-  config = encoder.EncoderConfig(
-      width=_WIDTH.value, loss=_LOSS.value, pixel_weight=_PIXEL_WEIGHT.value,
-      batch_size=_BATCH.value, learning_rate=_LR.value,
-      num_steps=_NUM_STEPS.value, seed=_SEED.value)
+  config = _CONFIG(loss=_LOSS.value)
   iterations = [int(i) for i in _VAL_ITERATIONS.value]
   dataset = _dataset()
   model, g_vars, d_vars = checkpoints.restore_model(_GENERATOR.value)
@@ -95,8 +86,7 @@ def main(argv):
   if dataset and steps == config.num_steps:
     validation = validate(loaded, g_vars, d_vars, dataset, iterations)
   if _EXPORT_DIR.value:
-    command = 'python -m experiments.train_encoder ' + ' '.join(
-        shlex.quote(a) for a in sys.argv[1:])
+    command = _cli.command_line('experiments.train_encoder')
     metadata = {'steps': steps, 'wall_seconds': meta['wall_seconds'],
                 'metrics': meta['metrics'], 'dataset': dataset,
                 'validation': validation,
@@ -201,12 +191,7 @@ Adam steps from it:
 
 {table}
 {notes}
-Command (run again with the same --workdir it resumes, or only re-exports):
-
-```
-{metadata['command']}
-```
-"""
+{_cli.card_command(metadata['command'])}"""
 
 
 if __name__ == '__main__':

@@ -18,7 +18,7 @@ import dataclasses
 import hashlib
 import json
 import os
-from typing import Any
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -323,6 +323,54 @@ def restore_train_state(manager: ocp.CheckpointManager, template: Any,
 # Training run directories ----------------------------------------------
 
 
+def resume_train_state(manager: ocp.CheckpointManager, template: Any
+                       ) -> tuple[Any, dict[str, Any]]:
+  """(state, metadata) of the latest intact checkpoint, else (template, {})."""
+  restored = restore_train_state(manager, template)
+  if restored is None:
+    return template, {}
+  state, meta, _ = restored
+  logging.info('Resumed from step %d.', int(state.step))
+  return state, meta
+
+
+def changed_settings(saved: dict[str, Any], current: dict[str, Any],
+                     ignore: tuple[str, ...] = ()) -> list[str]:
+  """The keys of `current` (but `ignore`) whose value `saved` lacks, sorted."""
+  return sorted(k for k in current
+                if k not in ignore and saved.get(k) != current[k])
+
+
+def check_run_record(workdir: str, file_name: str, what: str,
+                     differing: Callable[[dict[str, Any]], list[str]]
+                     ) -> None:
+  """On resume, refuses settings that differ from the run's.
+
+  Args:
+    workdir: the run directory; nothing is checked if it lacks `file_name`.
+    file_name: the JSON record of the settings the run started with.
+    what: the run, for the message ('a classifier run').
+    differing: saved record -> the names of the settings that differ.
+  """
+  path = os.path.join(workdir, file_name)
+  if not os.path.exists(path):
+    return
+  with open(path) as f:
+    names = differing(json.load(f))
+  if names:
+    raise InputError(
+        f'{workdir} holds {what} with other settings ({", ".join(names)};'
+        f' see {path}); use a new --workdir, or the same values as that run.')
+
+
+def write_run_record(workdir: str, file_name: str,
+                     record: dict[str, Any]) -> None:
+  """Writes workdir/file_name: the JSON that `check_run_record` reads."""
+  os.makedirs(workdir, exist_ok=True)
+  with open(os.path.join(workdir, file_name), 'w') as f:
+    json.dump(record, f, indent=2, sort_keys=True)
+
+
 def checkpoint_steps(workdir: str) -> list[int]:
   """The steps of the training checkpoints kept in `workdir`, ascending."""
   manager = training_manager(workdir, async_save=False)
@@ -361,21 +409,11 @@ def _config_record(model_config: ModelConfig,
 def check_run_configs(workdir: str, model_config: ModelConfig,
                    train_config: TrainConfig) -> None:
   """On resume, refuses a model or result-changing setting that differs."""
-  path = os.path.join(workdir, 'train_config.json')
-  if not os.path.exists(path):
-    return
-  with open(path) as f:
-    saved = json.load(f)
   current = _config_record(model_config, train_config)
-  differing = sorted(
-      [k for k in current['model'] if saved['model'].get(k) !=
-       current['model'][k]] +
-      [k for k in _RESULT_SETTINGS
-       if saved['train'].get(k) != current['train'][k]])
-  if differing:
-    raise InputError(
-        f'{workdir} holds a run with other settings ({", ".join(differing)};'
-        f' see {path}); use a new --workdir, or the same values as that run.')
+  result = {k: current['train'][k] for k in _RESULT_SETTINGS}
+  check_run_record(workdir, 'train_config.json', 'a run', lambda saved: sorted(
+      changed_settings(saved['model'], current['model']) +
+      changed_settings(saved['train'], result)))
 
 
 def write_run_configs(workdir: str, model_config: ModelConfig,

@@ -20,6 +20,7 @@ import csv
 import dataclasses
 import functools
 import os
+import sys
 from typing import Any, Callable, Sequence
 
 import flax.linen as nn
@@ -183,10 +184,14 @@ def semantic_for_split(dataset: str, split: str, names: Sequence[str],
   if not required and not os.path.isfile(os.path.join(directory,
                                                       CONFIG_FILE)):
     return None
-  predict_fn = predictor(directory)
   split_dir = os.path.join(data_dir or input_pipeline.default_data_dir(),
                            dataset, splits[split])
-  return predict_fn, load_labels(split_dir, names)
+  if not required and not os.path.isfile(os.path.join(split_dir,
+                                                      LABELS_FILE)):
+    print(f'note: no {LABELS_FILE} in {split_dir}: no semantic accuracy.',
+          file=sys.stderr)
+    return None
+  return predictor(directory), load_labels(split_dir, names)
 
 
 # Labels -------------------------------------------------------------------

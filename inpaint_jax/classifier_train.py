@@ -4,16 +4,13 @@
   an `axis_name` it averages the gradients over that axis, so a pmap over D
   devices computes the same step as one device on the global batch.
 * `make_parallel_step` is the one place that wraps it in `jax.pmap`.
-* `train` is the loop, with orbax checkpoints and exact resume (batches are a
-  function of the seed and the step).
+* `train` is the loop (`train.train_loop`), with orbax checkpoints and exact
+  resume (batches are a function of the seed and the step).
 """
 
 from __future__ import annotations
 
 import functools
-import json
-import os
-import time
 from typing import Any
 
 import flax
@@ -21,10 +18,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from absl import logging
 
 from inpaint_jax import checkpoints
-from inpaint_jax import distributed
+from inpaint_jax import train as train_lib
 from inpaint_jax.classifier import (CONFIG_FILE, Classifier, ClassifierConfig,
                                     init_variables, to_float)
 from inpaint_jax.errors import InputError
@@ -173,71 +169,26 @@ def train(config: ClassifierConfig, images: np.ndarray, labels: np.ndarray,
   if config.batch_size % devices:
     raise InputError(f'batch_size={config.batch_size} is not divisible by'
                      f' {devices} devices; choose a multiple of it.')
-  _check_run_config(workdir, config)
-  key = jax.random.PRNGKey(config.seed)
-  init_key, step_key = jax.random.split(key)
-  state = create_state(config, init_key)
+  checkpoints.check_run_record(
+      workdir, CONFIG_FILE, 'a classifier run',
+      lambda saved: checkpoints.changed_settings(saved, config.to_dict(),
+                                                 ('num_steps',)))
+  init_key, step_key = jax.random.split(jax.random.PRNGKey(config.seed))
   manager = checkpoints.training_manager(workdir, keep=2)
-  restored = checkpoints.restore_train_state(manager, state)
-  meta = {}
-  if restored is not None:
-    state, meta, _ = restored
-    logging.info('Resumed from step %d.', int(state.step))
-  os.makedirs(workdir, exist_ok=True)
-  with open(os.path.join(workdir, CONFIG_FILE), 'w') as f:
-    json.dump(config.to_dict(), f, indent=2, sort_keys=True)
-  wall_before = float(meta.get('wall_seconds', 0.0))
-  start = int(state.step)
-  end = config.num_steps if stop_after is None else min(
-      config.num_steps, start + stop_after)
+  state, meta = checkpoints.resume_train_state(
+      manager, create_state(config, init_key))
+  checkpoints.write_run_record(workdir, CONFIG_FILE, config.to_dict())
   p_step = make_parallel_step(config)
-  state = flax.jax_utils.replicate(state)
-  from tqdm import auto as tqdm
-  progress = tqdm.tqdm(total=config.num_steps, initial=start,
-                       disable=not show_progress, desc='train classifier',
-                       unit='step', dynamic_ncols=True)
-  t0 = time.time()
-  last = meta.get('metrics', {})
-  metrics_path = os.path.join(workdir, 'metrics.jsonl')
-  checkpoints.trim_metrics_log(metrics_path, start)
-  for step in range(start, end):
+
+  def step_fn(state, step):
     rows = batch_rows(len(images), config.batch_size, config.seed, step)
-    batch = to_float(images[rows]).reshape(
-        (devices, -1) + images.shape[1:])
-    state, metrics = p_step(state, batch,
-                            labels[rows].reshape(devices, -1),
-                            jax.random.fold_in(step_key, step))
-    done = step + 1
-    if done % 50 == 0 or done == end:
-      last = {k: float(v) for k, v in distributed.unreplicate(metrics).items()}
-      with open(metrics_path, 'a') as f:
-        f.write(json.dumps({'step': done, **last}) + '\n')
-      progress.set_postfix(loss=f"{last['loss']:.3f}",
-                           acc=f"{last['accuracy']:.3f}")
-    if done % checkpoint_every == 0 or done == end:
-      checkpoints.save_train_state(
-          manager, done, distributed.unreplicate(state),
-          {'wall_seconds': wall_before + time.time() - t0, 'metrics': last})
-    progress.update(1)
-  progress.close()
-  manager.wait_until_finished()
-  manager.close()
-  return distributed.unreplicate(state), {
-      'wall_seconds': wall_before + time.time() - t0, 'metrics': last}
+    batch = to_float(images[rows]).reshape((devices, -1) + images.shape[1:])
+    return p_step(state, batch, labels[rows].reshape(devices, -1),
+                  jax.random.fold_in(step_key, step))
 
-
-def _check_run_config(workdir: str, config: ClassifierConfig) -> None:
-  """On resume, refuses settings (all but num_steps) that differ."""
-  path = os.path.join(workdir, CONFIG_FILE)
-  if not os.path.exists(path):
-    return
-  with open(path) as f:
-    saved = json.load(f)
-  current = config.to_dict()
-  differing = sorted(k for k in current
-                     if k != 'num_steps' and saved.get(k) != current[k])
-  if differing:
-    raise InputError(
-        f'{workdir} holds a classifier run with other settings'
-        f' ({", ".join(differing)}; see {path}); use a new --workdir, or the'
-        ' same values as that run.')
+  return train_lib.train_loop(
+      state, step_fn, manager, workdir, meta=meta, num_steps=config.num_steps,
+      stop_after=stop_after, log_every=50, checkpoint_every=checkpoint_every,
+      postfix=lambda m: {'loss': f"{m['loss']:.3f}",
+                         'acc': f"{m['accuracy']:.3f}"},
+      desc='train classifier', show_progress=show_progress)

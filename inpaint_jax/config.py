@@ -135,6 +135,20 @@ class SearchConfig:
                        ' number (--window=7 as in the paper, or 15).')
 
 
+# The checks of the adversarial training fields, shared by TrainConfig and
+# context_encoder.ContextEncoderConfig.
+TRAINING_RULES = {
+    'batch_size': (lambda v: v >= 1, 'a whole number >= 1'),
+    'learning_rate': (lambda v: v > 0, 'a finite number > 0'),
+    'beta1': (lambda v: 0 <= v < 1, 'in [0, 1)'),
+    'num_steps': (lambda v: v >= 1, 'a whole number >= 1'),
+    'checkpoint_every': (lambda v: v >= 1, 'a whole number >= 1'),
+    'keep_checkpoints': (lambda v: v >= 1, 'a whole number >= 1'),
+    'log_every': (lambda v: v >= 1, 'a whole number >= 1'),
+    'sample_every': (lambda v: v >= 1, 'a whole number >= 1'),
+}
+
+
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
   """DCGAN training as in Radford et al. (Adam 2e-4, beta1 0.5, batch 64).
@@ -163,13 +177,4 @@ class TrainConfig:
   sample_every: int = 500
 
   def __post_init__(self):
-    _check_fields(self, {
-        'batch_size': (lambda v: v >= 1, 'a whole number >= 1'),
-        'learning_rate': (lambda v: v > 0, 'a finite number > 0'),
-        'beta1': (lambda v: 0 <= v < 1, 'in [0, 1)'),
-        'num_steps': (lambda v: v >= 1, 'a whole number >= 1'),
-        'checkpoint_every': (lambda v: v >= 1, 'a whole number >= 1'),
-        'keep_checkpoints': (lambda v: v >= 1, 'a whole number >= 1'),
-        'log_every': (lambda v: v >= 1, 'a whole number >= 1'),
-        'sample_every': (lambda v: v >= 1, 'a whole number >= 1'),
-    })
+    _check_fields(self, TRAINING_RULES)

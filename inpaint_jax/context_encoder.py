@@ -37,7 +37,8 @@ import numpy as np
 from inpaint_jax import checkpoints
 from inpaint_jax import masks as masks_lib
 from inpaint_jax import methods
-from inpaint_jax.config import RESOLUTIONS, ModelConfig, _check_fields
+from inpaint_jax.config import (RESOLUTIONS, TRAINING_RULES, ModelConfig,
+                                _check_fields)
 from inpaint_jax.errors import InputError
 from inpaint_jax.models import Downsample, Upsample, kernel_init
 
@@ -114,14 +115,7 @@ class ContextEncoderConfig:
         'overlap_weight': (lambda v: v >= 0, 'a finite number >= 0'),
         'mask_kinds': (lambda v: v and set(v) <= set(masks_lib.KINDS),
                        f'a non-empty selection of {masks_lib.KINDS}'),
-        'batch_size': (lambda v: v >= 1, 'a whole number >= 1'),
-        'learning_rate': (lambda v: v > 0, 'a finite number > 0'),
-        'beta1': (lambda v: 0 <= v < 1, 'in [0, 1)'),
-        'num_steps': (lambda v: v >= 1, 'a whole number >= 1'),
-        'checkpoint_every': (lambda v: v >= 1, 'a whole number >= 1'),
-        'keep_checkpoints': (lambda v: v >= 1, 'a whole number >= 1'),
-        'log_every': (lambda v: v >= 1, 'a whole number >= 1'),
-        'sample_every': (lambda v: v >= 1, 'a whole number >= 1'),
+        **TRAINING_RULES,
     })
 
   @property

@@ -14,9 +14,10 @@ four by default), so one model serves every mask of a data set.
   devices computes the same step as one device on the global batch.
 * `make_parallel_step`: the step through `train.parallel_step`, the
   project's one pmap wrapper.
-* `train` is the loop: data (`input_pipeline.train_batch`), tqdm progress,
-  metrics.jsonl, sample grids and orbax checkpoints with exact resume
-  (everything random is a function of the seed and the step).
+* `train` is the loop (`train.train_loop`): data
+  (`input_pipeline.train_batch`), tqdm progress, metrics.jsonl, sample grids
+  and orbax checkpoints with exact resume (everything random is a function
+  of the seed and the step).
 * `export` writes the model directory; `validation_scores` the card's PSNRs.
 """
 
@@ -24,7 +25,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from typing import Any
 
 import flax
@@ -32,7 +32,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from absl import logging
 
 from inpaint_jax import checkpoints
 from inpaint_jax import context_encoder as ce
@@ -220,74 +219,46 @@ def train(config: ce.ContextEncoderConfig, train_images, workdir: str, *,
   """
   devices = jax.local_device_count()
   _check_inputs(config, devices, train_images)
-  _check_run_config(workdir, config)
+  checkpoints.check_run_record(
+      workdir, RUN_CONFIG_FILE, 'a Context Encoder run',
+      lambda saved: checkpoints.changed_settings(saved, config.to_dict(),
+                                                 ce.BOOKKEEPING))
   init_key, step_key = jax.random.split(jax.random.PRNGKey(config.seed))
-  state = create_state(config, init_key)
   manager = checkpoints.training_manager(workdir, config.keep_checkpoints)
-  restored = checkpoints.restore_train_state(manager, state)
-  meta = {}
-  if restored is not None:
-    state, meta, _ = restored
-    logging.info('Resumed from step %d.', int(state.step))
-  os.makedirs(workdir, exist_ok=True)
-  with open(os.path.join(workdir, RUN_CONFIG_FILE), 'w') as f:
-    json.dump(config.to_dict(), f, indent=2, sort_keys=True)
-  wall_before = float(meta.get('wall_seconds', 0.0))
-  start = int(state.step)
-  end = config.num_steps if stop_after is None else min(
-      config.num_steps, start + stop_after)
+  state, meta = checkpoints.resume_train_state(
+      manager, create_state(config, init_key))
+  checkpoints.write_run_record(workdir, RUN_CONFIG_FILE, config.to_dict())
   p_step = make_parallel_step(config)
-  state = flax.jax_utils.replicate(state)
   sample_images = np.asarray(
       train_images[np.arange(min(SAMPLE_IMAGES, len(train_images)))])
   sample_images = (image_io.from_uint8(sample_images)
                    if sample_images.dtype == np.uint8
                    else sample_images.astype(np.float32))
   fixed_masks = sample_masks(config)[:len(sample_images)]
-  metrics_path = os.path.join(workdir, 'metrics.jsonl')
-  checkpoints.trim_metrics_log(metrics_path, start)
-  from tqdm import auto as tqdm
-  progress = tqdm.tqdm(total=config.num_steps, initial=start,
-                       disable=not show_progress, desc='train CE',
-                       unit='step', dynamic_ncols=True)
-  t0 = time.time()
-  window_t, window_steps = time.time(), 0
-  last = meta.get('metrics', {})
-  record = {'data': data_description, 'machine': dcgan_train._machine()}
-  for step in range(start, end):
+
+  def step_fn(state, step):
     batch = input_pipeline.train_batch(train_images, config.batch_size,
                                        config.seed, step, flip=config.flip)
     batch = batch.reshape((devices, -1) + batch.shape[1:])
-    state, metrics = p_step(state, batch, jax.random.fold_in(step_key, step))
-    window_steps += 1
-    done = step + 1
-    if done % config.log_every == 0 or done == end:
-      last = {k: float(v) for k, v in distributed.unreplicate(metrics).items()}
-      rate = window_steps / max(time.time() - window_t, 1e-9)
-      window_t, window_steps = time.time(), 0
-      with open(metrics_path, 'a') as f:
-        f.write(json.dumps({'step': done, 'steps_per_second': rate, **last})
-                + '\n')
-      progress.set_postfix(rec=f"{last['rec_loss']:.4f}",
-                           d=f"{last['d_loss']:.3f}", sps=f'{rate:.2f}')
-    if done % config.sample_every == 0 or done == end:
-      variables = network_variables(distributed.unreplicate(state))
-      predicted = ce.predict(config, variables, sample_images, fixed_masks)
-      image_io.save_png(
-          os.path.join(workdir, 'samples', f'step_{done:07d}.png'),
-          sample_grid(sample_images, fixed_masks, predicted))
-    if done % config.checkpoint_every == 0 or done == end:
-      checkpoints.save_train_state(
-          manager, done, distributed.unreplicate(state),
-          {'wall_seconds': wall_before + time.time() - t0, 'metrics': last,
-           **record})
-    progress.update(1)
-  progress.close()
-  manager.wait_until_finished()
-  manager.close()
-  return distributed.unreplicate(state), {
-      'wall_seconds': wall_before + time.time() - t0, 'metrics': last,
-      **record}
+    return p_step(state, batch, jax.random.fold_in(step_key, step))
+
+  def sample(state, done):
+    variables = network_variables(distributed.unreplicate(state))
+    predicted = ce.predict(config, variables, sample_images, fixed_masks)
+    image_io.save_png(
+        os.path.join(workdir, 'samples', f'step_{done:07d}.png'),
+        sample_grid(sample_images, fixed_masks, predicted))
+
+  return dcgan_train.train_loop(
+      state, step_fn, manager, workdir, meta=meta, num_steps=config.num_steps,
+      stop_after=stop_after, log_every=config.log_every,
+      checkpoint_every=config.checkpoint_every,
+      sample_every=config.sample_every, sample=sample,
+      postfix=lambda m: {'rec': f"{m['rec_loss']:.4f}",
+                         'd': f"{m['d_loss']:.3f}"},
+      log_rate=True, desc='train CE', show_progress=show_progress,
+      extra_meta={'data': data_description,
+                  'machine': dcgan_train._machine()})
 
 
 def sample_grid(images: np.ndarray, masks: np.ndarray,
@@ -314,23 +285,6 @@ def _check_inputs(config: ce.ContextEncoderConfig, devices: int,
     raise InputError(f'{len(train_images)} training images are fewer than'
                      f' one batch of {config.batch_size}; lower'
                      ' --batch_size.')
-
-
-def _check_run_config(workdir: str, config: ce.ContextEncoderConfig) -> None:
-  """On resume, refuses result-changing settings that differ."""
-  path = os.path.join(workdir, RUN_CONFIG_FILE)
-  if not os.path.exists(path):
-    return
-  with open(path) as f:
-    saved = json.load(f)
-  current = config.to_dict()
-  differing = sorted(k for k in current
-                     if k not in ce.BOOKKEEPING and saved.get(k) != current[k])
-  if differing:
-    raise InputError(
-        f'{workdir} holds a Context Encoder run with other settings'
-        f' ({", ".join(differing)}; see {path}); use a new --workdir, or the'
-        ' same values as that run.')
 
 
 def restore_run(workdir: str) -> tuple[ce.ContextEncoderConfig,

@@ -12,26 +12,22 @@ pixels, or both.
   a pmap over D devices computes the same step as one device on the global
   batch (up to float rounding).
 * `make_parallel_step` is the one place that wraps it in `jax.pmap`.
-* `train` is the loop, with orbax checkpoints and exact resume (every batch
-  is a function of the seed and the step).
+* `train` is the loop (`train.train_loop`), with orbax checkpoints and exact
+  resume (every batch is a function of the seed and the step).
 """
 
 from __future__ import annotations
 
-import json
-import os
-import time
 from typing import Any
 
 import flax
 import jax
 import jax.numpy as jnp
 import optax
-from absl import logging
 
 from inpaint_jax import checkpoints
-from inpaint_jax import distributed
 from inpaint_jax import masks as masks_lib
+from inpaint_jax import train as train_lib
 from inpaint_jax.config import ModelConfig
 from inpaint_jax.encoder import Encoder, EncoderConfig, init_variables
 from inpaint_jax.errors import InputError
@@ -196,70 +192,30 @@ def train(model: ModelConfig, config: EncoderConfig, g_vars: Any,
                      f' {devices} devices; choose a multiple of it.')
   record = {'model': model.to_dict(), 'encoder': config.to_dict(),
             'generator': generator or {}}
-  _check_run_config(workdir, record)
+
+  def differing(saved):
+    return ([k for k in ('model', 'generator') if saved.get(k) != record[k]]
+            + checkpoints.changed_settings(saved['encoder'], record['encoder'],
+                                           ('num_steps',)))
+
+  checkpoints.check_run_record(workdir, RUN_CONFIG_FILE, 'an encoder run',
+                               differing)
   init_key, z_key, mask_key = step_keys(config.seed)
-  state = create_state(model, config, init_key)
   manager = checkpoints.training_manager(workdir, keep=2)
-  restored = checkpoints.restore_train_state(manager, state)
-  meta = {}
-  if restored is not None:
-    state, meta, _ = restored
-    logging.info('Resumed from step %d.', int(state.step))
-  os.makedirs(workdir, exist_ok=True)
-  with open(os.path.join(workdir, RUN_CONFIG_FILE), 'w') as f:
-    json.dump(record, f, indent=2, sort_keys=True)
-  wall_before = float(meta.get('wall_seconds', 0.0))
-  start = int(state.step)
-  end = config.num_steps if stop_after is None else min(
-      config.num_steps, start + stop_after)
+  state, meta = checkpoints.resume_train_state(
+      manager, create_state(model, config, init_key))
+  checkpoints.write_run_record(workdir, RUN_CONFIG_FILE, record)
   p_step = make_parallel_step(model, config, g_vars)
   latents = jax.jit(lambda key: sample_z(key, config.batch_size, model.z_dim))
-  state = flax.jax_utils.replicate(state)
-  from tqdm import auto as tqdm
-  progress = tqdm.tqdm(total=config.num_steps, initial=start,
-                       disable=not show_progress, desc='train encoder',
-                       unit='step', dynamic_ncols=True)
-  t0 = time.time()
-  last = meta.get('metrics', {})
-  metrics_path = os.path.join(workdir, 'metrics.jsonl')
-  checkpoints.trim_metrics_log(metrics_path, start)
-  for step in range(start, end):
-    z = latents(jax.random.fold_in(z_key, step)).reshape(devices, -1,
-                                                          model.z_dim)
-    state, metrics = p_step(state, z, jax.random.fold_in(mask_key, step))
-    done = step + 1
-    if done % log_every == 0 or done == end:
-      last = {k: float(v) for k, v in distributed.unreplicate(metrics).items()}
-      wall = wall_before + time.time() - t0
-      with open(metrics_path, 'a') as f:
-        f.write(json.dumps({'step': done, 'wall_seconds': round(wall, 1),
-                            **last}) + '\n')
-      progress.set_postfix(loss=f"{last['loss']:.4f}")
-    if done % checkpoint_every == 0 or done == end:
-      checkpoints.save_train_state(
-          manager, done, distributed.unreplicate(state),
-          {'wall_seconds': wall_before + time.time() - t0, 'metrics': last})
-    progress.update(1)
-  progress.close()
-  manager.wait_until_finished()
-  manager.close()
-  return distributed.unreplicate(state), {
-      'wall_seconds': wall_before + time.time() - t0, 'metrics': last}
 
+  def step_fn(state, step):
+    z = latents(jax.random.fold_in(z_key, step))
+    return p_step(state, z.reshape(devices, -1, model.z_dim),
+                  jax.random.fold_in(mask_key, step))
 
-def _check_run_config(workdir: str, record: dict[str, Any]) -> None:
-  """On resume, refuses a generator or settings (all but num_steps) that
-  differ from the run's."""
-  path = os.path.join(workdir, RUN_CONFIG_FILE)
-  if not os.path.exists(path):
-    return
-  with open(path) as f:
-    saved = json.load(f)
-  differing = [k for k in ('model', 'generator') if saved.get(k) != record[k]]
-  differing += sorted(k for k, v in record['encoder'].items()
-                      if k != 'num_steps' and saved['encoder'].get(k) != v)
-  if differing:
-    raise InputError(
-        f'{workdir} holds an encoder run with other settings'
-        f' ({", ".join(differing)}; see {path}); use a new --workdir, or the'
-        ' same values as that run.')
+  return train_lib.train_loop(
+      state, step_fn, manager, workdir, meta=meta, num_steps=config.num_steps,
+      stop_after=stop_after, log_every=log_every,
+      checkpoint_every=checkpoint_every, log_wall=True,
+      postfix=lambda m: {'loss': f"{m['loss']:.4f}"}, desc='train encoder',
+      show_progress=show_progress)

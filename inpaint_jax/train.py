@@ -7,9 +7,11 @@
   batch.
 * `parallel_step` is the one place that wraps a training step in `jax.pmap`
   (`make_parallel_step` for this one).
-* `train_and_evaluate` is the loop: data, progress, metrics, sample grids and
+* `train_and_evaluate` trains: data, progress, metrics, sample grids and
   orbax checkpoints with exact resume (everything random is a function of the
   seed and the step, so a resumed run continues bit-for-bit).
+* `train_loop` is that loop, shared by every trainer of the project (the
+  classifier, the encoder and the Context Encoder too).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import functools
 import json
 import os
 import time
-from typing import Any
+from typing import Any, Callable
 
 import flax
 import jax
@@ -242,71 +244,133 @@ def train_and_evaluate(model_config: ModelConfig, train_config: TrainConfig,
   state = create_state(model_config, train_config, init_key)
   manager = checkpoints.training_manager(workdir, train_config.keep_checkpoints)
   state, meta = _starting_state(state, manager, model_config, init_model_dir)
-  wall_before = float(meta.get('wall_seconds', 0.0))
   initialised_from = meta.get('initialised_from')
   # Only now, with every setting and input accepted, does the run exist.
   checkpoints.write_run_configs(workdir, model_config, train_config)
-  start = int(state.step)
   p_step = make_parallel_step(model_config, train_config)
-  state = flax.jax_utils.replicate(state)
   fixed_z = sample_z(sample_key, 64, model_config.z_dim)
   generator = Generator(model_config)
   sample_fn = jax.jit(lambda v, z: generator.apply(v, z, train=False))
 
-  end = train_config.num_steps
-  if stop_after is not None:
-    end = min(end, start + stop_after)
-  metrics_path = os.path.join(workdir, 'metrics.jsonl')
-  if jax.process_index() == 0:
-    checkpoints.trim_metrics_log(metrics_path, start)
-  progress = _progress(start, train_config.num_steps, show_progress)
-  t0 = time.time()
-  window_t, window_steps = time.time(), 0
-  last = {}
-  for step in range(start, end):
+  def step_fn(state, step):
     batch = input_pipeline.train_batch(
         train_images, global_batch, train_config.seed, step,
         flip=train_config.flip, process_index=jax.process_index(),
         process_count=processes)
     batch = batch.reshape((devices, -1) + batch.shape[1:])
-    state, metrics = p_step(state, batch, jax.random.fold_in(z_key, step))
+    return p_step(state, batch, jax.random.fold_in(z_key, step))
+
+  def sample(state, done):
+    samples = sample_fn(generator_variables(distributed.unreplicate(state)),
+                        fixed_z)
+    if jax.process_index() == 0:
+      image_io.save_png(
+          os.path.join(workdir, 'samples', f'step_{done:07d}.png'),
+          image_io.image_grid(np.asarray(samples), 8))
+
+  state, _ = train_loop(
+      state, step_fn, manager, workdir, meta=meta,
+      num_steps=train_config.num_steps, stop_after=stop_after,
+      log_every=train_config.log_every,
+      checkpoint_every=train_config.checkpoint_every,
+      sample_every=train_config.sample_every, sample=sample,
+      postfix=lambda m: {'d': f"{m['d_loss']:.3f}", 'g': f"{m['g_loss']:.3f}"},
+      log_rate=True, show_progress=show_progress,
+      extra_meta={'data': data_description, 'machine': _machine(),
+                  **({'initialised_from': initialised_from}
+                     if initialised_from else {})})
+  return state
+
+
+def train_loop(state: Any, step_fn: Callable[[Any, int], tuple[Any, Any]],
+               manager, workdir: str, *, num_steps: int,
+               stop_after: int | None, log_every: int, checkpoint_every: int,
+               postfix: Callable[[dict[str, float]], dict[str, str]],
+               meta: dict[str, Any] | None = None, desc: str = 'train',
+               show_progress: bool = True, log_rate: bool = False,
+               log_wall: bool = False, sample_every: int | None = None,
+               sample: Callable[[Any, int], None] | None = None,
+               extra_meta: dict[str, Any] | None = None
+               ) -> tuple[Any, dict[str, Any]]:
+  """The loop of every trainer: steps state.step+1 .. end, with exact resume.
+
+  Runs `step_fn` on the replicated state with a tqdm bar, appends a line to
+  workdir/metrics.jsonl every `log_every` steps (process 0; lines past
+  state.step, logged by a killed run, are dropped first), samples and saves
+  orbax checkpoints to `manager` on their cadences and always at `end`, then
+  closes `manager`.
+
+  Args:
+    state: the unreplicated state to continue from (restored or fresh).
+    step_fn: (replicated state, step) -> (replicated state, replicated
+      metrics); everything random in it must be a function of the step.
+    manager: the run's `checkpoints.training_manager`.
+    workdir: the run directory (metrics.jsonl).
+    num_steps: the run's total steps.
+    stop_after: if set, return after this many steps of this call.
+    log_every: steps between metrics.jsonl lines.
+    checkpoint_every: steps between checkpoints.
+    postfix: logged metrics -> the progress bar's {name: text}.
+    meta: the restored checkpoint's metadata ('wall_seconds' adds up over
+      invocations; 'metrics' is returned if no step runs).
+    desc: the progress bar's label.
+    show_progress: tqdm progress bar.
+    log_rate: metrics lines (and the bar, as 'sps') carry steps_per_second.
+    log_wall: metrics lines carry wall_seconds (of all invocations).
+    sample_every, sample: sample(replicated state, step) after every
+      `sample_every` steps and at `end`.
+    extra_meta: saved in every checkpoint's metadata and returned.
+
+  Returns:
+    (the final unreplicated state, {'wall_seconds': training time of all
+    invocations, 'metrics': the last logged metrics, **extra_meta}).
+  """
+  meta, extra_meta = meta or {}, extra_meta or {}
+  wall_before = float(meta.get('wall_seconds', 0.0))
+  start = int(state.step)
+  end = num_steps if stop_after is None else min(num_steps,
+                                                 start + stop_after)
+  metrics_path = os.path.join(workdir, 'metrics.jsonl')
+  if jax.process_index() == 0:
+    checkpoints.trim_metrics_log(metrics_path, start)
+  state = flax.jax_utils.replicate(state)
+  from tqdm import auto as tqdm
+  progress = tqdm.tqdm(total=num_steps, initial=start,
+                       disable=not show_progress, desc=desc, unit='step',
+                       dynamic_ncols=True)
+  t0 = time.time()
+  wall = lambda: wall_before + time.time() - t0
+  window_t, window_steps = time.time(), 0
+  last = meta.get('metrics', {})
+  for step in range(start, end):
+    state, metrics = step_fn(state, step)
     window_steps += 1
     done = step + 1
-    if done % train_config.log_every == 0 or done == end:
+    if done % log_every == 0 or done == end:
       last = {k: float(v) for k, v in distributed.unreplicate(metrics).items()}
-      rate = window_steps / max(time.time() - window_t, 1e-9)
-      window_t, window_steps = time.time(), 0
-      record = {'step': done, 'steps_per_second': rate, **last}
+      record, shown = {'step': done}, postfix(last)
+      if log_rate:
+        rate = window_steps / max(time.time() - window_t, 1e-9)
+        window_t, window_steps = time.time(), 0
+        record['steps_per_second'], shown['sps'] = rate, f'{rate:.2f}'
+      if log_wall:
+        record['wall_seconds'] = round(wall(), 1)
       if jax.process_index() == 0:
         with open(metrics_path, 'a') as f:
-          f.write(json.dumps(record) + '\n')
-      progress.set_postfix(d=f"{last['d_loss']:.3f}", g=f"{last['g_loss']:.3f}",
-                           sps=f'{rate:.2f}')
-    if done % train_config.sample_every == 0 or done == end:
-      host_state = distributed.unreplicate(state)
-      samples = sample_fn(generator_variables(host_state), fixed_z)
-      if jax.process_index() == 0:
-        image_io.save_png(
-            os.path.join(workdir, 'samples', f'step_{done:07d}.png'),
-            image_io.image_grid(np.asarray(samples), 8))
-    if done % train_config.checkpoint_every == 0 or done == end:
+          f.write(json.dumps({**record, **last}) + '\n')
+      progress.set_postfix(**shown)
+    if sample is not None and (done % sample_every == 0 or done == end):
+      sample(state, done)
+    if done % checkpoint_every == 0 or done == end:
       checkpoints.save_train_state(
           manager, done, distributed.unreplicate(state),
-          {'wall_seconds': wall_before + time.time() - t0, 'metrics': last,
-           'data': data_description, 'machine': _machine(),
-           **({'initialised_from': initialised_from}
-              if initialised_from else {})})
+          {'wall_seconds': wall(), 'metrics': last, **extra_meta})
     progress.update(1)
   progress.close()
   manager.wait_until_finished()
   manager.close()
-  return distributed.unreplicate(state)
-
-
-def _progress(start: int, total: int, show: bool):
-  from tqdm import auto as tqdm
-  return tqdm.tqdm(total=total, initial=start, disable=not show,
-                   desc='train', unit='step', dynamic_ncols=True)
+  return distributed.unreplicate(state), {'wall_seconds': wall(),
+                                          'metrics': last, **extra_meta}
 
 
 def _check_inputs(model_config: ModelConfig, global_batch: int,

@@ -160,6 +160,20 @@ def test_labels_loading_and_its_errors(tmp_path):
     classifier.load_labels(str(tmp_path / 'none'), ['a.png'])
 
 
+def test_semantic_for_split_skips_unlabelled_data_unless_asked(tmp_path,
+                                                                capsys):
+  (tmp_path / 'svhn' / 'test').mkdir(parents=True)  # no labels.csv
+  shipped = os.path.join(ROOT, 'models', 'svhn_classifier')
+  assert classifier.semantic_for_split('svhn', 'test', ['a.png'], shipped,
+                                       str(tmp_path)) is None
+  assert 'no labels.csv' in capsys.readouterr().err
+  with pytest.raises(MissingInputError, match='labels.csv'):
+    classifier.semantic_for_split('svhn', 'test', ['a.png'], shipped,
+                                  str(tmp_path), required=True)
+  assert classifier.semantic_for_split('celeba', 'test', ['a.png'], shipped,
+                                       str(tmp_path)) is None
+
+
 def test_evaluate_reports_semantic_accuracy():
   rng = np.random.default_rng(0)
   images = rng.uniform(-1, 1, (5, 16, 16, 3)).astype(np.float32)

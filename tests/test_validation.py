@@ -12,15 +12,21 @@ from inpaint_jax.config import SearchConfig, TrainConfig
 from inpaint_jax.errors import InputError
 
 
+def _tiny_run(tmp_path, config, rng):
+  """A 4-step training run with checkpoints at steps 2 and 4; its workdir."""
+  workdir = str(tmp_path / 'run')
+  train.train_and_evaluate(
+      config, TrainConfig(batch_size=8, num_steps=4, checkpoint_every=2,
+                          keep_checkpoints=10, sample_every=4),
+      rng.integers(0, 256, (16, 16, 16, 3), dtype=np.uint8), workdir,
+      show_progress=False)
+  return workdir
+
+
 @pytest.mark.slow
 def test_every_kept_checkpoint_is_evaluated_once(tmp_path, tiny_config):
   rng = np.random.default_rng(0)
-  workdir = str(tmp_path / 'run')
-  train.train_and_evaluate(
-      tiny_config, TrainConfig(batch_size=8, num_steps=4, checkpoint_every=2,
-                               keep_checkpoints=10, sample_every=4),
-      rng.integers(0, 256, (16, 16, 16, 3), dtype=np.uint8), workdir,
-      show_progress=False)
+  workdir = _tiny_run(tmp_path, tiny_config, rng)
   images = rng.uniform(-1, 1, (3, 16, 16, 3)).astype(np.float32)
   names = ['a', 'b', 'c']
   search = SearchConfig(iterations=2)
@@ -63,12 +69,7 @@ def test_best_step_averages_over_the_mask_types():
 def test_export_checkpoint_ships_the_best_step_with_its_history(
     tmp_path, tiny_config):
   rng = np.random.default_rng(0)
-  workdir = str(tmp_path / 'run')
-  train.train_and_evaluate(
-      tiny_config, TrainConfig(batch_size=8, num_steps=4, checkpoint_every=2,
-                               keep_checkpoints=10, sample_every=4),
-      rng.integers(0, 256, (16, 16, 16, 3), dtype=np.uint8), workdir,
-      show_progress=False)
+  workdir = _tiny_run(tmp_path, tiny_config, rng)
   images = rng.uniform(-1, 1, (2, 16, 16, 3)).astype(np.float32)
   search = SearchConfig(iterations=2)
   rows = validation.validation_curve(workdir, images, ['a', 'b'],
