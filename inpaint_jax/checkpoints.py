@@ -9,7 +9,8 @@ Two kinds of directories:
   size; they are restored as float32.
 * A **training directory**: an orbax CheckpointManager of the full train state
   (both networks, both optimiser states, batch statistics, step), used for
-  exact resume. `train.export_model` turns one of its steps into a model directory.
+  exact resume. `train.export_model` turns one of its steps into a model
+  directory.
 """
 
 from __future__ import annotations
