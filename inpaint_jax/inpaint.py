@@ -286,12 +286,8 @@ def search(generator: Generator, discriminator: Discriminator, g_vars: Any,
   """
   cfg = generator.config
   validate_inputs(images, masks, cfg.resolution, cfg.channels)
-  if initial_z is None:
-    z0 = initial_latents(key, len(images), config.restarts, cfg.z_dim,
-                         index_offset)
-  else:
-    z0 = _check_initial_z(initial_z, (len(images), config.restarts,
-                                      cfg.z_dim))
+  z0 = _starting_latents(key, len(images), config.restarts, cfg.z_dim,
+                         index_offset, initial_z)
   if devices is None:
     devices = default_devices(len(images))
   if len(images) % len(devices):
@@ -306,6 +302,13 @@ def search(generator: Generator, discriminator: Discriminator, g_vars: Any,
   out = search_latents(g_vars, d_vars, *batch, generator=generator,
                        discriminator=discriminator, config=config)
   return SearchResult(**out)
+
+
+def _starting_latents(key, n, restarts, z_dim, index_offset, initial_z):
+  """initial_z, checked, or the random latents of `initial_latents`."""
+  if initial_z is None:
+    return initial_latents(key, n, restarts, z_dim, index_offset)
+  return _check_initial_z(initial_z, (n, restarts, z_dim))
 
 
 def _check_initial_z(initial_z: Any, shape: tuple[int, int, int]
@@ -427,8 +430,8 @@ def _search_chunk(g_vars, d_vars, images, weights, z, opt_state, *,
 def search_progressive(generator: Generator, discriminator: Discriminator,
                        g_vars: Any, d_vars: Any, images: Any, masks: Any,
                        key: jax.Array, config: SearchConfig = SearchConfig(),
-                       every: int = 25, index_offset: int = 0
-                       ) -> Iterator[SearchProgress]:
+                       every: int = 25, index_offset: int = 0,
+                       initial_z: Any = None) -> Iterator[SearchProgress]:
   """The z-search of `search`, run in chunks of `every` steps, reporting after each.
 
   The same Adam state carries over from chunk to chunk, so the final result
@@ -438,8 +441,9 @@ def search_progressive(generator: Generator, discriminator: Discriminator,
 
   Args:
     generator, discriminator, g_vars, d_vars, images, masks, key, config,
-      index_offset: as for `search` (images (N, H, W, C) in [-1, 1], masks
-      (N, H, W, 1), 1 = known).
+      index_offset, initial_z: as for `search` (images (N, H, W, C) in
+      [-1, 1], masks (N, H, W, 1), 1 = known; initial_z (N, restarts, z_dim)
+      in [-1, 1], e.g. an encoder's prediction, or None).
     every: iterations per chunk (>= 1).
 
   Yields:
@@ -450,8 +454,8 @@ def search_progressive(generator: Generator, discriminator: Discriminator,
     raise InputError(f'every={every} must be >= 1 (search steps per report).')
   cfg = generator.config
   validate_inputs(images, masks, cfg.resolution, cfg.channels)
-  z = initial_latents(key, len(images), config.restarts, cfg.z_dim,
-                      index_offset)
+  z = _starting_latents(key, len(images), config.restarts, cfg.z_dim,
+                        index_offset, initial_z)
   masks = jnp.asarray(masks, jnp.float32)
   images = jnp.asarray(images, jnp.float32)
   weights = losses.importance_weights(masks, config.window)

@@ -57,6 +57,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from inpaint_jax import blending
 from inpaint_jax import checkpoints
+from inpaint_jax import encoder as encoder_lib
 from inpaint_jax import fullsize
 from inpaint_jax import images as images_lib
 from inpaint_jax import inpaint
@@ -323,7 +324,13 @@ class ModelRegistry:
         path=path, dataset=dataset, resolution=config.resolution,
         window=model_window(path), crop='celeba' if dataset == 'celeba'
         else 'center', test_images=count, data_note=note,
-        steps=metadata.get('steps'))
+        steps=metadata.get('steps'), encoder=has_encoder(path))
+
+  def load_encoder(self, path: str) -> encoder_lib.LoadedEncoder:
+    """The z encoder made for the model at `path` (`encoder_path`), checked
+    against it (InputError if it was trained for another generator)."""
+    config, _ = checkpoints.load_model_config(path)
+    return encoder_lib.load_for(encoder_path(path), config, path)
 
   def load(self, path: str) -> tuple[Any, Any, Any]:
     """(config, G variables, D variables), restored once and kept until
@@ -334,6 +341,17 @@ class ModelRegistry:
         self._cached = None  # Free the old one before loading the next.
         self._cached = (path, stamp, checkpoints.restore_model(path))
       return self._cached[2]
+
+
+def encoder_path(model_path: str) -> str:
+  """Where a model's z encoder lives: `<model dir>_encoder` beside it."""
+  return os.path.normpath(model_path) + '_encoder'
+
+
+def has_encoder(model_path: str) -> bool:
+  """Whether the model has a z encoder (`encoder_path`) to start from."""
+  return os.path.isfile(os.path.join(encoder_path(model_path),
+                                     encoder_lib.CONFIG_FILE))
 
 
 class TestImages:
@@ -520,7 +538,9 @@ class App:
       crop: 'center' (default) or 'celeba' (the view of `fullsize`);
       iterations (1..5000, default 300), restarts (1..16, default 1),
       lam (>= 0, default 0.003), window (odd, default the model card's),
-      seed (>= 0, default 0: the mask kind and initial z).
+      seed (>= 0, default 0: the mask kind and initial z);
+      encoder (true/false, default false): start the search from the
+        model's z encoder (`encoder_path`; beyond the paper).
 
     Returns:
       The job's JSON (status 'queued').
@@ -543,6 +563,13 @@ class App:
                           'window', 1, 4 * size + 1)
     seed = whole_number(request.get('seed', 0), 'seed', 0, 2**31 - 1)
     crop = _crop(request.get('crop', 'center'))
+    use_encoder = request.get('encoder', False)
+    if not isinstance(use_encoder, bool):
+      raise InputError(f'encoder={use_encoder!r} must be true or false.')
+    if use_encoder and not has_encoder(path):
+      raise InputError(
+          f'The model has no z encoder at {encoder_path(path)}: train one with'
+          ' experiments.train_encoder, or untick "Start from the encoder".')
     search_config = SearchConfig(iterations=iterations, lam=lam,
                                  restarts=restarts, window=window)
     photo = decode_photo(decode_data_url(request.get('image'), 'image'))
@@ -566,7 +593,7 @@ class App:
         view_mask[None], f"The mask at the model's {size}x{size} view",
         missing_fix='paint a bigger hole', known_fix='leave more unpainted')
     settings = dict(iterations=iterations, restarts=restarts, lam=lam,
-                    window=window, seed=seed, crop=crop,
+                    window=window, seed=seed, crop=crop, encoder=use_encoder,
                     mask=kind or 'drawn', width=width, height=height)
     with self._lock:
       waiting = sum(j.status in ('queued', 'running')
@@ -656,10 +683,16 @@ class App:
     corrupted = (job.view * job.view_mask)[None]
     view_mask = job.view_mask[None]
     total = job.search_config.iterations
+    initial_z = None
+    if job.settings['encoder']:
+      self._update(job, phase="predicting z with the model's encoder")
+      initial_z = encoder_lib.initial_latents(
+          self.registry.load_encoder(job.model_path), corrupted, view_mask,
+          z_key, job.search_config.restarts)
     self._update(job, phase='compiling the search (slow the first time)')
     progress = inpaint.search_progressive(
         generator, discriminator, g_vars, d_vars, corrupted, view_mask, z_key,
-        job.search_config, every=report_every(total))
+        job.search_config, every=report_every(total), initial_z=initial_z)
     result = None
     try:
       for report in progress:

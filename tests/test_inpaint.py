@@ -148,6 +148,29 @@ def test_progressive_search_reports_each_chunk_and_ends_as_search(setup):
   np.testing.assert_allclose(final.generated, one_shot.generated, atol=1e-5)
 
 
+def test_progressive_search_starts_from_given_latents_as_search(setup):
+  generator, discriminator, g_vars, d_vars, images, m = setup
+  config = SearchConfig(iterations=12)
+  start = np.asarray(inpaint.initial_latents(jax.random.PRNGKey(9), 4, 1,
+                                             CONFIG.z_dim))
+  key = jax.random.PRNGKey(5)
+  *_, last = inpaint.search_progressive(
+      generator, discriminator, g_vars, d_vars, images, m, key, config,
+      every=5, initial_z=start)
+  one_shot = inpaint.search(generator, discriminator, g_vars, d_vars, images,
+                            m, key, config, devices=jax.devices()[:1],
+                            initial_z=start)
+  np.testing.assert_allclose(last.result.z, one_shot.z, atol=1e-5)
+  random_start = inpaint.search(generator, discriminator, g_vars, d_vars,
+                                images, m, key, config,
+                                devices=jax.devices()[:1])
+  assert not np.allclose(one_shot.z, random_start.z)
+  with pytest.raises(inpaint.InputError, match='initial_z has shape'):
+    next(inpaint.search_progressive(generator, discriminator, g_vars, d_vars,
+                                    images, m, key, config,
+                                    initial_z=start[:2]))
+
+
 def test_progressive_search_refuses_a_chunk_size_below_one(setup):
   generator, discriminator, g_vars, d_vars, images, m = setup
   with pytest.raises(inpaint.InputError, match='every=0'):

@@ -14,11 +14,13 @@ import time
 import urllib.error
 import urllib.request
 
+import jax
 import numpy as np
 from PIL import Image
 import pytest
 
 from inpaint_jax import checkpoints
+from inpaint_jax import encoder
 from inpaint_jax import fullsize
 from inpaint_jax import images as images_lib
 from inpaint_jax import serve
@@ -126,6 +128,28 @@ def test_models_lists_the_model_with_its_data_set(url):
   assert model['name'] == 'celeba16' and model['dataset'] == 'celeba'
   assert model['resolution'] == 16 and model['crop'] == 'celeba'
   assert model['test_images'] == 3 and model['data_note'] is None
+  assert model['encoder'] is False
+
+
+def test_a_job_can_start_from_the_models_encoder(tmp_path, tiny_config,
+                                                 tiny_variables):
+  models_dir = tmp_path / 'models'
+  model_dir = str(models_dir / 'celeba16')
+  checkpoints.save_model(model_dir, tiny_config, *tiny_variables)
+  config = encoder.EncoderConfig(width=2)
+  encoder.save(model_dir + '_encoder', tiny_config, config,
+               encoder.init_variables(tiny_config, config,
+                                      jax.random.PRNGKey(0)),
+               encoder.generator_record(model_dir))
+  with serve.running(serve.App(str(models_dir), str(tmp_path))) as base:
+    status, listing = call(base, '/api/models')
+    assert [m['encoder'] for m in listing['models']] == [True]
+    photo = PHOTOS[1]
+    status, job = call(base, '/api/inpaint', request(
+        photo, mask_kind='center', crop='center', encoder=True))
+    assert status == 202, job
+    job = wait_for(base, job['id'])
+    assert job['status'] == 'done' and job['settings']['encoder'], job
 
 
 def test_a_model_directory_path_works_too(url, dirs):
@@ -231,6 +255,9 @@ def _bad_requests():
         'restarts=')
   for value in (-1, 'nan', 'inf', 'x'):
     yield f'lam={value!r}', request(photo, ok, lam=value), 'lambda='
+  yield 'encoder not a bool', request(photo, ok, encoder='yes'), (
+      'must be true or false')
+  yield 'no encoder', request(photo, ok, encoder=True), 'has no z encoder'
 
 
 BAD_REQUESTS = list(_bad_requests())

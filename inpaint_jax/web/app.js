@@ -85,6 +85,8 @@ async function chooseModel(model) {
   $('load-test').disabled = $('random-test').disabled = !count;
   setNote('data-note', count ? `${count} ${info.dataset} test images (0–${count - 1}).`
                              : info.data_note, !count);
+  $('encoder').disabled = !info.encoder;
+  if (!info.encoder) $('encoder').checked = false;
   if (state.photo) await refreshView();
 }
 
@@ -262,7 +264,8 @@ async function startInpainting() {
   const request = {
     model: state.model.path, image: state.photo.url, crop: $('crop').value,
     iterations: $('iterations').value, restarts: $('restarts').value,
-    lam: $('lam').value, seed: $('seed').value || 0};
+    lam: $('lam').value, seed: $('seed').value || 0,
+    encoder: $('encoder').checked};
   const kind = $('mask-kind').value;
   if (kind === 'draw') {
     const mask = maskDataUrl();
