@@ -15,7 +15,6 @@ weights and with the stored ones and refuses the export if a mean PSNR moves by
 from absl import flags
 
 from experiments import _cli
-from inpaint_jax import checkpoints
 from inpaint_jax import input_pipeline
 from inpaint_jax import validation
 
@@ -44,13 +43,11 @@ flags.adopt_module_key_flags(_cli)
 def main(argv):
   del argv
   search_config = _SEARCH_CONFIG()
-  model_config, _ = checkpoints.run_configs(_WORKDIR.value)
   images, names = None, ()
   if _WEIGHTS_DTYPE.value == 'bfloat16':
-    images, names = input_pipeline.load_split(
-        _DATASET.value, 'validation', source=_SOURCE.value,
-        data_dir=_DATA_DIR.value, size=model_config.resolution,
-        limit=_CHECK_IMAGES.value)
+    images, names = validation.run_validation_images(
+        _WORKDIR.value, _DATASET.value, _CHECK_IMAGES.value, _SOURCE.value,
+        _DATA_DIR.value)
   added = validation.export_checkpoint(
       _WORKDIR.value, _EXPORT_DIR.value, step=_STEP.value,
       weights_dtype=_WEIGHTS_DTYPE.value, check_images=images,

@@ -14,7 +14,6 @@ already evaluated are skipped.
 from absl import flags
 
 from experiments import _cli
-from inpaint_jax import checkpoints
 from inpaint_jax import input_pipeline
 from inpaint_jax import masks
 from inpaint_jax import validation
@@ -40,11 +39,9 @@ flags.adopt_module_key_flags(_cli)
 def main(argv):
   del argv
   search_config = _SEARCH_CONFIG()
-  model_config, _ = checkpoints.run_configs(_WORKDIR.value)
-  images, names = input_pipeline.load_split(
-      _DATASET.value, 'validation', source=_SOURCE.value,
-      data_dir=_DATA_DIR.value, size=model_config.resolution,
-      limit=_NUM_IMAGES.value)
+  images, names = validation.run_validation_images(
+      _WORKDIR.value, _DATASET.value, _NUM_IMAGES.value, _SOURCE.value,
+      _DATA_DIR.value)
   _cli.note_if_fewer(len(images), _NUM_IMAGES.value,
                      f'{_DATASET.value} validation slice')
   rows = validation.validation_curve(

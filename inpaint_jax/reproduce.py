@@ -24,6 +24,7 @@ import contextlib
 import csv
 import dataclasses
 import datetime
+import functools
 import json
 import math
 import os
@@ -113,8 +114,12 @@ def method_factories(model_dir: str, search_config: SearchConfig,
   ablations never record.
   """
 
+  # One restore serves every 'ours' variant of every mask (run_cell makes
+  # each method anew per cell, if only to fingerprint it).
+  restored = functools.cache(lambda: checkpoints.restore_model(model_dir))
+
   def ours(**changes):
-    config, g_vars, d_vars = checkpoints.restore_model(model_dir)
+    config, g_vars, d_vars = restored()
     blend = changes.pop('blend', True)
     return methods.zsearch_method(
         config, g_vars, d_vars, dataclasses.replace(search_config, **changes),

@@ -23,6 +23,7 @@ import jax
 import numpy as np
 
 from inpaint_jax import checkpoints, evaluate, images as image_io, train
+from inpaint_jax import input_pipeline
 from inpaint_jax import methods
 from inpaint_jax.config import SearchConfig
 from inpaint_jax.errors import InputError
@@ -35,6 +36,17 @@ MODEL_CURVE_FILE = 'validation_curve.png'
 SAMPLES_OVER_TIME_FILE = 'samples_over_time.png'
 # bfloat16 weights may move the validation PSNR of the float32 search by less.
 BFLOAT16_TOLERANCE_DB = 0.05
+
+
+def run_validation_images(workdir: str, dataset: str, limit: int,
+                          source: str = 'folder', data_dir: str | None = None
+                          ) -> tuple[np.ndarray, list[str]]:
+  """(images, names): the first `limit` images of the data set's validation
+  slice at the resolution of the training run in `workdir`, in [-1, 1]."""
+  model_config, _ = checkpoints.run_configs(workdir)
+  return input_pipeline.load_split(dataset, 'validation', source=source,
+                                   data_dir=data_dir,
+                                   size=model_config.resolution, limit=limit)
 
 
 def read_curve(workdir: str) -> list[dict[str, Any]]:
@@ -191,10 +203,12 @@ def export_checkpoint(workdir: str, export_dir: str, *,
     {'float32': dB, 'bfloat16': dB}}, with its settings).
 
   Raises:
-    InputError: `step` is not a checkpoint of the run; the bfloat16 weights
+    InputError: `workdir` is not a training run; `step` is not a checkpoint
+      of the run; the bfloat16 weights
       change a validation PSNR by BFLOAT16_TOLERANCE_DB or more (the
       directory is written; export float32 instead).
   """
+  checkpoints.run_configs(workdir)  # A training run, else one clear error.
   available = checkpoints.checkpoint_steps(workdir)
   rows = read_curve(workdir)
   if step is None:

@@ -5,6 +5,7 @@ config (16x16, width 4) for every test that needs a model but not a good one.
 """
 
 import jax
+import numpy as np
 import pytest
 
 from inpaint_jax import models
@@ -33,3 +34,25 @@ def tiny_config() -> ModelConfig:
 def tiny_variables(tiny_config):
   """(G variables, D variables) of the tiny config, from PRNGKey(0)."""
   return models.init_variables(tiny_config, jax.random.PRNGKey(0))
+
+
+def leaves(tree) -> list[np.ndarray]:
+  """The leaves of a pytree as NumPy arrays, in tree order."""
+  return [np.asarray(x) for x in jax.tree_util.tree_leaves(tree)]
+
+
+def assert_first_replica_matches(parallel, parallel_metrics, single,
+                                 single_metrics, *, metric_tol, state_tol):
+  """A pmap-ed training step's first replica equals the one-device step.
+
+  parallel, parallel_metrics: the pmap-ed step's state and metrics;
+  single, single_metrics: the same step jitted on one device with the whole
+  batch; metric_tol, state_tol: (rtol, atol) of the two comparisons.
+  """
+  for key in single_metrics:
+    np.testing.assert_allclose(parallel_metrics[key].addressable_data(0)[0],
+                               single_metrics[key], rtol=metric_tol[0],
+                               atol=metric_tol[1])
+  first = jax.tree_util.tree_map(lambda x: x.addressable_data(0)[0], parallel)
+  for a, b in zip(leaves(first), leaves(single)):
+    np.testing.assert_allclose(a, b, rtol=state_tol[0], atol=state_tol[1])

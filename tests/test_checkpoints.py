@@ -3,22 +3,18 @@
 import json
 import os
 
-import jax
 import numpy as np
 import pytest
 
 from inpaint_jax import checkpoints
 from inpaint_jax.config import ModelConfig
 from tests.conftest import TINY_CONFIG as CONFIG
+from tests.conftest import leaves
 
 
 @pytest.fixture
 def variables(tiny_variables):
   return tiny_variables
-
-
-def _leaves(tree):
-  return [np.asarray(x) for x in jax.tree_util.tree_leaves(tree)]
 
 
 def test_round_trip_float32(tmp_path, variables):
@@ -27,7 +23,7 @@ def test_round_trip_float32(tmp_path, variables):
                                 {'steps': 3})
   config, g, d = checkpoints.restore_model(path)
   assert config == CONFIG
-  for a, b in zip(_leaves((g, d)), _leaves((g_vars, d_vars))):
+  for a, b in zip(leaves((g, d)), leaves((g_vars, d_vars))):
     np.testing.assert_array_equal(a, b)
   assert checkpoints.load_model_config(path)[1] == {'steps': 3}
 
@@ -38,7 +34,7 @@ def test_bfloat16_weights_restore_as_float32_close_to_original(tmp_path,
   path = checkpoints.save_model(str(tmp_path / 'm'), CONFIG, g_vars, d_vars,
                                 weights_dtype='bfloat16')
   _, g, d = checkpoints.restore_model(path)
-  for a, b in zip(_leaves((g, d)), _leaves((g_vars, d_vars))):
+  for a, b in zip(leaves((g, d)), leaves((g_vars, d_vars))):
     assert a.dtype == np.float32
     np.testing.assert_allclose(a, b, rtol=1e-2, atol=1e-6)
 

@@ -12,6 +12,7 @@ import pytest
 from inpaint_jax import classifier, classifier_train, evaluate, input_pipeline
 from inpaint_jax import methods
 from inpaint_jax.errors import InputError, MissingInputError
+from tests.conftest import assert_first_replica_matches, leaves
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHIPPED = os.path.join(ROOT, 'models', 'svhn_classifier')
@@ -25,10 +26,6 @@ MIN_ACCURACY_200 = 0.83
 
 needs_data = pytest.mark.skipif(not os.path.isdir(TEST_DIR),
                                 reason='no shared SVHN data')
-
-
-def _leaves(tree):
-  return [np.asarray(x) for x in jax.tree_util.tree_leaves(tree)]
 
 
 @pytest.fixture(scope='module')
@@ -45,7 +42,7 @@ def test_images():
 
 def test_shipped_classifier_is_small_and_documented(shipped):
   config, variables, metadata = shipped
-  size = sum(x.size * 4 for x in _leaves(variables))
+  size = sum(x.size * 4 for x in leaves(variables))
   assert size < 2 * 2**20
   assert os.path.isfile(os.path.join(SHIPPED, 'README.md'))
   assert metadata['test_accuracy'] >= 0.85
@@ -86,15 +83,11 @@ def test_two_device_step_equals_one_device_step():
   parallel, parallel_metrics = p_step(
       flax.jax_utils.replicate(state), batch.reshape(2, 4, 16, 16, 3),
       labels.reshape(2, 4), key)
-  for name in single_metrics:
-    np.testing.assert_allclose(parallel_metrics[name].addressable_data(0)[0],
-                               single_metrics[name], rtol=1e-5, atol=1e-6)
-  parallel = jax.tree_util.tree_map(lambda x: x.addressable_data(0)[0],
-                                    parallel)
-  for a, b in zip(_leaves(parallel), _leaves(single)):
-    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+  assert_first_replica_matches(parallel, parallel_metrics, single,
+                               single_metrics, metric_tol=(1e-5, 1e-6),
+                               state_tol=(1e-4, 1e-6))
   moved = [np.abs(a - b).max() for a, b in
-           zip(_leaves(single.params), _leaves(state.params))]
+           zip(leaves(single.params), leaves(state.params))]
   assert max(moved) > 1e-5
 
 
@@ -115,7 +108,7 @@ def test_resumed_training_equals_uninterrupted(tmp_path):
                                       str(tmp_path / 'b'), checkpoint_every=2,
                                       show_progress=False)
   assert int(resumed.step) == 4
-  for a, b in zip(_leaves(whole.params), _leaves(resumed.params)):
+  for a, b in zip(leaves(whole.params), leaves(resumed.params)):
     np.testing.assert_array_equal(a, b)
   other = classifier.ClassifierConfig(resolution=16, widths=(4, 8),
                                       batch_size=8, seed=1)
@@ -129,7 +122,7 @@ def test_save_restore_and_a_damaged_file_is_refused(tmp_path):
   path = classifier.save(str(tmp_path / 'clf'), TINY, variables, {'x': 1})
   config, restored, metadata = classifier.restore(path)
   assert config == TINY and metadata == {'x': 1}
-  for a, b in zip(_leaves(variables), _leaves(restored)):
+  for a, b in zip(leaves(variables), leaves(restored)):
     np.testing.assert_array_equal(a, b)
   images = np.zeros((3, 16, 16, 3), np.float32)
   assert classifier.predict(restored, images, 2, TINY).shape == (3,)

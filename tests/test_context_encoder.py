@@ -16,6 +16,7 @@ from inpaint_jax import context_encoder as ce
 from inpaint_jax import context_encoder_train as ce_train
 from inpaint_jax import input_pipeline
 from inpaint_jax import masks as masks_lib
+from tests.conftest import assert_first_replica_matches, leaves
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = input_pipeline.default_data_dir()
@@ -31,10 +32,6 @@ def _images(n=24, seed=0):
 
 def _float_images(n=8, seed=0):
   return jnp.asarray(_images(n, seed) / 127.5 - 1, jnp.float32)
-
-
-def _leaves(tree):
-  return [np.asarray(x) for x in jax.tree_util.tree_leaves(tree)]
 
 
 def test_shapes_range_and_parameters():
@@ -102,15 +99,11 @@ def test_two_device_step_equals_one_device_step():
                                                                  rng)
   parallel, parallel_metrics = ce_train.make_parallel_step(TINY)(
       flax.jax_utils.replicate(state), batch.reshape(2, 4, 16, 16, 3), rng)
-  for key in single_metrics:
-    np.testing.assert_allclose(parallel_metrics[key].addressable_data(0)[0],
-                               single_metrics[key], rtol=1e-4, atol=1e-5)
-  parallel = jax.tree_util.tree_map(lambda x: x.addressable_data(0)[0],
-                                    parallel)
-  for a, b in zip(_leaves(parallel), _leaves(single)):
-    np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5)
+  assert_first_replica_matches(parallel, parallel_metrics, single,
+                               single_metrics, metric_tol=(1e-4, 1e-5),
+                               state_tol=(1e-3, 1e-5))
   moved = [np.abs(a - b).max() for a, b in
-           zip(_leaves(single.params), _leaves(state.params))]
+           zip(leaves(single.params), leaves(state.params))]
   assert max(moved) > 1e-5  # the comparison above is not vacuous
 
 
@@ -125,7 +118,7 @@ def test_killed_and_resumed_run_equals_uninterrupted_run(tmp_path):
   resumed, meta = ce_train.train(TINY, images, str(tmp_path / 'b'),
                                  show_progress=False)
   assert int(resumed.step) == int(straight.step) == 4
-  for a, b in zip(_leaves(resumed), _leaves(straight)):
+  for a, b in zip(leaves(resumed), leaves(straight)):
     np.testing.assert_array_equal(a, b)
   lines = (tmp_path / 'b' / 'metrics.jsonl').read_text().splitlines()
   assert [json.loads(l)['step'] for l in lines] == [1, 2, 3, 4]
@@ -139,8 +132,8 @@ def test_killed_and_resumed_run_equals_uninterrupted_run(tmp_path):
   path = ce_train.export(str(tmp_path / 'b'), str(tmp_path / 'model'))
   config, variables, metadata = ce.restore(path)
   assert config == TINY and metadata['steps'] == 4
-  for a, b in zip(_leaves(variables),
-                  _leaves(ce_train.network_variables(resumed))):
+  for a, b in zip(leaves(variables),
+                  leaves(ce_train.network_variables(resumed))):
     np.testing.assert_array_equal(a, b)
 
 

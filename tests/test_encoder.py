@@ -17,14 +17,11 @@ from inpaint_jax import methods
 from inpaint_jax.config import SearchConfig
 from inpaint_jax.errors import InputError
 from inpaint_jax.models import Discriminator, Generator
+from tests.conftest import assert_first_replica_matches, leaves
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMALL = encoder.EncoderConfig(width=4, batch_size=8, learning_rate=1e-2,
                               num_steps=4)
-
-
-def _leaves(tree):
-  return [np.asarray(x) for x in jax.tree_util.tree_leaves(tree)]
 
 
 @pytest.fixture(scope='module')
@@ -114,13 +111,9 @@ def test_two_device_step_equals_one_device_step(tiny_config, tiny_variables):
                                             tiny_variables[0])
   parallel, parallel_metrics = p_step(flax.jax_utils.replicate(state),
                                       z.reshape(2, 4, -1), key)
-  for name in single_metrics:
-    np.testing.assert_allclose(parallel_metrics[name].addressable_data(0)[0],
-                               single_metrics[name], rtol=1e-5, atol=1e-6)
-  parallel = jax.tree_util.tree_map(lambda x: x.addressable_data(0)[0],
-                                    parallel)
-  for a, b in zip(_leaves(parallel), _leaves(single)):
-    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+  assert_first_replica_matches(parallel, parallel_metrics, single,
+                               single_metrics, metric_tol=(1e-5, 1e-6),
+                               state_tol=(1e-4, 1e-5))
 
 
 @pytest.mark.slow
@@ -139,8 +132,8 @@ def test_resumed_training_equals_uninterrupted(tmp_path, tiny_config,
   manager.close()
   resumed, _ = run('b')
   assert int(resumed.step) == 4
-  for a, b in zip(_leaves((whole.params, whole.batch_stats, whole.opt_state)),
-                  _leaves((resumed.params, resumed.batch_stats,
+  for a, b in zip(leaves((whole.params, whole.batch_stats, whole.opt_state)),
+                  leaves((resumed.params, resumed.batch_stats,
                            resumed.opt_state))):
     np.testing.assert_array_equal(a, b)
   lines = (tmp_path / 'b' / 'metrics.jsonl').read_text().splitlines()
@@ -203,7 +196,7 @@ def test_an_encoder_is_refused_with_another_generator(
                       tiny_encoder.variables, tiny_encoder.generator,
                       {'steps': 0})
   loaded = encoder.load_for(path, tiny_config, tiny_model_dir)
-  for a, b in zip(_leaves(loaded.variables), _leaves(tiny_encoder.variables)):
+  for a, b in zip(leaves(loaded.variables), leaves(tiny_encoder.variables)):
     np.testing.assert_array_equal(a, b)
   assert loaded.generator['variables_sha256'] == json.load(open(
       os.path.join(tiny_model_dir, checkpoints.CONFIG_FILE)))[

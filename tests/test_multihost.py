@@ -23,6 +23,7 @@ from PIL import Image
 from inpaint_jax import checkpoints, distributed, evaluate, models, train
 from inpaint_jax.config import SearchConfig, TrainConfig
 from tests.conftest import TINY_CONFIG as MODEL
+from tests.conftest import leaves
 TRAIN = TrainConfig(batch_size=8, num_steps=2, checkpoint_every=2, log_every=1,
                     sample_every=2)
 EVAL_KWARGS = dict(mask_kind='center', search_config=SearchConfig(iterations=3),
@@ -100,10 +101,6 @@ def runs(tmp_path_factory):
   return directory, single
 
 
-def _leaves(tree):
-  return [np.asarray(x) for x in jax.tree_util.tree_leaves(tree)]
-
-
 def test_process_slice_covers_every_row_once():
   for n in range(12):
     for count in range(1, 5):
@@ -124,7 +121,7 @@ def test_gather_rows_with_one_process_is_the_identity():
 @pytest.mark.slow
 def test_two_process_training_equals_one_process(runs):
   two_processes, reference = runs
-  single = _leaves(reference['state'])
+  single = leaves(reference['state'])
   for i in range(2):
     with np.load(two_processes / f'params_{i}.npz') as saved:
       multi = [saved[f'arr_{j}'] for j in range(len(saved.files))]
@@ -135,7 +132,7 @@ def test_two_process_training_equals_one_process(runs):
   # parameters moved and the comparison is not vacuous.
   assert int(reference['state'].step) == TRAIN.num_steps
   first_moment = reference['state'].g_opt_state[0].mu
-  assert max(np.abs(x).max() for x in _leaves(first_moment)) > 1e-4
+  assert max(np.abs(x).max() for x in leaves(first_moment)) > 1e-4
   # The shared workdir: one metrics log (process 0), one checkpoint.
   work = two_processes / 'train'
   lines = (work / 'metrics.jsonl').read_text().splitlines()

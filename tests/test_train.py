@@ -14,6 +14,7 @@ import pytest
 from inpaint_jax import checkpoints, train
 from inpaint_jax.config import ModelConfig, TrainConfig
 from tests.conftest import TINY_CONFIG as MODEL
+from tests.conftest import assert_first_replica_matches, leaves
 
 TRAIN = TrainConfig(batch_size=8, checkpoint_every=2, log_every=1,
                     sample_every=2, num_steps=4)
@@ -22,10 +23,6 @@ TRAIN = TrainConfig(batch_size=8, checkpoint_every=2, log_every=1,
 def _images(n=24, seed=0):
   rng = np.random.default_rng(seed)
   return rng.integers(0, 256, (n, 16, 16, 3), dtype=np.uint8)
-
-
-def _leaves(tree):
-  return [np.asarray(x) for x in jax.tree_util.tree_leaves(tree)]
 
 
 def test_two_device_step_equals_one_device_step():
@@ -39,16 +36,12 @@ def test_two_device_step_equals_one_device_step():
   p_step = train.make_parallel_step(MODEL, TRAIN)
   parallel, parallel_metrics = p_step(flax.jax_utils.replicate(state),
                                       batch.reshape(2, 4, 16, 16, 3), rng)
-  for key in single_metrics:
-    np.testing.assert_allclose(parallel_metrics[key].addressable_data(0)[0],
-                               single_metrics[key],
-                               rtol=1e-4, atol=1e-5)
-  parallel = jax.tree_util.tree_map(lambda x: x.addressable_data(0)[0], parallel)
-  for a, b in zip(_leaves(parallel), _leaves(single)):
-    np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5)
+  assert_first_replica_matches(parallel, parallel_metrics, single,
+                               single_metrics, metric_tol=(1e-4, 1e-5),
+                               state_tol=(1e-3, 1e-5))
   # The step moved the parameters (the comparison above is not vacuous).
   moved = [np.abs(a - b).max() for a, b in
-           zip(_leaves(single.g_params), _leaves(state.g_params))]
+           zip(leaves(single.g_params), leaves(state.g_params))]
   assert max(moved) > 1e-5
 
 
@@ -63,7 +56,7 @@ def test_killed_and_resumed_run_equals_uninterrupted_run(tmp_path):
   resumed = train.train_and_evaluate(MODEL, TRAIN, images, str(tmp_path / 'b'),
                                      show_progress=False)
   assert int(resumed.step) == int(straight.step) == 4
-  for a, b in zip(_leaves(resumed), _leaves(straight)):
+  for a, b in zip(leaves(resumed), leaves(straight)):
     np.testing.assert_array_equal(a, b)
   lines = (tmp_path / 'b' / 'metrics.jsonl').read_text().splitlines()
   assert [json.loads(l)['step'] for l in lines] == [1, 2, 3, 4]
@@ -150,7 +143,7 @@ def test_export_writes_a_loadable_model(tmp_path):
   path = train.export_model(str(tmp_path / 'w'), str(tmp_path / 'model'))
   config, g_vars, d_vars = checkpoints.restore_model(path)
   assert config == MODEL
-  for a, b in zip(_leaves(g_vars), _leaves(train.generator_variables(state))):
+  for a, b in zip(leaves(g_vars), leaves(train.generator_variables(state))):
     np.testing.assert_array_equal(a, b)
 
 
@@ -170,8 +163,8 @@ def test_new_run_starts_from_an_exported_model(tmp_path):
   _, metadata = checkpoints.load_model_config(
       train.export_model(str(tmp_path / 'c'), str(tmp_path / 'model_c')))
   assert metadata['initialised_from']['steps'] == TRAIN.num_steps
-  for a, b in zip(_leaves((g_vars, d_vars)),
-                  _leaves((train.generator_variables(start),
+  for a, b in zip(leaves((g_vars, d_vars)),
+                  leaves((train.generator_variables(start),
                            train.discriminator_variables(start)))):
     np.testing.assert_array_equal(a, b)
   with pytest.raises(ValueError, match='different config'):
