@@ -19,6 +19,15 @@ discussion computed from the numbers). 'ours' records its search every
 --record_every steps (Fig. 3b). Killed, it resumes: run the same command
 again; a finished (data set, mask, method) is not run again, so re-running
 a finished command only redraws the tables, figures and page.
+
+Beyond the paper, named with --methods only: mean_fill (the hole filled with
+the known pixels' mean colour) and ours_average (the pixel mean of ours from
+4 seeds, an estimate of the posterior mean that PSNR rewards over any single
+plausible fill), e.g.
+
+  python -m experiments.reproduce --datasets=svhn --masks=half \
+      --methods=ours --methods=ours_average --methods=mean_fill \
+      --output_dir=results/average --figures_dir= --results_page=
 """
 
 import dataclasses
@@ -42,8 +51,11 @@ _DATASETS = flags.DEFINE_multi_enum('datasets', list(input_pipeline.DATASETS),
                                     input_pipeline.DATASETS, 'Data sets.')
 _MASKS = flags.DEFINE_multi_enum('masks', list(masks_lib.KINDS),
                                  masks_lib.KINDS, 'Mask types.')
-_METHODS = flags.DEFINE_multi_enum('methods', list(reproduce.METHODS),
-                                   reproduce.METHODS, 'Methods to compare.')
+_METHODS = flags.DEFINE_multi_enum(
+    'methods', list(reproduce.METHODS),
+    reproduce.METHODS + reproduce.EXTRA_METHODS,
+    'Methods to compare (mean_fill and ours_average, beyond the paper, only'
+    ' when named).')
 _NUM_IMAGES = flags.DEFINE_integer('num_images', 128, 'Test images per cell.',
                                    lower_bound=1)
 _BATCH = flags.DEFINE_integer('batch_size', 64, 'Images per batch.',

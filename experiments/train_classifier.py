@@ -8,6 +8,16 @@ Trains on SVHN train minus the validation slice (labels from
 when run again, and with --export_dir writes the model directory with a
 model card (README.md: architecture, steps, wall time, test and validation
 accuracy, the command).
+
+With --mask=center (or pattern, random, half) it trains and tests on images
+with that mask's missing pixels at 0 instead: not a classifier to score
+inpaintings with, but an estimate of how much of the digit the mask leaves
+(an inpainting followed by a classifier is itself a classifier of the masked
+input), e.g.
+
+  python -m experiments.train_classifier --mask=center \
+      --workdir=runs/svhn_classifier_center \
+      --export_dir=results/svhn_classifier_center
 """
 
 from __future__ import annotations
@@ -30,8 +40,11 @@ _EXPORT_DIR = flags.DEFINE_string(
     ' here, e.g. models/svhn_classifier.')
 _CONFIG = _cli.define_config_flags(
     classifier.ClassifierConfig,
-    ('num_steps', 'batch_size', 'learning_rate', 'seed'),
-    positive=('num_steps', 'batch_size'))
+    ('num_steps', 'batch_size', 'learning_rate', 'seed', 'mask'),
+    positive=('num_steps', 'batch_size'),
+    helps={'mask': "Train and test on inputs with this mask kind's missing"
+                   " pixels at 0 (center, pattern, random, half); empty:"
+                   " whole images, the classifier that scores inpaintings."})
 _STOP_AFTER = flags.DEFINE_integer(
     'stop_after', None, 'Stop after this many steps of this invocation.',
     lower_bound=1)
@@ -58,12 +71,15 @@ def main(argv):
   variables = {'params': state.params}
   test, test_names = input_pipeline.load_split(
       DATASET, 'test', data_dir=_DATA_DIR.value, size=config.resolution)
-  test_acc = classifier.accuracy(
-      variables, test, classifier.load_labels(_split_dir('test'), test_names),
-      config=config)
   val, val_names = input_pipeline.load_split(
       DATASET, 'validation', data_dir=_DATA_DIR.value,
       size=config.resolution)
+  if config.mask:  # the masks experiments.inpaint draws for these images
+    test = classifier.mask_inputs(test, config.mask)
+    val = classifier.mask_inputs(val, config.mask)
+  test_acc = classifier.accuracy(
+      variables, test, classifier.load_labels(_split_dir('test'), test_names),
+      config=config)
   val_acc = classifier.accuracy(
       variables, val, classifier.load_labels(train_dir, val_names),
       config=config)
@@ -89,12 +105,21 @@ def _card(name: str, config: classifier.ClassifierConfig, variables,
               __import__('jax').tree_util.tree_leaves(variables))
   augmentation = (f'random shifts of up to {config.shift} px, contrast'
                   ' 0.7-1.3, polarity flips' if config.augment else 'none')
+  if config.mask:
+    purpose = f"""trained and tested on images with the {config.mask} mask's missing
+pixels at 0 (the masks of `experiments.inpaint`, seed 0). Not for scoring
+inpaintings: an estimate of how much of the digit the {config.mask} mask
+leaves, since an inpainting followed by a classifier is itself a classifier
+of the masked input."""
+  else:
+    purpose = """used to score inpaintings semantically: does the
+filled image still show its labelled digit? (`experiments.inpaint` and
+`experiments.model_card` report it as "semantic accuracy" for SVHN.)"""
+  inputs = f' ({config.mask}-masked)' if config.mask else ''
   return f"""# {name}
 
 A small CNN digit classifier for 64x64 SVHN crops in [-1, 1]
-(`inpaint_jax.classifier`), used to score inpaintings semantically: does the
-filled image still show its labelled digit? (`experiments.inpaint` and
-`experiments.model_card` report it as "semantic accuracy" for SVHN.)
+(`inpaint_jax.classifier`), {purpose}
 
 - Architecture: 2x2 average pool to 32x32, 3x3 convolutions with ReLU of
   widths {list(config.widths)} (stride 2 from the second on), dense to
@@ -107,9 +132,9 @@ filled image still show its labelled digit? (`experiments.inpaint` and
 - Training wall time: {metadata['wall_seconds'] / 60:.1f} min (2-core CPU,
   shared with other jobs)
 - Test accuracy: {metadata['test_accuracy'] * 100:.1f} % (all
-  {metadata['test_images']} svhn/test images)
+  {metadata['test_images']} svhn/test images{inputs})
 - Validation accuracy: {metadata['validation_accuracy'] * 100:.1f} % (the
-  {metadata['validation_images']}-image validation slice)
+  {metadata['validation_images']}-image validation slice{inputs})
 
 {_cli.card_command(metadata['command'])}"""
 

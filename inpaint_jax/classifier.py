@@ -29,6 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from inpaint_jax import checkpoints
+from inpaint_jax import masks as masks_lib
 from inpaint_jax.errors import InputError, MissingInputError
 
 CONFIG_FILE = 'classifier_config.json'
@@ -53,6 +54,12 @@ class ClassifierConfig:
       to `shift` pixels, contrast in [0.7, 1.3], polarity flips (SVHN has
       light-on-dark and dark-on-light digits).
     shift: the largest shift in pixels.
+    mask: '' (whole images: the classifier that scores inpaintings), or a
+      `masks.KINDS` kind: train and test on images with that mask's missing
+      pixels at 0 (`mask_inputs`). Not for scoring inpaintings: a classifier
+      of what the mask leaves, an estimate of the best semantic accuracy any
+      inpainting can reach (an inpainting followed by a classifier is itself
+      a classifier of the masked input).
   """
   resolution: int = 64
   widths: tuple[int, ...] = (32, 64, 128, 128)
@@ -63,6 +70,13 @@ class ClassifierConfig:
   seed: int = 0
   augment: bool = True
   shift: int = 4
+  mask: str = ''
+
+  def __post_init__(self):
+    if self.mask and self.mask not in masks_lib.KINDS:
+      raise InputError(f'mask={self.mask!r} is not a mask kind; use one of'
+                       f' {masks_lib.KINDS}, or leave it empty for whole'
+                       ' images.')
 
   def to_dict(self) -> dict[str, Any]:
     d = dataclasses.asdict(self)
@@ -153,10 +167,29 @@ def accuracy(variables: Any, images: np.ndarray, labels: np.ndarray,
                        == labels))
 
 
+def mask_inputs(images: np.ndarray, kind: str, seed: int = 0) -> np.ndarray:
+  """(N, R, R, 3) images in [-1, 1] with the missing pixels of `kind` masks
+  at 0, the masks drawn as evaluate.make_masks draws them for `seed` (the
+  masks of experiments.inpaint, the model cards and reproduce)."""
+  mask_key, _ = jax.random.split(jax.random.PRNGKey(seed))
+  masks = np.asarray(masks_lib.make(kind, mask_key, len(images),
+                                    images.shape[1]))
+  return to_float(images) * masks
+
+
 def predictor(directory: str, batch_size: int = 256
               ) -> Callable[[np.ndarray], np.ndarray]:
-  """predict_fn(images) -> (N,) digits of the model saved in `directory`."""
+  """predict_fn(images) -> (N,) digits of the model saved in `directory`.
+
+  Refuses a classifier trained on masked inputs (ClassifierConfig.mask): it
+  cannot score whole inpainted images.
+  """
   config, variables, _ = restore(directory)
+  if config.mask:
+    raise InputError(
+        f'{directory} holds a classifier of {config.mask}-masked inputs; to'
+        ' score inpaintings use one trained on whole images (e.g.'
+        ' models/svhn_classifier).')
   return lambda images: predict(variables, images, batch_size, config)
 
 

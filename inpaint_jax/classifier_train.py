@@ -20,6 +20,7 @@ import numpy as np
 import optax
 
 from inpaint_jax import checkpoints
+from inpaint_jax import masks as masks_lib
 from inpaint_jax import train as train_lib
 from inpaint_jax.classifier import (CONFIG_FILE, Classifier, ClassifierConfig,
                                     init_variables, to_float)
@@ -68,6 +69,9 @@ def train_step(state: ClassifierState, batch: jax.Array, labels: jax.Array,
   """
   if config.augment:
     batch = augment(rng, batch, config.shift, axis_name)
+  if config.mask:
+    batch = hide_missing(jax.random.fold_in(rng, 1), batch, config.mask,
+                         axis_name)
   model = Classifier(config)
   mean = (lambda x: jax.lax.pmean(x, axis_name)) if axis_name else (lambda x: x)
 
@@ -115,6 +119,21 @@ def augment(rng: jax.Array, batch: jax.Array, shift: int,
   moved = (moved - mean) * scales[:, None, None, None] + mean
   moved = jnp.where(flips[:, None, None, None], -moved, moved)
   return jnp.clip(moved, -1.0, 1.0)
+
+
+def hide_missing(rng: jax.Array, batch: jax.Array, kind: str,
+                 axis_name: str | None = None) -> jax.Array:
+  """(B, H, W, C) with the missing pixels of fresh `kind` masks at 0.
+
+  Drawn for the global batch from `rng`, as `augment` draws.
+  """
+  local, size = batch.shape[0], batch.shape[1]
+  devices = jax.lax.psum(1, axis_name) if axis_name else 1
+  masks = masks_lib.make(kind, rng, local * devices, size)
+  if axis_name:
+    masks = jax.lax.dynamic_slice_in_dim(
+        masks, jax.lax.axis_index(axis_name) * local, local)
+  return batch * masks
 
 
 def make_parallel_step(config: ClassifierConfig):

@@ -15,7 +15,11 @@ Methods: 'ours' (z-search + Poisson blending), the ablations 'ours_noblend'
 (Fig. 5) and 'ours_lam0' (no prior loss, Fig. 4), the Context Encoder 'ce'
 (Pathak et al. 2016, `context_encoder`: one model per data set, its
 prediction pasted into the hole) and the baselines 'tv', 'lr', 'nn', 'pm'
-(`baselines`).
+(`baselines`). Beyond the paper, run only when asked for (`EXTRA_METHODS`):
+'mean_fill', the hole filled with the known pixels' mean colour, and
+'ours_average', the pixel mean of 'ours' from AVERAGED_SEEDS seeds (an
+estimate of the posterior mean under the model: what PSNR rewards most, see
+`methods.average_method`).
 """
 
 from __future__ import annotations
@@ -52,6 +56,9 @@ PAPER_TABLE1 = {
     ('svhn', 'half'): (19.1, 14.6), ('cars', 'half'): (12.6, 11.1),
 }
 METHODS = ('ours', 'ours_noblend', 'ours_lam0', 'ce', 'tv', 'lr', 'nn', 'pm')
+EXTRA_METHODS = ('mean_fill', 'ours_average')
+# Seeds of the z-search that 'ours_average' averages.
+AVERAGED_SEEDS = 4
 # The importance window of each shipped model's card (chosen on validation).
 CARD_WINDOWS = {'celeba': 7, 'svhn': 15, 'cars': 15}
 SCORES = ('psnr', 'ssim', 'psnr_hole', 'ssim_hole')
@@ -118,12 +125,12 @@ def method_factories(model_dir: str, search_config: SearchConfig,
   # each method anew per cell, if only to fingerprint it).
   restored = functools.cache(lambda: checkpoints.restore_model(model_dir))
 
-  def ours(**changes):
+  def ours(seed=0, **changes):
     config, g_vars, d_vars = restored()
     blend = changes.pop('blend', True)
     return methods.zsearch_method(
         config, g_vars, d_vars, dataclasses.replace(search_config, **changes),
-        blend=blend)
+        blend=blend, seed=seed)
 
   factories = {
       'ours': lambda: ours(record_every=record_every),
@@ -132,6 +139,9 @@ def method_factories(model_dir: str, search_config: SearchConfig,
       'tv': baselines.tv_method,
       'lr': baselines.lr_method,
       'pm': baselines.pm_method,
+      'mean_fill': methods.mean_fill_method,
+      'ours_average': lambda: methods.average_method('ours_average', [
+          ours(seed=seed, record_every=0) for seed in range(AVERAGED_SEEDS)]),
   }
   if train_images is not None:
     factories['nn'] = lambda: baselines.nn_method(train_images)

@@ -1,5 +1,6 @@
 """Tests for inpaint_jax.classifier and the semantic accuracy in evaluate."""
 
+import dataclasses
 import json
 import os
 
@@ -69,17 +70,20 @@ def test_originals_beat_mean_filled_centres(shipped, test_images):
   assert originals > mean_filled + 0.1
 
 
-def test_two_device_step_equals_one_device_step():
+@pytest.mark.parametrize('mask', ['', 'half'])  # half: masks drawn per step
+def test_two_device_step_equals_one_device_step(mask):
   assert jax.local_device_count() == 2, 'conftest sets two CPU devices'
-  state = classifier_train.create_state(TINY, jax.random.PRNGKey(0))
+  config = dataclasses.replace(TINY, mask=mask)
+  state = classifier_train.create_state(config, jax.random.PRNGKey(0))
   rng = np.random.default_rng(0)
   batch = jnp.asarray(rng.uniform(-1, 1, (8, 16, 16, 3)), jnp.float32)
   labels = jnp.asarray(rng.integers(0, 10, 8), jnp.int32)
   key = jax.random.PRNGKey(1)
   single, single_metrics = jax.jit(
-      lambda s, b, y, r: classifier_train.train_step(s, b, y, r, config=TINY))(
+      lambda s, b, y, r: classifier_train.train_step(s, b, y, r,
+                                                     config=config))(
           state, batch, labels, key)
-  p_step = classifier_train.make_parallel_step(TINY)
+  p_step = classifier_train.make_parallel_step(config)
   parallel, parallel_metrics = p_step(
       flax.jax_utils.replicate(state), batch.reshape(2, 4, 16, 16, 3),
       labels.reshape(2, 4), key)
@@ -89,6 +93,26 @@ def test_two_device_step_equals_one_device_step():
   moved = [np.abs(a - b).max() for a, b in
            zip(leaves(single.params), leaves(state.params))]
   assert max(moved) > 1e-5
+
+
+def test_a_masked_input_classifier_sees_only_the_known_pixels(tmp_path):
+  batch = jnp.ones((4, 16, 16, 3))
+  hidden = np.asarray(classifier_train.hide_missing(
+      jax.random.PRNGKey(0), batch, 'center'))
+  assert hidden[:, 4:12, 4:12].max() == 0 and hidden[:, :4].min() == 1
+  images = np.full((2, 64, 64, 3), 255, np.uint8)
+  masked = classifier.mask_inputs(images, 'half')
+  assert masked.dtype == np.float32 and set(np.unique(masked)) == {0.0, 1.0}
+  assert (masked == 0).mean() == pytest.approx(0.5)
+  with pytest.raises(InputError, match='not a mask kind'):
+    classifier.ClassifierConfig(mask='middle')
+  config = dataclasses.replace(TINY, mask='center')
+  path = classifier.save(str(tmp_path / 'masked'), config,
+                         classifier.init_variables(config,
+                                                   jax.random.PRNGKey(0)), {})
+  assert classifier.restore(path)[0].mask == 'center'
+  with pytest.raises(InputError, match='masked inputs'):
+    classifier.predictor(path)  # it cannot score whole inpainted images
 
 
 @pytest.mark.slow

@@ -129,6 +129,28 @@ def test_a_baseline_method_plugs_into_evaluate(images, tmp_path):
   assert not os.path.exists(tmp_path / results.PARTIAL_DIR)
 
 
+def test_an_averaged_method_fills_with_the_mean_of_its_members(images):
+  masks = _center_masks(len(images))
+  calls = []
+
+  def constant(value):
+    def fill(batch, batch_masks):
+      calls.append(value)
+      return batch * batch_masks + value * (1.0 - batch_masks)
+    return methods.fill_method(f'constant{value}', fill, {'value': value})
+
+  averaged = methods.average_method('both', [constant(0.5), constant(-0.25)])
+  out = averaged.fill(images * masks, masks, 0)
+  np.testing.assert_allclose(out['inpainted'],
+                             images * masks + 0.125 * (1.0 - masks),
+                             atol=1e-6)
+  assert calls == [0.5, -0.25]
+  assert averaged.settings == {'members': [{'value': 0.5},
+                                           {'value': -0.25}]}
+  with pytest.raises(ValueError, match='at least one'):
+    methods.average_method('none', [])
+
+
 def test_method_scores_become_metrics_and_missing_outputs_are_named(images):
   masks = _center_masks(len(images))
   names = [str(i) for i in range(len(images))]

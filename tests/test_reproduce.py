@@ -8,7 +8,8 @@ import jax
 import numpy as np
 import pytest
 
-from inpaint_jax import context_encoder, evaluate, figures, input_pipeline
+from inpaint_jax import checkpoints, context_encoder, evaluate, figures
+from inpaint_jax import input_pipeline
 from inpaint_jax import methods
 from inpaint_jax import reproduce, results_page
 from inpaint_jax.config import SearchConfig
@@ -72,6 +73,26 @@ def test_ce_is_offered_only_with_a_model(tmp_path):
                                          str(tmp_path / 'no_ce'))
   assert 'ce' not in factories and 'nn' not in factories
   assert 'ce' in reproduce.METHODS
+
+
+def test_ours_average_is_the_mean_of_ours_from_its_seeds():
+  images = np.random.default_rng(0).uniform(-1, 1, (2, 64, 64, 3))
+  masks = evaluate.make_masks('center', None, 2, 64, jax.random.PRNGKey(0))
+  corrupted = (images * masks).astype(np.float32)
+  factories = reproduce.method_factories(
+      os.path.join(ROOT, 'models', 'svhn64'), SearchConfig(iterations=3),
+      None)
+  averaged = factories['ours_average']().fill(corrupted, masks, 0)
+  model = checkpoints.restore_model(os.path.join(ROOT, 'models', 'svhn64'))
+  fills = [methods.zsearch_method(*model, SearchConfig(iterations=3),
+                                  seed=seed).fill(corrupted, masks, 0)
+           for seed in range(reproduce.AVERAGED_SEEDS)]
+  for key in ('generated', 'inpainted'):
+    np.testing.assert_allclose(
+        averaged[key], np.mean([f[key] for f in fills], axis=0), atol=1e-5)
+  # The seeds differ: an average of identical fills would prove nothing.
+  assert np.abs(fills[0]['generated'] - fills[1]['generated']).max() > 0.1
+  assert 'ours_average' not in reproduce.METHODS  # only when asked for
 
 
 def _counting_method(calls, value):
