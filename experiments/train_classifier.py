@@ -115,7 +115,7 @@ of the masked input."""
     purpose = """used to score inpaintings semantically: does the
 filled image still show its labelled digit? (`experiments.inpaint` and
 `experiments.model_card` report it as "semantic accuracy" for SVHN.)"""
-  inputs = f' ({config.mask}-masked)' if config.mask else ''
+  inputs = f', {config.mask}-masked' if config.mask else ''
   return f"""# {name}
 
 A small CNN digit classifier for 64x64 SVHN crops in [-1, 1]
