@@ -7,14 +7,15 @@ Without --step it exports the checkpoint with the best validation PSNR
 (experiments.validation_curve; the latest checkpoint if the run has none) and
 copies the curve (validation_curve.png) and a picture of G's samples over the
 training steps (samples_over_time.png) into the model directory. With
-bfloat16 weights it inpaints --check_images validation images with the float32
-weights and with the stored ones and refuses the export if a mean PSNR moves by
-0.05 dB or more. Then write the card with experiments.model_card.
+bfloat16 or float16 weights it inpaints --check_images validation images with
+the float32 weights and with the stored ones and refuses the export if a mean
+PSNR moves by 0.05 dB or more. Then write the card with experiments.model_card.
 """
 
 from absl import flags
 
 from experiments import _cli
+from inpaint_jax import checkpoints
 from inpaint_jax import input_pipeline
 from inpaint_jax import validation
 
@@ -25,16 +26,16 @@ _EXPORT_DIR = flags.DEFINE_string('export_dir', None,
 _STEP = flags.DEFINE_integer(
     'step', None, 'Checkpoint step to export (default: the best on the'
     ' validation curve, else the latest).', lower_bound=0)
-_WEIGHTS_DTYPE = flags.DEFINE_enum('weights_dtype', 'float32',
-                                   ['float32', 'bfloat16'],
-                                   'Weight dtype of the exported model.')
+_WEIGHTS_DTYPE = flags.DEFINE_enum(
+    'weights_dtype', 'float32', list(checkpoints.WEIGHT_DTYPES),
+    'Weight dtype of the exported model (the 16-bit ones halve its size).')
 _DATASET = flags.DEFINE_enum('dataset', 'celeba', input_pipeline.DATASETS,
                              'Data set of the run (its validation slice is'
-                             ' used for the bfloat16 check).')
+                             ' used for the 16-bit weights check).')
 _SOURCE = _cli.define_source_flag()
 _DATA_DIR = _cli.define_data_dir_flag()
 _CHECK_IMAGES = flags.DEFINE_integer(
-    'check_images', 16, 'Validation images of the bfloat16 check.',
+    'check_images', 16, 'Validation images of the 16-bit weights check.',
     lower_bound=1)
 _SEARCH_CONFIG = _cli.define_search_flags()
 flags.adopt_module_key_flags(_cli)
@@ -44,7 +45,7 @@ def main(argv):
   del argv
   search_config = _SEARCH_CONFIG()
   images, names = None, ()
-  if _WEIGHTS_DTYPE.value == 'bfloat16':
+  if _WEIGHTS_DTYPE.value != 'float32':
     images, names = validation.run_validation_images(
         _WORKDIR.value, _DATASET.value, _CHECK_IMAGES.value, _SOURCE.value,
         _DATA_DIR.value)
@@ -54,9 +55,11 @@ def main(argv):
       check_names=names, search_config=search_config)
   print(f"Step {added['selected_step']} ({added['selected_by']}) written to"
         f' {_EXPORT_DIR.value}')
-  for kind, psnr in added.get('bfloat16_check', {}).get('psnr', {}).items():
+  dtype = _WEIGHTS_DTYPE.value
+  check = added.get(validation.stored_weights_check_key(dtype), {})
+  for kind, psnr in check.get('psnr', {}).items():
     print(f"  {kind}: validation PSNR {psnr['float32']:.3f} dB (float32"
-          f" weights), {psnr['bfloat16']:.3f} dB (bfloat16 weights)")
+          f" weights), {psnr[dtype]:.3f} dB ({dtype} weights)")
 
 
 if __name__ == '__main__':

@@ -5,8 +5,8 @@ Two kinds of directories:
 * A **model directory** (what `experiments.inpaint` loads and what `models/`
   ships): `model_config.json` (the ModelConfig plus free-form metadata) and
   `variables/`, an orbax checkpoint of {'generator': G variables,
-  'discriminator': D variables}. Weights may be stored in bfloat16 to halve the
-  size; they are restored as float32.
+  'discriminator': D variables}. Weights may be stored in bfloat16 or float16 to
+  halve the size; they are restored as float32.
 * A **training directory**: an orbax CheckpointManager of the full train state
   (both networks, both optimiser states, batch statistics, step), used for
   exact resume. `train.export_model` turns one of its steps into a model
@@ -34,6 +34,9 @@ from inpaint_jax.errors import InputError, MissingInputError
 
 CONFIG_FILE = 'model_config.json'
 VARIABLES_DIR = 'variables'
+# How a model directory may store its weights; all restore as float32.
+WEIGHT_DTYPES = {'float32': np.float32, 'bfloat16': jnp.bfloat16,
+                 'float16': np.float16}
 
 
 def _cast_floats(tree: Any, dtype) -> Any:
@@ -53,16 +56,18 @@ def save_model(directory: str, config: ModelConfig, g_vars: Any, d_vars: Any,
     config: the ModelConfig of G and D.
     g_vars, d_vars: {'params', 'batch_stats'} of G and D.
     metadata: extra JSON-serialisable facts (steps, data, wall time, ...).
-    weights_dtype: 'float32' or 'bfloat16' (half the size on disk).
+    weights_dtype: a key of WEIGHT_DTYPES: 'float32', or 'bfloat16' /
+      'float16' (half the size on disk; float16 keeps 3 more mantissa bits,
+      bfloat16 a wider range).
   """
   directory = os.path.abspath(directory)
-  if weights_dtype not in ('float32', 'bfloat16'):
-    raise ValueError(f'weights_dtype={weights_dtype!r}; use float32 or bfloat16.')
+  if weights_dtype not in WEIGHT_DTYPES:
+    raise ValueError(f'weights_dtype={weights_dtype!r}; use one of'
+                     f' {", ".join(WEIGHT_DTYPES)}.')
   os.makedirs(directory, exist_ok=True)
   tree = {'generator': jax.device_get(g_vars),
           'discriminator': jax.device_get(d_vars)}
-  tree = _cast_floats(tree, jnp.bfloat16 if weights_dtype == 'bfloat16'
-                      else np.float32)
+  tree = _cast_floats(tree, WEIGHT_DTYPES[weights_dtype])
   with ocp.StandardCheckpointer() as checkpointer:  # every process calls it.
     checkpointer.save(os.path.join(directory, VARIABLES_DIR), tree)
   if jax.process_index() == 0:

@@ -118,7 +118,7 @@ def _semantic_lines(summaries: dict[str, Any]) -> list[str]:
 
 
 def _training_lines(metadata: dict[str, Any]) -> list[str]:
-  """The validation curve, samples over time and bfloat16 check, if any.
+  """The validation curve, samples over time and 16-bit weights check, if any.
 
   Written by validation.export_checkpoint into the model's metadata.
   """
@@ -158,16 +158,17 @@ def _training_lines(metadata: dict[str, Any]) -> list[str]:
               f'One row per training step ({", ".join(map(str, steps))}),'
               ' the same 8 latents in every row.', '',
               f'![samples over time]({validation.SAMPLES_OVER_TIME_FILE})']
-  check = metadata.get('bfloat16_check')
+  dtype = metadata.get('weights_dtype', 'float32')
+  check = metadata.get(validation.stored_weights_check_key(dtype))
   if check:
-    lines += ['', '## bfloat16 weights', '',
-              f'Stored in bfloat16 (restored as float32). Validation PSNR of'
+    lines += ['', f'## {dtype} weights', '',
+              f'Stored in {dtype} (restored as float32). Validation PSNR of'
               f' the float32 search ({check["num_images"]} images,'
               f' {check["iterations"]} iterations) with the float32 weights'
               ' before export and with the stored weights:', '',
-              '| mask | float32 weights | stored bfloat16 weights |',
+              f'| mask | float32 weights | stored {dtype} weights |',
               '| --- | --- | --- |']
-    lines += [f'| {k} | {v["float32"]:.3f} | {v["bfloat16"]:.3f} |'
+    lines += [f'| {k} | {v["float32"]:.3f} | {v[dtype]:.3f} |'
               for k, v in check['psnr'].items()]
   return lines
 

@@ -8,8 +8,8 @@ mask types, and appends one JSON line per (step, mask) to
 made on. It resumes: pairs already in the file are not evaluated again.
 `plot_curves` draws the file as validation.png; `best_step` reads the step to
 ship from it and `export_checkpoint` writes that step as a model directory
-with its curve, samples over time and (bfloat16 weights) a check that the
-stored weights inpaint as the float32 ones did.
+with its curve, samples over time and (bfloat16 or float16 weights) a check
+that the stored weights inpaint as the float32 ones did.
 """
 
 from __future__ import annotations
@@ -34,8 +34,14 @@ PLOT_FILE = 'validation.png'
 # In an exported model directory.
 MODEL_CURVE_FILE = 'validation_curve.png'
 SAMPLES_OVER_TIME_FILE = 'samples_over_time.png'
-# bfloat16 weights may move the validation PSNR of the float32 search by less.
-BFLOAT16_TOLERANCE_DB = 0.05
+# Weights stored in 16 bits may move the validation PSNR of the float32 search
+# by less than this.
+STORED_WEIGHTS_TOLERANCE_DB = 0.05
+
+
+def stored_weights_check_key(weights_dtype: str) -> str:
+  """The metadata key of the check of weights stored as `weights_dtype`."""
+  return f'{weights_dtype}_check'
 
 
 def run_validation_images(workdir: str, dataset: str, limit: int,
@@ -190,8 +196,9 @@ def export_checkpoint(workdir: str, export_dir: str, *,
     export_dir: the model directory to write (as train.export_model).
     step: the checkpoint to export; None: `best_step` of the validation
       curve, or the latest checkpoint if the run has no curve.
-    weights_dtype: 'float32' or 'bfloat16' (half the size on disk).
-    check_images: (N, R, R, 3) validation images in [-1, 1]; with bfloat16
+    weights_dtype: 'float32', or 'bfloat16' / 'float16' (half the size on
+      disk).
+    check_images: (N, R, R, 3) validation images in [-1, 1]; with 16-bit
       weights they are inpainted with the float32 weights and with the stored
       ones (restored as float32), for `kinds`, and both PSNRs are recorded.
     check_names: their names.
@@ -199,14 +206,15 @@ def export_checkpoint(workdir: str, export_dir: str, *,
 
   Returns:
     The metadata added to the model directory: 'selected_step' and how it
-    was chosen, 'validation_curve' (the rows), and 'bfloat16_check' ({kind:
-    {'float32': dB, 'bfloat16': dB}}, with its settings).
+    was chosen, 'validation_curve' (the rows), and with 16-bit weights
+    '<weights_dtype>_check' ({'psnr': {kind: {'float32': dB, weights_dtype:
+    dB}}}, with its settings).
 
   Raises:
     InputError: `workdir` is not a training run; `step` is not a checkpoint
-      of the run; the bfloat16 weights
-      change a validation PSNR by BFLOAT16_TOLERANCE_DB or more (the
-      directory is written; export float32 instead).
+      of the run; the 16-bit weights change a validation PSNR by
+      STORED_WEIGHTS_TOLERANCE_DB or more (the directory is written; export
+      another dtype instead).
   """
   checkpoints.run_configs(workdir)  # A training run, else one clear error.
   available = checkpoints.checkpoint_steps(workdir)
@@ -233,7 +241,8 @@ def export_checkpoint(workdir: str, export_dir: str, *,
   shown = sorted(set(kept[::max(1, len(kept) // 8)][:7] + [step]))
   samples_over_time(workdir, shown, os.path.join(path, SAMPLES_OVER_TIME_FILE))
   added['samples_over_time_steps'] = shown
-  if weights_dtype == 'bfloat16' and check_images is not None:
+  check_key = stored_weights_check_key(weights_dtype)
+  if weights_dtype != 'float32' and check_images is not None:
     mask_key, _ = jax.random.split(jax.random.PRNGKey(seed))
     masks = {kind: evaluate.make_masks(kind, None, len(check_images),
                                        check_images.shape[1], mask_key)
@@ -244,19 +253,20 @@ def export_checkpoint(workdir: str, export_dir: str, *,
                            check_names, masks, search_config, seed)
     after = _zsearch_psnr(*checkpoints.restore_model(path), check_images,
                           check_names, masks, search_config, seed)
-    added['bfloat16_check'] = {
+    added[check_key] = {
         'num_images': len(check_images), 'iterations': search_config.iterations,
         'window': search_config.window, 'seed': seed,
-        'psnr': {k: {'float32': before[k], 'bfloat16': after[k]}
+        'psnr': {k: {'float32': before[k], weights_dtype: after[k]}
                  for k in kinds}}
   checkpoints.update_metadata(path, **added)
-  check = added.get('bfloat16_check')
+  check = added.get(check_key)
   if check:
-    worst = max(abs(v['float32'] - v['bfloat16'])
+    worst = max(abs(v['float32'] - v[weights_dtype])
                 for v in check['psnr'].values())
-    if worst >= BFLOAT16_TOLERANCE_DB:
+    if worst >= STORED_WEIGHTS_TOLERANCE_DB:
+      other = 'float16' if weights_dtype == 'bfloat16' else 'float32'
       raise InputError(
-          f'bfloat16 weights change the validation PSNR by {worst:.3f} dB'
-          f' (>= {BFLOAT16_TOLERANCE_DB}); export with'
-          ' --weights_dtype=float32.')
+          f'{weights_dtype} weights change the validation PSNR by'
+          f' {worst:.3f} dB (>= {STORED_WEIGHTS_TOLERANCE_DB}); export with'
+          f' --weights_dtype={other}.')
   return added

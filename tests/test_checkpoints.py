@@ -28,15 +28,25 @@ def test_round_trip_float32(tmp_path, variables):
   assert checkpoints.load_model_config(path)[1] == {'steps': 3}
 
 
-def test_bfloat16_weights_restore_as_float32_close_to_original(tmp_path,
-                                                               variables):
+@pytest.mark.parametrize('dtype,rtol', [('bfloat16', 2**-8),
+                                        ('float16', 2**-11)])
+def test_16_bit_weights_restore_as_float32_close_to_original(tmp_path,
+                                                             variables, dtype,
+                                                             rtol):
   g_vars, d_vars = variables
   path = checkpoints.save_model(str(tmp_path / 'm'), CONFIG, g_vars, d_vars,
-                                weights_dtype='bfloat16')
+                                weights_dtype=dtype)
+  assert checkpoints.load_model_config(path)[0] == CONFIG
+  with open(os.path.join(path, checkpoints.CONFIG_FILE)) as f:
+    assert json.load(f)['weights_dtype'] == dtype
   _, g, d = checkpoints.restore_model(path)
   for a, b in zip(leaves((g, d)), leaves((g_vars, d_vars))):
     assert a.dtype == np.float32
-    np.testing.assert_allclose(a, b, rtol=1e-2, atol=1e-6)
+    # Rounded to the dtype's mantissa (relative error <= 2^-(bits+1)).
+    np.testing.assert_allclose(a, b, rtol=rtol, atol=1e-6)
+  with pytest.raises(ValueError, match='use one of float32, bfloat16'):
+    checkpoints.save_model(str(tmp_path / 'n'), CONFIG, g_vars, d_vars,
+                           weights_dtype='int8')
 
 
 def test_missing_checkpoint_gives_a_clear_error(tmp_path):
