@@ -17,6 +17,7 @@ from absl import flags
 import jax
 
 from experiments import _cli
+from inpaint_jax import checkpoints
 from inpaint_jax import input_pipeline
 from inpaint_jax import train
 
@@ -27,9 +28,9 @@ _DATA_DIR = _cli.define_data_dir_flag()
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Run directory.', required=True)
 _EXPORT_DIR = flags.DEFINE_string(
     'export_dir', None, 'If set, write the final model directory here.')
-_WEIGHTS_DTYPE = flags.DEFINE_enum('weights_dtype', 'float32',
-                                   ['float32', 'bfloat16'],
-                                   'Weight dtype of the exported model.')
+_WEIGHTS_DTYPE = flags.DEFINE_enum(
+    'weights_dtype', 'float32', list(checkpoints.WEIGHT_DTYPES),
+    'Weight dtype of the exported model (the 16-bit ones halve its size).')
 _INIT_FROM = flags.DEFINE_string(
     'init_from', None, 'Exported model directory whose weights start a new'
     ' run (continued training with a fresh optimiser); ignored on resume.')
