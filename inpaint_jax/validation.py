@@ -171,11 +171,11 @@ def samples_over_time(workdir: str, steps: Sequence[int], path: str,
 
 def _zsearch_psnr(config, g_vars, d_vars, images, names, masks, search_config,
                   seed):
+  """{kind: per-image PSNR list} of the z-search on `images`."""
   method = methods.zsearch_method(config, g_vars, d_vars, search_config,
                                   seed=seed)
-  return {kind: float(evaluate.evaluate(method, images, names, m,
-                                        show_progress=False
-                                        ).summary['mean_psnr'])
+  return {kind: [round(float(p), 4) for p in evaluate.evaluate(
+      method, images, names, m, show_progress=False).metrics['psnr']]
           for kind, m in masks.items()}
 
 
@@ -208,7 +208,8 @@ def export_checkpoint(workdir: str, export_dir: str, *,
     The metadata added to the model directory: 'selected_step' and how it
     was chosen, 'validation_curve' (the rows), and with 16-bit weights
     '<weights_dtype>_check' ({'psnr': {kind: {'float32': dB, weights_dtype:
-    dB}}}, with its settings).
+    dB}}}, the means, and 'per_image_psnr' in the same layout with lists of
+    N values, with its settings).
 
   Raises:
     InputError: `workdir` is not a training run; `step` is not a checkpoint
@@ -256,8 +257,10 @@ def export_checkpoint(workdir: str, export_dir: str, *,
     added[check_key] = {
         'num_images': len(check_images), 'iterations': search_config.iterations,
         'window': search_config.window, 'seed': seed,
-        'psnr': {k: {'float32': before[k], weights_dtype: after[k]}
-                 for k in kinds}}
+        'psnr': {k: {'float32': float(np.mean(before[k])),
+                     weights_dtype: float(np.mean(after[k]))} for k in kinds},
+        'per_image_psnr': {k: {'float32': before[k], weights_dtype: after[k]}
+                           for k in kinds}}
   checkpoints.update_metadata(path, **added)
   check = added.get(check_key)
   if check:

@@ -87,8 +87,12 @@ def test_export_checkpoint_ships_the_best_step_with_its_history(
   assert len(metadata['validation_curve']) == len(rows)
   check = metadata['bfloat16_check']['psnr']
   assert set(check) == {'center', 'half'}
-  for psnr in check.values():
+  per_image = metadata['bfloat16_check']['per_image_psnr']
+  for kind, psnr in check.items():
     assert abs(psnr['float32'] - psnr['bfloat16']) < 0.05
+    for dtype, mean in psnr.items():
+      assert len(per_image[kind][dtype]) == len(images)
+      assert abs(np.mean(per_image[kind][dtype]) - mean) < 1e-3
   assert metadata['samples_over_time_steps'][-1] == best
   with Image.open(os.path.join(model_dir,
                                validation.SAMPLES_OVER_TIME_FILE)) as grid:
