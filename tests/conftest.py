@@ -4,6 +4,9 @@ Two CPU devices, so the pmap / sharding paths are exercised; one tiny DCGAN
 config (16x16, width 4) for every test that needs a model but not a good one.
 """
 
+import shutil
+import tempfile
+
 import jax
 import numpy as np
 import pytest
@@ -17,11 +20,20 @@ TINY_CONFIG = ModelConfig(resolution=16, width=4)
 
 
 def pytest_configure(config):
-  del config
   # Must run before any computation creates the CPU backend (a hook, not an
   # import-time call, so that the multi-process workers that import this
   # module keep their own device count).
   jax.config.update('jax_num_cpu_devices', 2)
+  # Many tests build the same tiny networks' steps afresh (a new jit per
+  # train() call); a session-wide persistent cache compiles each only once.
+  config.inpaint_jax_cache = tempfile.mkdtemp(prefix='inpaint_jax_test_xla_')
+  jax.config.update('jax_compilation_cache_dir', config.inpaint_jax_cache)
+  jax.config.update('jax_persistent_cache_min_compile_time_secs', 0)
+  jax.config.update('jax_persistent_cache_min_entry_size_bytes', 0)
+
+
+def pytest_unconfigure(config):
+  shutil.rmtree(getattr(config, 'inpaint_jax_cache', ''), ignore_errors=True)
 
 
 @pytest.fixture(scope='session')
