@@ -41,7 +41,7 @@ def _dir_size(path: str) -> int:
 
 def main(argv):
   del argv
-  images, iterations = (8, 20) if _QUICK.value else (64, 300)
+  images, iterations = (8, 20) if _QUICK.value else (32, 300)
   rows = []
   with tempfile.TemporaryDirectory() as tmp:
     cache = os.path.join(tmp, 'cache')
