@@ -87,12 +87,19 @@ def define_distributed_flags():
   return initialize
 
 
-def enable_compilation_cache() -> None:
-  """Persistent XLA cache, so a second run does not recompile everything."""
-  cache = os.environ.get('INPAINT_JAX_CACHE',
-                         os.path.expanduser('~/.cache/inpaint_jax/xla'))
+def enable_compilation_cache(directory: str | None = None,
+                             min_compile_seconds: float = 1.0) -> None:
+  """Persistent XLA cache, so a second run does not recompile everything.
+
+  directory: where (default $INPAINT_JAX_CACHE, else
+  ~/.cache/inpaint_jax/xla); only compilations of at least
+  `min_compile_seconds` are kept.
+  """
+  cache = directory or os.environ.get(
+      'INPAINT_JAX_CACHE', os.path.expanduser('~/.cache/inpaint_jax/xla'))
   jax.config.update('jax_compilation_cache_dir', cache)
-  jax.config.update('jax_persistent_cache_min_compile_time_secs', 1.0)
+  jax.config.update('jax_persistent_cache_min_compile_time_secs',
+                    min_compile_seconds)
   jax.config.update('jax_persistent_cache_min_entry_size_bytes', 0)
 
 

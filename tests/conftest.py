@@ -11,6 +11,7 @@ import jax
 import numpy as np
 import pytest
 
+from experiments import _cli
 from inpaint_jax import models
 from inpaint_jax.config import ModelConfig
 
@@ -27,9 +28,8 @@ def pytest_configure(config):
   # Many tests build the same tiny networks' steps afresh (a new jit per
   # train() call); a session-wide persistent cache compiles each only once.
   config.inpaint_jax_cache = tempfile.mkdtemp(prefix='inpaint_jax_test_xla_')
-  jax.config.update('jax_compilation_cache_dir', config.inpaint_jax_cache)
-  jax.config.update('jax_persistent_cache_min_compile_time_secs', 0)
-  jax.config.update('jax_persistent_cache_min_entry_size_bytes', 0)
+  _cli.enable_compilation_cache(config.inpaint_jax_cache,
+                                min_compile_seconds=0)
 
 
 def pytest_unconfigure(config):
