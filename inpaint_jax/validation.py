@@ -6,7 +6,8 @@
 mask types, and appends one JSON line per (step, mask) to
 `<workdir>/validation.jsonl`: what a choice of training length or width is
 made on. It resumes: pairs already in the file are not evaluated again.
-`plot_curves` draws the file as validation.png; `best_step` reads the step to
+`plot_curves` draws the file as validation.png, `compare_runs` several
+runs' curves against wall time; `best_step` reads the step to
 ship from it and `export_checkpoint` writes that step as a model directory
 with its curve, samples over time and (bfloat16 or float16 weights) a check
 that the stored weights inpaint as the float32 ones did.
@@ -17,7 +18,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import jax
 import numpy as np
@@ -151,6 +152,79 @@ def best_step(rows: Sequence[dict[str, Any]]) -> int:
     raise InputError('The validation curve is empty: run'
                      ' experiments.validation_curve on the run first.')
   return max(complete, key=complete.get)
+
+
+def compare_runs(runs: Mapping[str, str], path: str) -> list[dict[str, Any]]:
+  """Draws the validation curves of several runs against training wall time.
+
+  What "compare width 32 and width 64 at equal wall time" is read from: one
+  line per (run, mask type) of mean validation PSNR (dB) against the hours
+  of training recorded with each checkpoint (time shared with other work on
+  the machine counts too), and a flat line per mask type for the mean-colour
+  fill of the hole.
+
+  Args:
+    runs: {label: workdir}, each a run with a validation curve
+      (validation_curve) on the same slice with the same settings.
+    path: the PNG to write.
+
+  Returns:
+    One row per (label, step), ordered as `runs` then by step: {'run',
+    'step', 'hours', '<mask>': dB for each mask type, 'mean': their mean};
+    the mask types are those every run was evaluated on, and only steps
+    evaluated on all of them are shown.
+
+  Raises:
+    InputError: a run has no validation curve, or the runs' curves differ in
+      images, z-search iterations, window or slice, or share no mask type
+      (not comparable).
+  """
+  curves = {}
+  for label, workdir in runs.items():
+    curves[label] = read_curve(workdir)
+    if not curves[label]:
+      raise InputError(f'{workdir} has no validation curve: run'
+                       ' experiments.validation_curve on it first.')
+  kinds = sorted(set.intersection(*({r['mask'] for r in rows}
+                                     for rows in curves.values())))
+  # The same slice gives the same mean-fill PSNR.
+  settings = {label: sorted({(r['mask'], r['num_images'], r['iterations'],
+                              r['window'], round(r['mean_psnr_mean_fill'], 3))
+                             for r in rows if r['mask'] in kinds})
+              for label, rows in curves.items()}
+  if not kinds or len({tuple(s) for s in settings.values()}) > 1:
+    raise InputError('The runs\' validation curves were measured differently'
+                     ' (mask, images, iterations, window, mean-fill PSNR of'
+                     f' the slice): {settings};'
+                     ' rerun experiments.validation_curve with the same'
+                     ' flags on each.')
+  table, series, fills = [], {}, {}
+  for label, rows in curves.items():
+    by_step = {}
+    for row in rows:
+      if row['mask'] in kinds:
+        by_step.setdefault(row['step'], {})[row['mask']] = row
+        fills[row['mask']] = row['mean_psnr_mean_fill']
+    for step in sorted(by_step):
+      if set(by_step[step]) != set(kinds):
+        continue
+      hours = by_step[step][kinds[0]]['wall_seconds'] / 3600
+      entry = {'run': label, 'step': step, 'hours': hours,
+               **{k: by_step[step][k]['mean_psnr'] for k in kinds}}
+      entry['mean'] = float(np.mean([entry[k] for k in kinds]))
+      table.append(entry)
+      for kind in kinds:
+        series.setdefault(f'{label} {kind}', []).append((hours, entry[kind]))
+  if not table:
+    raise InputError('No step of these runs was evaluated on every mask type'
+                     f' {kinds}: run experiments.validation_curve with'
+                     ' --masks for each.')
+  last = max(r['hours'] for r in table)
+  for kind in kinds:
+    series[f'mean fill {kind}'] = [(0.0, fills[kind]), (last, fills[kind])]
+  image_io.save_line_plot(path, series, x_label='training wall time (h)',
+                          y_label='validation PSNR (dB)')
+  return table
 
 
 def samples_over_time(workdir: str, steps: Sequence[int], path: str,

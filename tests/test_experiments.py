@@ -143,6 +143,15 @@ def test_meaningless_flags_are_refused_before_any_work(tmp_path, module, flag,
   assert not out.exists()  # nothing written
 
 
+def test_compare_runs_refuses_a_run_without_its_label(tmp_path):
+  result = _run('experiments.compare_runs', f'--run={tmp_path}',
+                f'--output={tmp_path / "compare.png"}')
+  assert result.returncode == 2
+  last = result.stderr.strip().splitlines()[-1]
+  assert last.startswith('error: --run=') and 'LABEL=WORKDIR' in last
+  assert not (tmp_path / 'compare.png').exists()
+
+
 def test_counts_below_one_are_flag_errors(tmp_path):
   result = _run('experiments.inpaint', '--num_images=0',
                 f'--output_dir={tmp_path / "out"}')

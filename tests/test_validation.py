@@ -103,3 +103,50 @@ def test_export_checkpoint_ships_the_best_step_with_its_history(
   assert f'| **{best}** |' in text and 'bfloat16' in text
   with pytest.raises(InputError, match='no checkpoint at step 3'):
     validation.export_checkpoint(workdir, str(tmp_path / 'm3'), step=3)
+
+
+def _write_curve(workdir, rows):
+  os.makedirs(workdir, exist_ok=True)
+  with open(os.path.join(workdir, validation.CURVE_FILE), 'w') as f:
+    for row in rows:
+      f.write(json.dumps(row) + '\n')
+
+
+def _row(step, mask, psnr, hours, fill=13.0, iterations=300):
+  return {'step': step, 'wall_seconds': hours * 3600, 'mask': mask,
+          'num_images': 64, 'iterations': iterations, 'window': 15,
+          'mean_psnr': psnr, 'mean_psnr_mean_fill': fill}
+
+
+def test_compare_runs_tables_the_common_masks_against_wall_time(tmp_path):
+  small, large = str(tmp_path / 'w32'), str(tmp_path / 'w64')
+  _write_curve(small, [_row(500, 'center', 18.0, 0.1),
+                       _row(500, 'half', 13.0, 0.1),
+                       _row(1000, 'center', 18.5, 0.2)])  # half not yet
+  _write_curve(large, [_row(500, 'center', 18.4, 0.3),
+                       _row(500, 'half', 14.0, 0.3),
+                       _row(500, 'pattern', 22.0, 0.3)])  # only this run
+  path = str(tmp_path / 'compare.png')
+  table = validation.compare_runs({'w32': small, 'w64': large}, path)
+  assert table == [
+      {'run': 'w32', 'step': 500, 'hours': 0.1, 'center': 18.0, 'half': 13.0,
+       'mean': 15.5},
+      {'run': 'w64', 'step': 500, 'hours': 0.3, 'center': 18.4, 'half': 14.0,
+       'mean': 16.2}]
+  with Image.open(path) as plot:
+    assert plot.size == (640, 400)
+
+
+def test_compare_runs_refuses_curves_measured_differently(tmp_path):
+  first, other = str(tmp_path / 'a'), str(tmp_path / 'b')
+  _write_curve(first, [_row(500, 'center', 18.0, 0.1)])
+  _write_curve(other, [_row(500, 'center', 18.0, 0.1, iterations=100)])
+  path = str(tmp_path / 'compare.png')
+  with pytest.raises(InputError, match='measured differently'):
+    validation.compare_runs({'a': first, 'b': other}, path)
+  _write_curve(other, [_row(500, 'center', 18.0, 0.1, fill=20.0)])  # slice
+  with pytest.raises(InputError, match='measured differently'):
+    validation.compare_runs({'a': first, 'b': other}, path)
+  with pytest.raises(InputError, match='has no validation curve'):
+    validation.compare_runs({'a': first, 'c': str(tmp_path / 'c')}, path)
+  assert not os.path.exists(path)
