@@ -137,17 +137,26 @@ def plot_curves(rows: Sequence[dict[str, Any]], path: str) -> None:
                           y_label='validation PSNR (dB)')
 
 
+def _steps_on_every_mask(rows: Sequence[dict[str, Any]], kinds: set[str]
+                         ) -> dict[int, dict[str, dict[str, Any]]]:
+  """{step: {mask: row}} of the steps evaluated on every mask type of
+  `kinds` (rows of other mask types are left out), in the rows' order."""
+  by_step = {}
+  for row in rows:
+    if row['mask'] in kinds:
+      by_step.setdefault(row['step'], {})[row['mask']] = row
+  return {step: by_mask for step, by_mask in by_step.items()
+          if set(by_mask) == kinds}
+
+
 def best_step(rows: Sequence[dict[str, Any]]) -> int:
   """The step whose mean validation PSNR over its mask types is highest.
 
   Only steps evaluated on every mask type of the curve count.
   """
-  kinds = {r['mask'] for r in rows}
-  by_step = {}
-  for row in rows:
-    by_step.setdefault(row['step'], {})[row['mask']] = row['mean_psnr']
-  complete = {step: float(np.mean(list(psnrs.values())))
-              for step, psnrs in by_step.items() if set(psnrs) == kinds}
+  complete = {step: float(np.mean([r['mean_psnr'] for r in by_mask.values()]))
+              for step, by_mask in _steps_on_every_mask(
+                  rows, {r['mask'] for r in rows}).items()}
   if not complete:
     raise InputError('The validation curve is empty: run'
                      ' experiments.validation_curve on the run first.')
@@ -198,19 +207,15 @@ def compare_runs(runs: Mapping[str, str], path: str) -> list[dict[str, Any]]:
                      f' the slice): {settings};'
                      ' rerun experiments.validation_curve with the same'
                      ' flags on each.')
-  table, series, fills = [], {}, {}
+  fills = {r['mask']: r['mean_psnr_mean_fill'] for rows in curves.values()
+           for r in rows if r['mask'] in kinds}
+  table, series = [], {}
   for label, rows in curves.items():
-    by_step = {}
-    for row in rows:
-      if row['mask'] in kinds:
-        by_step.setdefault(row['step'], {})[row['mask']] = row
-        fills[row['mask']] = row['mean_psnr_mean_fill']
-    for step in sorted(by_step):
-      if set(by_step[step]) != set(kinds):
-        continue
-      hours = by_step[step][kinds[0]]['wall_seconds'] / 3600
+    for step, by_mask in sorted(_steps_on_every_mask(rows,
+                                                     set(kinds)).items()):
+      hours = by_mask[kinds[0]]['wall_seconds'] / 3600
       entry = {'run': label, 'step': step, 'hours': hours,
-               **{k: by_step[step][k]['mean_psnr'] for k in kinds}}
+               **{k: by_mask[k]['mean_psnr'] for k in kinds}}
       entry['mean'] = float(np.mean([entry[k] for k in kinds]))
       table.append(entry)
       for kind in kinds:
