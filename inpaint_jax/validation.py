@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from typing import Any, Mapping, Sequence
 
 import jax
@@ -315,8 +314,9 @@ def export_checkpoint(workdir: str, export_dir: str, *,
                'window', 'mean_psnr', 'mean_psnr_mean_fill')} for r in rows]}
   path = train.export_model(workdir, export_dir, weights_dtype, step=step)
   if rows:
-    shutil.copyfile(os.path.join(workdir, PLOT_FILE),
-                    os.path.join(path, MODEL_CURVE_FILE))
+    # Drawn from the rows, not copied: a curve run killed part-way leaves
+    # an older validation.png behind.
+    plot_curves(rows, os.path.join(path, MODEL_CURVE_FILE))
   kept = [s for s in available if s <= step]
   shown = sorted(set(kept[::max(1, len(kept) // 8)][:7] + [step]))
   samples_over_time(workdir, shown, os.path.join(path, SAMPLES_OVER_TIME_FILE))
