@@ -5,7 +5,7 @@ r"""Writes one checkpoint of a training run as a model directory.
 
 Without --step it exports the checkpoint with the best validation PSNR
 (experiments.validation_curve; the latest checkpoint if the run has none) and
-copies the curve (validation_curve.png) and a picture of G's samples over the
+draws the curve (validation_curve.png) and a picture of G's samples over the
 training steps (samples_over_time.png) into the model directory. With
 bfloat16 or float16 weights it inpaints --check_images validation images with
 the float32 weights and with the stored ones and refuses the export if a mean
