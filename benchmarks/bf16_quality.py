@@ -21,7 +21,9 @@ from absl import app
 from absl import flags
 
 from benchmarks import common
-from inpaint_jax import evaluate, input_pipeline, masks
+from inpaint_jax.evaluation import evaluate
+from inpaint_jax.data import input_pipeline
+from inpaint_jax import masks
 from inpaint_jax.config import SearchConfig
 
 _QUICK = flags.DEFINE_bool('quick', False, '16 images, 100 iterations.')

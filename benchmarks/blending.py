@@ -31,7 +31,8 @@ from absl import app
 from absl import flags
 
 from benchmarks import common
-from inpaint_jax import blending, masks
+from inpaint_jax import blending
+from inpaint_jax import masks
 
 _QUICK = flags.DEFINE_bool('quick', False, 'scipy on 8 images, scaled.')
 _OUTPUT = flags.DEFINE_string('output', None, 'JSON path (default'

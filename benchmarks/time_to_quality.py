@@ -48,9 +48,15 @@ from absl import app
 from absl import flags
 
 from benchmarks import common
-from inpaint_jax import blending, checkpoints, encoder, evaluate, inpaint
+from inpaint_jax import blending
+from inpaint_jax import checkpoints
+from inpaint_jax import encoder
+from inpaint_jax.evaluation import evaluate
+from inpaint_jax import inpaint
 from inpaint_jax import masks
-from inpaint_jax import input_pipeline, metrics, reproduce
+from inpaint_jax.data import input_pipeline
+from inpaint_jax import metrics
+from inpaint_jax.evaluation import reproduce
 from inpaint_jax.config import SearchConfig
 from inpaint_jax.models import Discriminator, Generator
 

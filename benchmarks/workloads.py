@@ -14,7 +14,10 @@ import jax
 import jax.numpy as jnp
 
 from benchmarks import common
-from inpaint_jax import inpaint, masks, models, train as train_lib
+from inpaint_jax import inpaint
+from inpaint_jax import masks
+from inpaint_jax import models
+from inpaint_jax.training import train_dcgan as train_lib
 from inpaint_jax.config import ModelConfig, SearchConfig, TrainConfig
 
 

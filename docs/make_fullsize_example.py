@@ -28,8 +28,8 @@ from PIL import Image
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, _ROOT)
 
-from inpaint_jax import images as image_io  # pylint: disable=wrong-import-position
-from inpaint_jax import input_pipeline  # pylint: disable=wrong-import-position
+from inpaint_jax.data import images as image_io  # pylint: disable=wrong-import-position
+from inpaint_jax.data import input_pipeline  # pylint: disable=wrong-import-position
 
 
 def main():

@@ -107,7 +107,7 @@ def main() -> int:
   args = parser.parse_args()
   sys.path.insert(0, _ROOT)
   from playwright.sync_api import sync_playwright
-  from inpaint_jax import serve
+  from inpaint_jax.serve import server as serve
   start = time.time()
   with serve.running(serve.App(args.models_dir, args.data_dir)) as url:
     with sync_playwright() as playwright:

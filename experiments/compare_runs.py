@@ -13,7 +13,7 @@ Markdown: what "the better model at equal wall time" is read from.
 from absl import flags
 
 from experiments import _cli
-from inpaint_jax import validation
+from inpaint_jax.training import validation
 from inpaint_jax.errors import InputError
 
 _RUNS = flags.DEFINE_multi_string(

@@ -16,9 +16,8 @@ from absl import flags
 
 from experiments import _cli
 from inpaint_jax import checkpoints
-from inpaint_jax import input_pipeline
-from inpaint_jax import validation
-
+from inpaint_jax.data import input_pipeline
+from inpaint_jax.training import validation
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Training run directory.',
                                required=True)
 _EXPORT_DIR = flags.DEFINE_string('export_dir', None,

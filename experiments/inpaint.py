@@ -39,11 +39,11 @@ import jax
 
 from experiments import _cli
 from inpaint_jax import checkpoints
-from inpaint_jax import classifier
+from inpaint_jax.evaluation import semantic
 from inpaint_jax import encoder
-from inpaint_jax import evaluate
+from inpaint_jax.evaluation import evaluate
 from inpaint_jax import fullsize
-from inpaint_jax import input_pipeline
+from inpaint_jax.data import input_pipeline
 from inpaint_jax import masks
 
 _PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -151,7 +151,7 @@ def _semantic(names):
   """
   if _IMAGES.value or _SOURCE.value != 'folder':
     return None
-  return classifier.semantic_for_split(
+  return semantic.semantic_for_split(
       _DATASET.value, _SPLIT.value, names, _CLASSIFIER.value,
       _DATA_DIR.value, required=flags.FLAGS['classifier'].present)
 

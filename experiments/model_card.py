@@ -13,10 +13,9 @@ import sys
 from absl import flags
 
 from experiments import _cli
-from inpaint_jax import classifier
-from inpaint_jax import input_pipeline
-from inpaint_jax import model_card
-
+from inpaint_jax.evaluation import semantic
+from inpaint_jax.data import input_pipeline
+from inpaint_jax.evaluation import model_card
 _MODEL_DIR = flags.DEFINE_string('model_dir', None, 'Model directory.',
                                  required=True)
 _DATASET = flags.DEFINE_enum('dataset', 'celeba', input_pipeline.DATASETS,
@@ -49,7 +48,7 @@ def main(argv):
       search_config,
       'python -m experiments.model_card ' + ' '.join(sys.argv[1:]),
       batch_size=_BATCH.value,
-      semantic=classifier.semantic_for_split(
+      semantic=semantic.semantic_for_split(
           _DATASET.value, _SPLIT.value, names, _CLASSIFIER.value,
           _DATA_DIR.value, required=flags.FLAGS['classifier'].present))
 

@@ -38,13 +38,12 @@ import sys
 from absl import flags
 
 from experiments import _cli
-from inpaint_jax import classifier
-from inpaint_jax import figures
-from inpaint_jax import input_pipeline
+from inpaint_jax.evaluation import semantic as semantic_lib
+from inpaint_jax.report import figures
+from inpaint_jax.data import input_pipeline
 from inpaint_jax import masks as masks_lib
-from inpaint_jax import reproduce
-from inpaint_jax import results_page
-
+from inpaint_jax.evaluation import reproduce
+from inpaint_jax.report import results_page
 _PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 _DATASETS = flags.DEFINE_multi_enum('datasets', list(input_pipeline.DATASETS),
@@ -111,7 +110,7 @@ def main(argv):
     train_images = (input_pipeline.training_images(
         dataset, data_dir=_DATA_DIR.value)[0]
                     if 'nn' in _METHODS.value else None)
-    semantic = classifier.semantic_for_split(
+    semantic = semantic_lib.semantic_for_split(
         dataset, 'test', names, _CLASSIFIER.value, _DATA_DIR.value,
         required=flags.FLAGS['classifier'].present)
     ce_model = _CE_MODEL.value.format(models_dir=_MODELS_DIR.value,

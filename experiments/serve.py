@@ -20,7 +20,7 @@ import signal
 from absl import flags
 
 from experiments import _cli
-from inpaint_jax import serve
+from inpaint_jax.serve import server
 from inpaint_jax.errors import MissingInputError
 
 _PORT = flags.DEFINE_integer('port', 8000, 'Port to listen on (0: any free'
@@ -29,7 +29,7 @@ _HOST = flags.DEFINE_string(
     'host', '127.0.0.1', 'Address to listen on; 0.0.0.0 lets other machines'
     ' reach the page (and run jobs on this one).')
 _MODELS_DIR = flags.DEFINE_string(
-    'models_dir', serve.default_models_dir(),
+    'models_dir', server.default_models_dir(),
     'Folder of model directories (each with a model_config.json) to offer.')
 _DATA_DIR = _cli.define_data_dir_flag()
 flags.adopt_module_key_flags(_cli)
@@ -47,21 +47,21 @@ def main(argv):
         f'No folder at --models_dir={_MODELS_DIR.value!r}; point it at a'
         ' folder of model directories (the project\'s models/ by default).')
   signal.signal(signal.SIGTERM, _stop)
-  app = serve.App(_MODELS_DIR.value, _DATA_DIR.value)
+  app = server.App(_MODELS_DIR.value, _DATA_DIR.value)
   try:
-    server = serve.make_server(app, _HOST.value, _PORT.value)
+    http_server = server.make_server(app, _HOST.value, _PORT.value)
   except BaseException:
     app.close()
     raise
-  host, port = server.server_address[:2]
+  host, port = http_server.server_address[:2]
   print(f'Serving the inpainting page at http://{host}:{port}/ (models from'
         f' {app.registry.models_dir}; Ctrl-C stops it).', flush=True)
   try:
-    server.serve_forever()
+    http_server.serve_forever()
   except KeyboardInterrupt:
     print('Stopping.', flush=True)
   finally:
-    server.server_close()
+    http_server.server_close()
     app.close()
 
 

@@ -28,10 +28,9 @@ from absl import flags
 import numpy as np
 
 from experiments import _cli
-from inpaint_jax import classifier
-from inpaint_jax import classifier_train
-from inpaint_jax import input_pipeline
-
+from inpaint_jax.evaluation import semantic
+from inpaint_jax.training import train_classifier
+from inpaint_jax.data import input_pipeline
 _DATA_DIR = _cli.define_data_dir_flag()
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Run directory.',
                                required=True)
@@ -39,7 +38,7 @@ _EXPORT_DIR = flags.DEFINE_string(
     'export_dir', None, 'If set, write the final classifier (and its card)'
     ' here, e.g. models/svhn_classifier.')
 _CONFIG = _cli.define_config_flags(
-    classifier.ClassifierConfig,
+    semantic.ClassifierConfig,
     ('num_steps', 'batch_size', 'learning_rate', 'seed', 'mask'),
     positive=('num_steps', 'batch_size'),
     helps={'mask': "Train and test on inputs with this mask kind's missing"
@@ -65,8 +64,8 @@ def main(argv):
   images, description = input_pipeline.training_images(
       DATASET, data_dir=_DATA_DIR.value, size=config.resolution)
   names = input_pipeline.list_images(train_dir)[:len(images)]
-  labels = classifier.load_labels(train_dir, names)
-  state, meta = classifier_train.train(config, images, labels, _WORKDIR.value,
+  labels = semantic.load_labels(train_dir, names)
+  state, meta = train_classifier.train(config, images, labels, _WORKDIR.value,
                                  stop_after=_STOP_AFTER.value)
   variables = {'params': state.params}
   test, test_names = input_pipeline.load_split(
@@ -75,13 +74,13 @@ def main(argv):
       DATASET, 'validation', data_dir=_DATA_DIR.value,
       size=config.resolution)
   if config.mask:  # the masks experiments.inpaint draws for these images
-    test = classifier.mask_inputs(test, config.mask)
-    val = classifier.mask_inputs(val, config.mask)
-  test_acc = classifier.accuracy(
-      variables, test, classifier.load_labels(_split_dir('test'), test_names),
+    test = semantic.mask_inputs(test, config.mask)
+    val = semantic.mask_inputs(val, config.mask)
+  test_acc = semantic.accuracy(
+      variables, test, semantic.load_labels(_split_dir('test'), test_names),
       config=config)
-  val_acc = classifier.accuracy(
-      variables, val, classifier.load_labels(train_dir, val_names),
+  val_acc = semantic.accuracy(
+      variables, val, semantic.load_labels(train_dir, val_names),
       config=config)
   steps = int(state.step)
   print(f'{steps} steps, {meta["wall_seconds"]:.0f} s: test accuracy'
@@ -93,13 +92,13 @@ def main(argv):
                 'data': description, 'test_accuracy': test_acc,
                 'test_images': len(test), 'validation_accuracy': val_acc,
                 'validation_images': len(val), 'command': command}
-    path = classifier.save(_EXPORT_DIR.value, config, variables, metadata)
+    path = semantic.save(_EXPORT_DIR.value, config, variables, metadata)
     with open(os.path.join(path, 'README.md'), 'w') as f:
       f.write(_card(os.path.basename(path), config, variables, metadata))
     print(f'Classifier written to {path}')
 
 
-def _card(name: str, config: classifier.ClassifierConfig, variables,
+def _card(name: str, config: semantic.ClassifierConfig, variables,
           metadata: dict) -> str:
   count = sum(int(np.size(x)) for x in
               __import__('jax').tree_util.tree_leaves(variables))

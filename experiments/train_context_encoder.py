@@ -23,10 +23,10 @@ import jax
 import numpy as np
 
 from experiments import _cli
-from inpaint_jax import context_encoder as ce
-from inpaint_jax import context_encoder_train as ce_train
-from inpaint_jax import images as image_io
-from inpaint_jax import input_pipeline
+from inpaint_jax.baselines import context_encoder as ce
+from inpaint_jax.training import train_context_encoder as ce_train
+from inpaint_jax.data import images as image_io
+from inpaint_jax.data import input_pipeline
 from inpaint_jax import masks as masks_lib
 from inpaint_jax import models
 from inpaint_jax.config import ModelConfig

@@ -18,9 +18,8 @@ import jax
 
 from experiments import _cli
 from inpaint_jax import checkpoints
-from inpaint_jax import input_pipeline
-from inpaint_jax import train
-
+from inpaint_jax.data import input_pipeline
+from inpaint_jax.training import train_dcgan
 _DATASET = flags.DEFINE_enum('dataset', 'celeba', input_pipeline.DATASETS,
                              'Data set to train on (its train split).')
 _SOURCE = _cli.define_source_flag()
@@ -51,12 +50,12 @@ def main(argv):
   images, description = input_pipeline.training_images(
       _DATASET.value, source=_SOURCE.value, data_dir=_DATA_DIR.value,
       size=model_config.resolution)
-  train.train_and_evaluate(model_config, train_config, images,
+  train_dcgan.train_and_evaluate(model_config, train_config, images,
                            _WORKDIR.value, stop_after=_STOP_AFTER.value,
                            data_description=description,
                            init_model_dir=_INIT_FROM.value)
   if _EXPORT_DIR.value:
-    path = train.export_model(_WORKDIR.value, _EXPORT_DIR.value,
+    path = train_dcgan.export_model(_WORKDIR.value, _EXPORT_DIR.value,
                               _WEIGHTS_DTYPE.value)
     if jax.process_index() == 0:
       print(f'Model written to {path}')

@@ -23,8 +23,15 @@ import jax
 import numpy as np
 
 from experiments import _cli
-from inpaint_jax import blending, checkpoints, encoder, encoder_train
-from inpaint_jax import inpaint, input_pipeline, masks, metrics, reproduce
+from inpaint_jax import blending
+from inpaint_jax import checkpoints
+from inpaint_jax import encoder
+from inpaint_jax.training import train_encoder
+from inpaint_jax import inpaint
+from inpaint_jax.data import input_pipeline
+from inpaint_jax import masks
+from inpaint_jax import metrics
+from inpaint_jax.evaluation import reproduce
 from inpaint_jax.config import SearchConfig
 from inpaint_jax.models import Discriminator, Generator
 
@@ -73,7 +80,7 @@ def main(argv):
   dataset = _dataset()
   model, g_vars, d_vars = checkpoints.restore_model(_GENERATOR.value)
   generator = encoder.generator_record(_GENERATOR.value)
-  state, meta = encoder_train.train(
+  state, meta = train_encoder.train(
       model, config, g_vars, _WORKDIR.value, generator=generator,
       checkpoint_every=_CHECKPOINT_EVERY.value, stop_after=_STOP_AFTER.value)
   steps = int(state.step)
@@ -114,7 +121,7 @@ def validate(loaded: encoder.LoadedEncoder, g_vars, d_vars, dataset: str,
   """{mask: {'<K> iterations': mean PSNR (dB), blended}} on the validation
   slice, with the encoder's z and K Adam steps from it (the card's window);
   masks and images as in benchmarks/time_to_quality.py (PRNGKey(0))."""
-  from inpaint_jax import evaluate  # Only when validating.
+  from inpaint_jax.evaluation import evaluate  # Only when validating.
   images, _ = input_pipeline.load_split(
       dataset, 'validation', data_dir=_DATA_DIR.value,
       size=loaded.model.resolution, limit=_VAL_IMAGES.value)

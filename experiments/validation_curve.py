@@ -14,10 +14,9 @@ already evaluated are skipped.
 from absl import flags
 
 from experiments import _cli
-from inpaint_jax import input_pipeline
+from inpaint_jax.data import input_pipeline
 from inpaint_jax import masks
-from inpaint_jax import validation
-
+from inpaint_jax.training import validation
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Training run directory.',
                                required=True)
 _DATASET = flags.DEFINE_enum('dataset', 'celeba', input_pipeline.DATASETS,

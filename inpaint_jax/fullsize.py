@@ -36,10 +36,10 @@ import numpy as np
 from PIL import Image
 
 from inpaint_jax import blending
-from inpaint_jax import images as image_io
+from inpaint_jax.data import images as image_io
 from inpaint_jax import masks as masks_lib
-from inpaint_jax import preprocessing
-from inpaint_jax import results
+from inpaint_jax.data import preprocessing
+from inpaint_jax.evaluation import results
 from inpaint_jax.errors import InputError
 
 Box = tuple[int, int, int]  # (left, top, side) in photo pixels.

@@ -16,7 +16,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from inpaint_jax import blending, inpaint
+from inpaint_jax import blending
+from inpaint_jax import inpaint
 from inpaint_jax import encoder as encoder_lib
 from inpaint_jax.config import ModelConfig, SearchConfig
 from inpaint_jax.models import Discriminator, Generator

@@ -30,15 +30,16 @@ def main(port: str, num_processes: str, process_id: str, directory: str):
                          int(process_id))
   import numpy as np  # pylint: disable=g-import-not-at-top
   from tests import test_multihost as spec  # pylint: disable=g-import-not-at-top
-  from inpaint_jax import evaluate, train  # pylint: disable=g-import-not-at-top
+  from inpaint_jax.evaluation import evaluate  # pylint: disable=g-import-not-at-top
+  from inpaint_jax.training import train_dcgan  # pylint: disable=g-import-not-at-top
 
   assert jax.process_count() == int(num_processes)
   assert jax.local_device_count() == 1
   inputs = np.load(os.path.join(directory, 'inputs.npz'))
-  state = train.train_and_evaluate(spec.MODEL, spec.TRAIN,
-                                   inputs['train_images'],
-                                   os.path.join(directory, 'train'),
-                                   show_progress=False)
+  state = train_dcgan.train_and_evaluate(spec.MODEL, spec.TRAIN,
+                                         inputs['train_images'],
+                                         os.path.join(directory, 'train'),
+                                         show_progress=False)
   leaves = [np.asarray(x) for x in jax.tree_util.tree_leaves(state)]
   np.savez(os.path.join(directory, f'params_{process_id}.npz'), *leaves)
   summary = evaluate.inpaint_and_evaluate(

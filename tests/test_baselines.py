@@ -2,9 +2,10 @@
 
 import numpy as np
 
-from inpaint_jax import baselines, evaluate, masks as masks_lib, patchmatch
-
-
+from inpaint_jax.baselines import classical
+from inpaint_jax.evaluation import evaluate
+from inpaint_jax import masks as masks_lib
+from inpaint_jax.baselines import patchmatch
 def _smooth_images(n=2, size=32):
   yy, xx = np.mgrid[0:size, 0:size] / (size - 1.0)
   image = np.stack([0.8 * yy - 0.4, 0.5 * xx - 0.2, 0.3 * (xx + yy) - 0.3],
@@ -16,7 +17,7 @@ def test_tv_recovers_a_smooth_image_from_half_its_pixels():
   images = _smooth_images()
   rng = np.random.default_rng(0)
   masks = (rng.random(images.shape[:3] + (1,)) > 0.5).astype(np.float32)
-  filled = np.asarray(baselines.total_variation_inpaint(images * masks,
+  filled = np.asarray(classical.total_variation_inpaint(images * masks,
                                                         masks))
   known = np.broadcast_to(masks > 0.5, images.shape)
   np.testing.assert_array_equal(filled[known], images[known])
@@ -30,7 +31,7 @@ def test_tv_recovers_a_smooth_image_from_half_its_pixels():
 def test_tv_plugs_into_the_evaluation_and_beats_the_mean_fill():
   images = _smooth_images()
   masks = np.asarray(masks_lib.center(len(images), 32))
-  result = evaluate.evaluate(baselines.tv_method(iterations=300), images,
+  result = evaluate.evaluate(classical.tv_method(iterations=300), images,
                              ['a', 'b'], masks, show_progress=False)
   assert result.method == 'tv'
   assert np.all(result.metrics['psnr'] > result.metrics['psnr_mean_fill'])
@@ -43,7 +44,7 @@ def test_lr_recovers_a_low_rank_image_from_half_its_pixels():
   low = 0.8 * low / np.abs(low).max()
   images = np.stack([low, 0.5 * low, -low], axis=-1).astype(np.float32)
   masks = (rng.random((2, 32, 32, 1)) > 0.5).astype(np.float32)
-  filled = np.asarray(baselines.low_rank_inpaint(images * masks, masks))
+  filled = np.asarray(classical.low_rank_inpaint(images * masks, masks))
   known = np.broadcast_to(masks > 0.5, images.shape)
   np.testing.assert_array_equal(filled[known], images[known])
   # A row or column with few known entries is less determined: a handful of
@@ -58,7 +59,7 @@ def test_nn_finds_a_planted_exact_match():
   candidates = rng.integers(0, 256, (50, 16, 16, 3), dtype=np.uint8)
   images = candidates[[7, 31]].astype(np.float32) / 127.5 - 1.0
   masks = np.asarray(masks_lib.center(2, 16))
-  filled, index = baselines.nearest_neighbour_inpaint(
+  filled, index = classical.nearest_neighbour_inpaint(
       images * masks, masks, candidates, chunk=16)
   np.testing.assert_array_equal(index, [7, 31])
   np.testing.assert_allclose(filled, images, atol=1e-6)
@@ -98,7 +99,7 @@ def test_pm_fills_a_hole_in_a_periodic_texture_nearly_exactly():
 def test_pm_plugs_into_the_evaluation_and_beats_the_mean_fill():
   images = _periodic_textures(2, size=32, seed=3)
   masks = np.asarray(masks_lib.center(len(images), 32))
-  result = evaluate.evaluate(baselines.pm_method(iterations=2), images,
+  result = evaluate.evaluate(classical.pm_method(iterations=2), images,
                              ['a', 'b'], masks, show_progress=False)
   assert result.method == 'pm'
   assert np.all(result.metrics['psnr'] > result.metrics['psnr_mean_fill'])

@@ -20,8 +20,7 @@ from PIL import Image
 import pytest
 
 from inpaint_jax import checkpoints
-from inpaint_jax import serve
-
+from inpaint_jax.serve import server
 CHROMIUM = os.environ.get('CHROMIUM', '/usr/bin/chromium')
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -61,7 +60,7 @@ def url(tmp_path_factory, tiny_config, tiny_variables):
   test_dir = root / 'data' / 'celeba' / 'test'
   test_dir.mkdir(parents=True)
   Image.fromarray(PHOTO).save(test_dir / '000.png')
-  with serve.running(serve.App(str(root / 'models'),
+  with server.running(server.App(str(root / 'models'),
                                str(root / 'data'))) as base:
     yield base
 

@@ -10,7 +10,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from inpaint_jax import classifier, classifier_train, evaluate, input_pipeline
+from inpaint_jax.evaluation import semantic
+from inpaint_jax.training import train_classifier
+from inpaint_jax.evaluation import evaluate
+from inpaint_jax.data import input_pipeline
 from inpaint_jax import methods
 from inpaint_jax.errors import InputError, MissingInputError
 from tests.conftest import assert_first_replica_matches, leaves
@@ -19,7 +22,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHIPPED = os.path.join(ROOT, 'models', 'svhn_classifier')
 DATA_DIR = input_pipeline.default_data_dir()
 TEST_DIR = os.path.join(DATA_DIR, 'svhn', 'test')
-TINY = classifier.ClassifierConfig(resolution=16, widths=(4, 8),
+TINY = semantic.ClassifierConfig(resolution=16, widths=(4, 8),
                                    batch_size=8)
 # The shipped classifier got 0.865 on the first 200 test images (0.894 on all
 # 1000, see models/svhn_classifier/README.md); the threshold is a little below.
@@ -31,14 +34,14 @@ needs_data = pytest.mark.skipif(not os.path.isdir(TEST_DIR),
 
 @pytest.fixture(scope='module')
 def shipped():
-  config, variables, metadata = classifier.restore(SHIPPED)
+  config, variables, metadata = semantic.restore(SHIPPED)
   return config, variables, metadata
 
 
 @pytest.fixture(scope='module')
 def test_images():
   images, names = input_pipeline.load_split('svhn', 'test', limit=200)
-  return images, classifier.load_labels(TEST_DIR, names)
+  return images, semantic.load_labels(TEST_DIR, names)
 
 
 def test_shipped_classifier_is_small_and_documented(shipped):
@@ -54,7 +57,7 @@ def test_shipped_classifier_is_small_and_documented(shipped):
 def test_shipped_classifier_recognises_test_digits(shipped, test_images):
   config, variables, _ = shipped
   images, labels = test_images
-  assert classifier.accuracy(variables, images, labels,
+  assert semantic.accuracy(variables, images, labels,
                              config=config) > MIN_ACCURACY_200
 
 
@@ -65,8 +68,8 @@ def test_originals_beat_mean_filled_centres(shipped, test_images):
   masks = evaluate.make_masks('center', None, len(images), 64,
                               jax.random.PRNGKey(0))
   filled = np.asarray(methods.mean_fill(images, masks))
-  originals = classifier.accuracy(variables, images, labels, config=config)
-  mean_filled = classifier.accuracy(variables, filled, labels, config=config)
+  originals = semantic.accuracy(variables, images, labels, config=config)
+  mean_filled = semantic.accuracy(variables, filled, labels, config=config)
   assert originals > mean_filled + 0.1
 
 
@@ -74,16 +77,16 @@ def test_originals_beat_mean_filled_centres(shipped, test_images):
 def test_two_device_step_equals_one_device_step(mask):
   assert jax.local_device_count() == 2, 'conftest sets two CPU devices'
   config = dataclasses.replace(TINY, mask=mask)
-  state = classifier_train.create_state(config, jax.random.PRNGKey(0))
+  state = train_classifier.create_state(config, jax.random.PRNGKey(0))
   rng = np.random.default_rng(0)
   batch = jnp.asarray(rng.uniform(-1, 1, (8, 16, 16, 3)), jnp.float32)
   labels = jnp.asarray(rng.integers(0, 10, 8), jnp.int32)
   key = jax.random.PRNGKey(1)
   single, single_metrics = jax.jit(
-      lambda s, b, y, r: classifier_train.train_step(s, b, y, r,
+      lambda s, b, y, r: train_classifier.train_step(s, b, y, r,
                                                      config=config))(
           state, batch, labels, key)
-  p_step = classifier_train.make_parallel_step(config)
+  p_step = train_classifier.make_parallel_step(config)
   parallel, parallel_metrics = p_step(
       flax.jax_utils.replicate(state), batch.reshape(2, 4, 16, 16, 3),
       labels.reshape(2, 4), key)
@@ -97,22 +100,22 @@ def test_two_device_step_equals_one_device_step(mask):
 
 def test_a_masked_input_classifier_sees_only_the_known_pixels(tmp_path):
   batch = jnp.ones((4, 16, 16, 3))
-  hidden = np.asarray(classifier_train.hide_missing(
+  hidden = np.asarray(train_classifier.hide_missing(
       jax.random.PRNGKey(0), batch, 'center'))
   assert hidden[:, 4:12, 4:12].max() == 0 and hidden[:, :4].min() == 1
   images = np.full((2, 64, 64, 3), 255, np.uint8)
-  masked = classifier.mask_inputs(images, 'half')
+  masked = semantic.mask_inputs(images, 'half')
   assert masked.dtype == np.float32 and set(np.unique(masked)) == {0.0, 1.0}
   assert (masked == 0).mean() == pytest.approx(0.5)
   with pytest.raises(InputError, match='not a mask kind'):
-    classifier.ClassifierConfig(mask='middle')
+    semantic.ClassifierConfig(mask='middle')
   config = dataclasses.replace(TINY, mask='center')
-  path = classifier.save(str(tmp_path / 'masked'), config,
-                         classifier.init_variables(config,
+  path = semantic.save(str(tmp_path / 'masked'), config,
+                         semantic.init_variables(config,
                                                    jax.random.PRNGKey(0)), {})
-  assert classifier.restore(path)[0].mask == 'center'
+  assert semantic.restore(path)[0].mask == 'center'
   with pytest.raises(InputError, match='masked inputs'):
-    classifier.predictor(path)  # it cannot score whole inpainted images
+    semantic.predictor(path)  # it cannot score whole inpainted images
 
 
 @pytest.mark.slow
@@ -120,74 +123,74 @@ def test_resumed_training_equals_uninterrupted(tmp_path):
   rng = np.random.default_rng(0)
   images = rng.integers(0, 256, (24, 16, 16, 3), dtype=np.uint8)
   labels = rng.integers(0, 10, 24)
-  config = classifier.ClassifierConfig(resolution=16, widths=(4, 8),
+  config = semantic.ClassifierConfig(resolution=16, widths=(4, 8),
                                        batch_size=8, num_steps=4)
-  whole, _ = classifier_train.train(config, images, labels,
+  whole, _ = train_classifier.train(config, images, labels,
                                     str(tmp_path / 'a'), checkpoint_every=2,
                                     show_progress=False)
-  classifier_train.train(config, images, labels, str(tmp_path / 'b'),
+  train_classifier.train(config, images, labels, str(tmp_path / 'b'),
                          checkpoint_every=2, stop_after=2,
                          show_progress=False)
-  resumed, _ = classifier_train.train(config, images, labels,
+  resumed, _ = train_classifier.train(config, images, labels,
                                       str(tmp_path / 'b'), checkpoint_every=2,
                                       show_progress=False)
   assert int(resumed.step) == 4
   for a, b in zip(leaves(whole.params), leaves(resumed.params)):
     np.testing.assert_array_equal(a, b)
-  other = classifier.ClassifierConfig(resolution=16, widths=(4, 8),
+  other = semantic.ClassifierConfig(resolution=16, widths=(4, 8),
                                       batch_size=8, seed=1)
   with pytest.raises(InputError, match='other settings'):
-    classifier_train.train(other, images, labels, str(tmp_path / 'b'),
+    train_classifier.train(other, images, labels, str(tmp_path / 'b'),
                            show_progress=False)
 
 
 def test_save_restore_and_a_damaged_file_is_refused(tmp_path):
-  variables = classifier.init_variables(TINY, jax.random.PRNGKey(0))
-  path = classifier.save(str(tmp_path / 'clf'), TINY, variables, {'x': 1})
-  config, restored, metadata = classifier.restore(path)
+  variables = semantic.init_variables(TINY, jax.random.PRNGKey(0))
+  path = semantic.save(str(tmp_path / 'clf'), TINY, variables, {'x': 1})
+  config, restored, metadata = semantic.restore(path)
   assert config == TINY and metadata == {'x': 1}
   for a, b in zip(leaves(variables), leaves(restored)):
     np.testing.assert_array_equal(a, b)
   images = np.zeros((3, 16, 16, 3), np.float32)
-  assert classifier.predict(restored, images, 2, TINY).shape == (3,)
-  with open(os.path.join(path, classifier.CONFIG_FILE)) as f:
+  assert semantic.predict(restored, images, 2, TINY).shape == (3,)
+  with open(os.path.join(path, semantic.CONFIG_FILE)) as f:
     saved = json.load(f)
   saved['variables_sha256'] = '0' * 64
-  with open(os.path.join(path, classifier.CONFIG_FILE), 'w') as f:
+  with open(os.path.join(path, semantic.CONFIG_FILE), 'w') as f:
     json.dump(saved, f)
   with pytest.raises(InputError, match='checksum'):
-    classifier.restore(path)
+    semantic.restore(path)
   with pytest.raises(MissingInputError, match='--classifier'):
-    classifier.restore(str(tmp_path / 'nothing'))
+    semantic.restore(str(tmp_path / 'nothing'))
 
 
 def test_labels_loading_and_its_errors(tmp_path):
   (tmp_path / 'labels.csv').write_text('file,digit\na.png,3\nb.png,7\n')
   np.testing.assert_array_equal(
-      classifier.load_labels(str(tmp_path), ['b.png', 'a.png']), [7, 3])
+      semantic.load_labels(str(tmp_path), ['b.png', 'a.png']), [7, 3])
   with pytest.raises(InputError, match="no label.*'c.png'"):
-    classifier.load_labels(str(tmp_path), ['a.png', 'c.png'])
+    semantic.load_labels(str(tmp_path), ['a.png', 'c.png'])
   (tmp_path / 'labels.csv').write_text('name,label\na.png,3\n')
   with pytest.raises(InputError, match='file,digit'):
-    classifier.load_labels(str(tmp_path), ['a.png'])
+    semantic.load_labels(str(tmp_path), ['a.png'])
   (tmp_path / 'labels.csv').write_text('file,digit\na.png,three\n')
   with pytest.raises(InputError, match='line 2'):
-    classifier.load_labels(str(tmp_path), ['a.png'])
+    semantic.load_labels(str(tmp_path), ['a.png'])
   with pytest.raises(MissingInputError, match='labels.csv'):
-    classifier.load_labels(str(tmp_path / 'none'), ['a.png'])
+    semantic.load_labels(str(tmp_path / 'none'), ['a.png'])
 
 
 def test_semantic_for_split_skips_unlabelled_data_unless_asked(tmp_path,
                                                                 capsys):
   (tmp_path / 'svhn' / 'test').mkdir(parents=True)  # no labels.csv
   shipped = os.path.join(ROOT, 'models', 'svhn_classifier')
-  assert classifier.semantic_for_split('svhn', 'test', ['a.png'], shipped,
+  assert semantic.semantic_for_split('svhn', 'test', ['a.png'], shipped,
                                        str(tmp_path)) is None
   assert 'no labels.csv' in capsys.readouterr().err
   with pytest.raises(MissingInputError, match='labels.csv'):
-    classifier.semantic_for_split('svhn', 'test', ['a.png'], shipped,
+    semantic.semantic_for_split('svhn', 'test', ['a.png'], shipped,
                                   str(tmp_path), required=True)
-  assert classifier.semantic_for_split('celeba', 'test', ['a.png'], shipped,
+  assert semantic.semantic_for_split('celeba', 'test', ['a.png'], shipped,
                                        str(tmp_path)) is None
 
 

@@ -12,9 +12,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from inpaint_jax import context_encoder as ce
-from inpaint_jax import context_encoder_train as ce_train
-from inpaint_jax import input_pipeline
+from inpaint_jax.baselines import context_encoder as ce
+from inpaint_jax.training import train_context_encoder as ce_train
+from inpaint_jax.data import input_pipeline
 from inpaint_jax import masks as masks_lib
 from tests.conftest import assert_first_replica_matches, leaves
 

@@ -12,7 +12,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from inpaint_jax import checkpoints, encoder, encoder_train, inpaint, masks
+from inpaint_jax import checkpoints
+from inpaint_jax.training import run_state
+from inpaint_jax import encoder
+from inpaint_jax.training import train_encoder
+from inpaint_jax import inpaint
+from inpaint_jax import masks
 from inpaint_jax import methods
 from inpaint_jax.config import SearchConfig
 from inpaint_jax.errors import InputError
@@ -67,7 +72,7 @@ def test_predicted_latents_have_the_shape_and_range_of_z(tiny_config,
 
 
 def test_draw_batch_mixes_the_mask_kinds(tiny_config):
-  z, m = encoder_train.draw_batch(jax.random.PRNGKey(0), 64, tiny_config,
+  z, m = train_encoder.draw_batch(jax.random.PRNGKey(0), 64, tiny_config,
                                   masks.KINDS)
   assert z.shape == (64, tiny_config.z_dim) and m.shape == (64, 16, 16, 1)
   assert float(jnp.abs(z).max()) <= 1
@@ -81,9 +86,9 @@ def test_a_few_training_steps_lower_the_loss(tiny_config, tiny_variables,
                                              loss):
   config = encoder.EncoderConfig(width=4, batch_size=16, learning_rate=3e-3,
                                  loss=loss)
-  state = encoder_train.create_state(tiny_config, config,
+  state = train_encoder.create_state(tiny_config, config,
                                      jax.random.PRNGKey(0))
-  step = jax.jit(lambda s, z, k: encoder_train.train_step(
+  step = jax.jit(lambda s, z, k: train_encoder.train_step(
       s, z, k, model=tiny_config, config=config, g_vars=tiny_variables[0]))
   z = jax.random.uniform(jax.random.PRNGKey(1), (16, tiny_config.z_dim),
                          minval=-1, maxval=1)
@@ -99,15 +104,15 @@ def test_a_few_training_steps_lower_the_loss(tiny_config, tiny_variables,
 def test_two_device_step_equals_one_device_step(tiny_config, tiny_variables):
   assert jax.local_device_count() == 2, 'conftest sets two CPU devices'
   config = encoder.EncoderConfig(width=4, batch_size=8, loss='both')
-  state = encoder_train.create_state(tiny_config, config,
+  state = train_encoder.create_state(tiny_config, config,
                                      jax.random.PRNGKey(0))
   z = jax.random.uniform(jax.random.PRNGKey(1), (8, tiny_config.z_dim),
                          minval=-1, maxval=1)
   key = jax.random.PRNGKey(2)
-  single, single_metrics = jax.jit(lambda s, b, r: encoder_train.train_step(
+  single, single_metrics = jax.jit(lambda s, b, r: train_encoder.train_step(
       s, b, r, model=tiny_config, config=config,
       g_vars=tiny_variables[0]))(state, z, key)
-  p_step = encoder_train.make_parallel_step(tiny_config, config,
+  p_step = train_encoder.make_parallel_step(tiny_config, config,
                                             tiny_variables[0])
   parallel, parallel_metrics = p_step(flax.jax_utils.replicate(state),
                                       z.reshape(2, 4, -1), key)
@@ -121,13 +126,13 @@ def test_resumed_training_equals_uninterrupted(tmp_path, tiny_config,
                                                tiny_variables, tiny_model_dir):
   g_vars = tiny_variables[0]
   record = encoder.generator_record(tiny_model_dir)
-  run = lambda workdir, **kw: encoder_train.train(
+  run = lambda workdir, **kw: train_encoder.train(
       tiny_config, SMALL, g_vars, str(tmp_path / workdir), generator=record,
       checkpoint_every=2, log_every=1, show_progress=False, **kw)
   whole, _ = run('a')
   run('b', stop_after=3)  # killed after step 3: the checkpoint is step 2.
   # A kill loses the steps after the last checkpoint: drop step 3's.
-  manager = checkpoints.training_manager(str(tmp_path / 'b'), async_save=False)
+  manager = run_state.training_manager(str(tmp_path / 'b'), async_save=False)
   manager.delete(3)
   manager.close()
   resumed, _ = run('b')
@@ -141,7 +146,7 @@ def test_resumed_training_equals_uninterrupted(tmp_path, tiny_config,
   other = encoder.EncoderConfig(width=4, batch_size=8, learning_rate=1e-2,
                                 seed=1)
   with pytest.raises(InputError, match='other settings'):
-    encoder_train.train(tiny_config, other, g_vars, str(tmp_path / 'b'),
+    train_encoder.train(tiny_config, other, g_vars, str(tmp_path / 'b'),
                         generator=record, show_progress=False)
 
 

@@ -10,9 +10,14 @@ import jax
 import numpy as np
 import pytest
 
-from inpaint_jax import checkpoints, errors, evaluate, inpaint, metrics
+from inpaint_jax import checkpoints
+from inpaint_jax import errors
+from inpaint_jax.evaluation import evaluate
+from inpaint_jax import inpaint
+from inpaint_jax import metrics
 from inpaint_jax import methods
-from inpaint_jax import output_dirs, results
+from inpaint_jax.evaluation import output_dirs
+from inpaint_jax.evaluation import results
 from inpaint_jax.config import SearchConfig
 
 SEARCH = SearchConfig(iterations=3)
@@ -245,7 +250,7 @@ def test_an_unusable_output_dir_is_refused_before_any_work(
 
 def test_a_model_card_with_an_unusable_work_dir_is_refused_first(
     model_dir, images, tmp_path, monkeypatch):
-  from inpaint_jax import model_card
+  from inpaint_jax.evaluation import model_card
   (tmp_path / 'file').write_text('x')
   monkeypatch.chdir(tmp_path)
   monkeypatch.setattr(checkpoints, 'restore_model', _no_restore)

@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from inpaint_jax import input_pipeline
-
+from inpaint_jax.data import input_pipeline
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = input_pipeline.default_data_dir()
 needs_data = pytest.mark.skipif(

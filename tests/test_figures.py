@@ -6,8 +6,9 @@ import numpy as np
 from PIL import Image
 import pytest
 
-from inpaint_jax import figures, reproduce, results
-
+from inpaint_jax.report import figures
+from inpaint_jax.evaluation import reproduce
+from inpaint_jax.evaluation import results
 SIZE = 16  # image side of the fake run
 IMAGES = 4
 FRAMES = 5

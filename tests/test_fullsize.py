@@ -12,8 +12,8 @@ from PIL import Image
 
 from inpaint_jax import checkpoints
 from inpaint_jax import fullsize
-from inpaint_jax import images as image_io
-from inpaint_jax import preprocessing
+from inpaint_jax.data import images as image_io
+from inpaint_jax.data import preprocessing
 from inpaint_jax.errors import InputError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
-from inpaint_jax import images
+from inpaint_jax.data import images
 from inpaint_jax.errors import InputError
 
 

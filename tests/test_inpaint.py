@@ -7,7 +7,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from inpaint_jax import inpaint, losses, masks, models
+from inpaint_jax import inpaint
+from inpaint_jax import losses
+from inpaint_jax import masks
+from inpaint_jax import models
 from inpaint_jax.config import SearchConfig
 from tests.conftest import TINY_CONFIG as CONFIG
 

@@ -15,9 +15,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from inpaint_jax import input_pipeline
-from inpaint_jax import preprocessing
-
+from inpaint_jax.data import input_pipeline
+from inpaint_jax.data import preprocessing
 DATA_DIR = input_pipeline.default_data_dir()
 needs_data = pytest.mark.skipif(
     not all(os.path.isdir(os.path.join(DATA_DIR, d))

@@ -5,7 +5,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from inpaint_jax import layers, models
+from inpaint_jax import layers
+from inpaint_jax import models
 from inpaint_jax.config import ModelConfig
 
 

@@ -20,7 +20,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from inpaint_jax import checkpoints, distributed, evaluate, models, train
+from inpaint_jax import checkpoints
+from inpaint_jax import distributed
+from inpaint_jax.evaluation import evaluate
+from inpaint_jax import models
+from inpaint_jax.training import train_dcgan
 from inpaint_jax.config import SearchConfig, TrainConfig
 from tests.conftest import TINY_CONFIG as MODEL
 from tests.conftest import leaves
@@ -75,7 +79,7 @@ def runs(tmp_path_factory):
         stdout=log, stderr=subprocess.STDOUT, env=env))
   try:
     single = {'eval': directory / 'single_eval'}
-    single['state'] = train.train_and_evaluate(
+    single['state'] = train_dcgan.train_and_evaluate(
         MODEL, TRAIN, train_images, str(directory / 'single_train'),
         show_progress=False)
     single['summary'] = evaluate.inpaint_and_evaluate(

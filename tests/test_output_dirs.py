@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from inpaint_jax import output_dirs
+from inpaint_jax.evaluation import output_dirs
 from inpaint_jax.errors import InputError
 
 

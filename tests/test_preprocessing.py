@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from inpaint_jax import images as images_lib
-from inpaint_jax import preprocessing
+from inpaint_jax.data import images as images_lib
+from inpaint_jax.data import preprocessing
 from inpaint_jax.errors import InputError
 
 

@@ -8,10 +8,14 @@ import jax
 import numpy as np
 import pytest
 
-from inpaint_jax import checkpoints, context_encoder, evaluate, figures
-from inpaint_jax import input_pipeline
+from inpaint_jax import checkpoints
+from inpaint_jax.baselines import context_encoder
+from inpaint_jax.evaluation import evaluate
+from inpaint_jax.report import figures
+from inpaint_jax.data import input_pipeline
 from inpaint_jax import methods
-from inpaint_jax import reproduce, results_page
+from inpaint_jax.evaluation import reproduce
+from inpaint_jax.report import results_page
 from inpaint_jax.config import SearchConfig
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -10,9 +10,8 @@ import numpy as np
 from PIL import Image
 import pytest
 
-from inpaint_jax import images as image_io
-from inpaint_jax import results
-
+from inpaint_jax.data import images as image_io
+from inpaint_jax.evaluation import results
 N, SIZE, FRAMES, STEPS = 20, 8, 3, 4
 
 

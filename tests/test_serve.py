@@ -1,4 +1,4 @@
-"""The web page's server (inpaint_jax/serve.py), over HTTP, without a browser.
+"""The web page's server (inpaint_jax/server.py), over HTTP, without a browser.
 
 A server on a free port in a thread, with the tiny model saved as
 `celeba16` and a few small test photos in a temporary data folder.
@@ -22,16 +22,15 @@ import pytest
 from inpaint_jax import checkpoints
 from inpaint_jax import encoder
 from inpaint_jax import fullsize
-from inpaint_jax import images as images_lib
-from inpaint_jax import serve
-
+from inpaint_jax.data import images as images_lib
+from inpaint_jax.serve import server
 PHOTO_SIZES = ((30, 40), (16, 16), (41, 23))  # (width, height) of test 0, 1, 2
 PHOTOS = [np.random.default_rng(i).integers(0, 256, (h, w, 3), dtype=np.uint8)
           for i, (w, h) in enumerate(PHOTO_SIZES)]
 
 
 def png(pixels) -> bytes:
-  return serve.png_bytes(np.asarray(pixels, np.uint8))
+  return server.png_bytes(np.asarray(pixels, np.uint8))
 
 
 def as_data_url(data: bytes) -> str:
@@ -69,7 +68,7 @@ def dirs(tmp_path_factory, tiny_config, tiny_variables):
 @pytest.fixture(scope='module')
 def url(dirs):
   models_dir, data_dir, _ = dirs
-  with serve.running(serve.App(models_dir, data_dir)) as base:
+  with server.running(server.App(models_dir, data_dir)) as base:
     yield base
 
 
@@ -115,7 +114,7 @@ def test_page_and_its_files_load_nothing_from_outside(url):
   assert status == 200 and b'app.js' in page and b'style.css' in page
   for name in ('index.html', 'app.js', 'style.css'):
     status, text = call(url, '/' + name, raw=True)
-    assert status == 200 and text == serve.web_file(name)
+    assert status == 200 and text == server.web_file(name)
     assert b'http://' not in text and b'https://' not in text
     assert b'//fonts.' not in text and b'cdn' not in text.lower()
   assert call(url, '/nothing_here')[0] == 404
@@ -141,7 +140,7 @@ def test_a_job_can_start_from_the_models_encoder(tmp_path, tiny_config,
                encoder.init_variables(tiny_config, config,
                                       jax.random.PRNGKey(0)),
                encoder.generator_record(model_dir))
-  with serve.running(serve.App(str(models_dir), str(tmp_path))) as base:
+  with server.running(server.App(str(models_dir), str(tmp_path))) as base:
     status, listing = call(base, '/api/models')
     assert [m['encoder'] for m in listing['models']] == [True]
     photo = PHOTOS[1]
@@ -188,7 +187,7 @@ def test_drawn_mask_job_changes_only_the_hole(url, dirs):
   assert job['preview'].startswith('data:image/png;base64,')
   results = {name: read_png(call(url, info['url'], raw=True)[1])
              for name, info in job['results'].items()}
-  assert set(results) == set(serve.RESULT_NAMES)
+  assert set(results) == set(server.RESULT_NAMES)
   known = mask > 127
   result = results['result']
   assert result.shape == photo.shape
@@ -290,7 +289,7 @@ def test_missing_data_is_said_and_the_server_stops_cleanly(dirs, tmp_path):
   ours = lambda: {t for t in threading.enumerate()
                   if t.name.startswith('inpaint-')}
   before = ours()
-  with serve.running(serve.App(dirs[0], str(tmp_path))) as base:
+  with server.running(server.App(dirs[0], str(tmp_path))) as base:
     port = int(base.rsplit(':', 1)[1])
     [model] = call(base, '/api/models')[1]['models']
     assert model['test_images'] == 0 and '--data_dir' in model['data_note']

@@ -6,9 +6,16 @@ import jax
 import numpy as np
 import pytest
 
-from inpaint_jax import blending, checkpoints, encoder, evaluate, inpaint
-from inpaint_jax import masks, methods, validation
-from inpaint_jax import input_pipeline, metrics
+from inpaint_jax import blending
+from inpaint_jax import checkpoints
+from inpaint_jax import encoder
+from inpaint_jax.evaluation import evaluate
+from inpaint_jax import inpaint
+from inpaint_jax import masks
+from inpaint_jax import methods
+from inpaint_jax.training import validation
+from inpaint_jax.data import input_pipeline
+from inpaint_jax import metrics
 from inpaint_jax.config import SearchConfig
 from inpaint_jax.errors import InputError
 from inpaint_jax.models import Discriminator, Generator

@@ -11,7 +11,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from inpaint_jax import checkpoints, train
+from inpaint_jax import checkpoints
+from inpaint_jax.training import train_dcgan
 from inpaint_jax.config import ModelConfig, TrainConfig
 from tests.conftest import TINY_CONFIG as MODEL
 from tests.conftest import assert_first_replica_matches, leaves
@@ -27,13 +28,13 @@ def _images(n=24, seed=0):
 
 def test_two_device_step_equals_one_device_step():
   assert jax.local_device_count() == 2, 'conftest sets two CPU devices'
-  state = train.create_state(MODEL, TRAIN, jax.random.PRNGKey(0))
+  state = train_dcgan.create_state(MODEL, TRAIN, jax.random.PRNGKey(0))
   batch = jnp.asarray(_images(8) / 127.5 - 1, jnp.float32)
   rng = jax.random.PRNGKey(1)
   single, single_metrics = jax.jit(
-      lambda s, b, r: train.train_step(s, b, r, model_config=MODEL,
+      lambda s, b, r: train_dcgan.train_step(s, b, r, model_config=MODEL,
                                        train_config=TRAIN))(state, batch, rng)
-  p_step = train.make_parallel_step(MODEL, TRAIN)
+  p_step = train_dcgan.make_parallel_step(MODEL, TRAIN)
   parallel, parallel_metrics = p_step(flax.jax_utils.replicate(state),
                                       batch.reshape(2, 4, 16, 16, 3), rng)
   assert_first_replica_matches(parallel, parallel_metrics, single,
@@ -48,12 +49,12 @@ def test_two_device_step_equals_one_device_step():
 @pytest.mark.slow
 def test_killed_and_resumed_run_equals_uninterrupted_run(tmp_path):
   images = _images()
-  straight = train.train_and_evaluate(MODEL, TRAIN, images,
+  straight = train_dcgan.train_and_evaluate(MODEL, TRAIN, images,
                                       str(tmp_path / 'a'), show_progress=False)
-  partial = train.train_and_evaluate(MODEL, TRAIN, images, str(tmp_path / 'b'),
+  partial = train_dcgan.train_and_evaluate(MODEL, TRAIN, images, str(tmp_path / 'b'),
                                      stop_after=2, show_progress=False)
   assert int(partial.step) == 2
-  resumed = train.train_and_evaluate(MODEL, TRAIN, images, str(tmp_path / 'b'),
+  resumed = train_dcgan.train_and_evaluate(MODEL, TRAIN, images, str(tmp_path / 'b'),
                                      show_progress=False)
   assert int(resumed.step) == int(straight.step) == 4
   for a, b in zip(leaves(resumed), leaves(straight)):
@@ -66,17 +67,17 @@ def test_killed_and_resumed_run_equals_uninterrupted_run(tmp_path):
 
 @pytest.mark.slow
 def test_resume_with_other_settings_is_refused(tmp_path):
-  train.train_and_evaluate(MODEL, TRAIN, _images(), str(tmp_path),
+  train_dcgan.train_and_evaluate(MODEL, TRAIN, _images(), str(tmp_path),
                            stop_after=1, show_progress=False)
   with pytest.raises(ValueError, match='other settings.*width'):
-    train.train_and_evaluate(ModelConfig(resolution=16, width=8), TRAIN,
+    train_dcgan.train_and_evaluate(ModelConfig(resolution=16, width=8), TRAIN,
                              _images(), str(tmp_path), show_progress=False)
   with pytest.raises(ValueError, match='other settings.*learning_rate'):
-    train.train_and_evaluate(MODEL, dataclasses.replace(TRAIN,
+    train_dcgan.train_and_evaluate(MODEL, dataclasses.replace(TRAIN,
                                                         learning_rate=1e-3),
                              _images(), str(tmp_path), show_progress=False)
   # Bookkeeping may change between invocations.
-  state = train.train_and_evaluate(
+  state = train_dcgan.train_and_evaluate(
       MODEL, dataclasses.replace(TRAIN, log_every=2, keep_checkpoints=5),
       _images(), str(tmp_path), stop_after=1, show_progress=False)
   assert int(state.step) == 2
@@ -85,22 +86,22 @@ def test_resume_with_other_settings_is_refused(tmp_path):
 def test_a_refused_run_writes_nothing(tmp_path, tiny_variables):
   workdir = tmp_path / 'run'
   with pytest.raises(ValueError, match='fewer than one batch'):
-    train.train_and_evaluate(MODEL, TRAIN, _images(n=4), str(workdir),
+    train_dcgan.train_and_evaluate(MODEL, TRAIN, _images(n=4), str(workdir),
                              show_progress=False)
   with pytest.raises(ValueError, match='divisible'):
-    train.train_and_evaluate(MODEL, dataclasses.replace(TRAIN, batch_size=7),
+    train_dcgan.train_and_evaluate(MODEL, dataclasses.replace(TRAIN, batch_size=7),
                              _images(), str(workdir), show_progress=False)
   other = checkpoints.save_model(str(tmp_path / 'other'),
                                  ModelConfig(resolution=16, width=8),
-                                 *train.init_variables(
+                                 *train_dcgan.init_variables(
                                      ModelConfig(resolution=16, width=8),
                                      jax.random.PRNGKey(0)))
   with pytest.raises(ValueError, match='different config'):
-    train.train_and_evaluate(MODEL, TRAIN, _images(), str(workdir),
+    train_dcgan.train_and_evaluate(MODEL, TRAIN, _images(), str(workdir),
                              show_progress=False, init_model_dir=other)
   assert not os.path.exists(workdir / 'train_config.json')
   # The corrected command then starts the run.
-  state = train.train_and_evaluate(MODEL, TRAIN, _images(), str(workdir),
+  state = train_dcgan.train_and_evaluate(MODEL, TRAIN, _images(), str(workdir),
                                    stop_after=1, show_progress=False)
   assert int(state.step) == 1
 
@@ -108,11 +109,11 @@ def test_a_refused_run_writes_nothing(tmp_path, tiny_variables):
 @pytest.mark.slow
 def test_a_resumed_run_logs_each_step_once(tmp_path):
   workdir = tmp_path / 'run'
-  train.train_and_evaluate(MODEL, TRAIN, _images(), str(workdir), stop_after=3,
+  train_dcgan.train_and_evaluate(MODEL, TRAIN, _images(), str(workdir), stop_after=3,
                            show_progress=False)
   # As if killed after logging step 3 but before its checkpoint was saved.
   shutil.rmtree(workdir / 'checkpoints' / '3')
-  train.train_and_evaluate(MODEL, TRAIN, _images(), str(workdir),
+  train_dcgan.train_and_evaluate(MODEL, TRAIN, _images(), str(workdir),
                            show_progress=False)
   lines = (workdir / 'metrics.jsonl').read_text().splitlines()
   assert [json.loads(l)['step'] for l in lines] == [1, 2, 3, 4]
@@ -122,52 +123,52 @@ def test_a_resumed_run_logs_each_step_once(tmp_path):
 def test_a_damaged_newest_checkpoint_falls_back_to_the_one_before(tmp_path):
   workdir = tmp_path / 'run'
   config = dataclasses.replace(TRAIN, keep_checkpoints=5)
-  train.train_and_evaluate(MODEL, config, _images(), str(workdir),
+  train_dcgan.train_and_evaluate(MODEL, config, _images(), str(workdir),
                            show_progress=False)
   for path in (workdir / 'checkpoints' / '4').rglob('*'):
     if path.is_file():
       path.write_bytes(b'damaged')
-  model_config, state, _, step = train.restore_run(str(workdir))
+  model_config, state, _, step = train_dcgan.restore_run(str(workdir))
   assert step == 2 and int(state.step) == 2
   for path in (workdir / 'checkpoints' / '2').rglob('*'):
     if path.is_file():
       path.write_bytes(b'damaged')
   with pytest.raises(ValueError, match='No readable training checkpoint'):
-    train.restore_run(str(workdir))
+    train_dcgan.restore_run(str(workdir))
 
 
 @pytest.mark.slow
 def test_export_writes_a_loadable_model(tmp_path):
-  state = train.train_and_evaluate(MODEL, TRAIN, _images(), str(tmp_path / 'w'),
+  state = train_dcgan.train_and_evaluate(MODEL, TRAIN, _images(), str(tmp_path / 'w'),
                                    show_progress=False)
-  path = train.export_model(str(tmp_path / 'w'), str(tmp_path / 'model'))
+  path = train_dcgan.export_model(str(tmp_path / 'w'), str(tmp_path / 'model'))
   config, g_vars, d_vars = checkpoints.restore_model(path)
   assert config == MODEL
-  for a, b in zip(leaves(g_vars), leaves(train.generator_variables(state))):
+  for a, b in zip(leaves(g_vars), leaves(train_dcgan.generator_variables(state))):
     np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.slow
 def test_new_run_starts_from_an_exported_model(tmp_path):
-  train.train_and_evaluate(MODEL, TRAIN, _images(), str(tmp_path / 'w'),
+  train_dcgan.train_and_evaluate(MODEL, TRAIN, _images(), str(tmp_path / 'w'),
                            show_progress=False)
-  path = train.export_model(str(tmp_path / 'w'), str(tmp_path / 'model'))
+  path = train_dcgan.export_model(str(tmp_path / 'w'), str(tmp_path / 'model'))
   _, g_vars, d_vars = checkpoints.restore_model(path)
-  start = train.train_and_evaluate(MODEL, TRAIN, _images(), str(tmp_path / 'c'),
+  start = train_dcgan.train_and_evaluate(MODEL, TRAIN, _images(), str(tmp_path / 'c'),
                                    stop_after=0, show_progress=False,
                                    init_model_dir=path)
   assert int(start.step) == 0
-  train.train_and_evaluate(MODEL, TRAIN, _images(), str(tmp_path / 'c'),
+  train_dcgan.train_and_evaluate(MODEL, TRAIN, _images(), str(tmp_path / 'c'),
                            stop_after=1, show_progress=False,
                            init_model_dir=path)
   _, metadata = checkpoints.load_model_config(
-      train.export_model(str(tmp_path / 'c'), str(tmp_path / 'model_c')))
+      train_dcgan.export_model(str(tmp_path / 'c'), str(tmp_path / 'model_c')))
   assert metadata['initialised_from']['steps'] == TRAIN.num_steps
   for a, b in zip(leaves((g_vars, d_vars)),
-                  leaves((train.generator_variables(start),
-                           train.discriminator_variables(start)))):
+                  leaves((train_dcgan.generator_variables(start),
+                           train_dcgan.discriminator_variables(start)))):
     np.testing.assert_array_equal(a, b)
   with pytest.raises(ValueError, match='different config'):
-    train.train_and_evaluate(ModelConfig(resolution=16, width=8), TRAIN,
+    train_dcgan.train_and_evaluate(ModelConfig(resolution=16, width=8), TRAIN,
                              _images(), str(tmp_path / 'd'), stop_after=0,
                              show_progress=False, init_model_dir=path)

@@ -7,7 +7,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from inpaint_jax import checkpoints, model_card, train, validation
+from inpaint_jax import checkpoints
+from inpaint_jax.evaluation import model_card
+from inpaint_jax.training import train_dcgan
+from inpaint_jax.training import validation
 from inpaint_jax.config import SearchConfig, TrainConfig
 from inpaint_jax.errors import InputError
 
@@ -15,7 +18,7 @@ from inpaint_jax.errors import InputError
 def _tiny_run(tmp_path, config, rng):
   """A 4-step training run with checkpoints at steps 2 and 4; its workdir."""
   workdir = str(tmp_path / 'run')
-  train.train_and_evaluate(
+  train_dcgan.train_and_evaluate(
       config, TrainConfig(batch_size=8, num_steps=4, checkpoint_every=2,
                           keep_checkpoints=10, sample_every=4),
       rng.integers(0, 256, (16, 16, 16, 3), dtype=np.uint8), workdir,

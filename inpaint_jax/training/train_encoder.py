@@ -25,9 +25,9 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from inpaint_jax import checkpoints
+from inpaint_jax.training import run_state
 from inpaint_jax import masks as masks_lib
-from inpaint_jax import train as train_lib
+from inpaint_jax.training import train_dcgan as train_lib
 from inpaint_jax.config import ModelConfig
 from inpaint_jax.encoder import Encoder, EncoderConfig, init_variables
 from inpaint_jax.errors import InputError
@@ -195,16 +195,16 @@ def train(model: ModelConfig, config: EncoderConfig, g_vars: Any,
 
   def differing(saved):
     return ([k for k in ('model', 'generator') if saved.get(k) != record[k]]
-            + checkpoints.changed_settings(saved['encoder'], record['encoder'],
+            + run_state.changed_settings(saved['encoder'], record['encoder'],
                                            ('num_steps',)))
 
-  checkpoints.check_run_record(workdir, RUN_CONFIG_FILE, 'an encoder run',
+  run_state.check_run_record(workdir, RUN_CONFIG_FILE, 'an encoder run',
                                differing)
   init_key, z_key, mask_key = step_keys(config.seed)
-  manager = checkpoints.training_manager(workdir, keep=2)
-  state, meta = checkpoints.resume_train_state(
+  manager = run_state.training_manager(workdir, keep=2)
+  state, meta = run_state.resume_train_state(
       manager, create_state(model, config, init_key))
-  checkpoints.write_run_record(workdir, RUN_CONFIG_FILE, record)
+  run_state.write_run_record(workdir, RUN_CONFIG_FILE, record)
   p_step = make_parallel_step(model, config, g_vars)
   latents = jax.jit(lambda key: sample_z(key, config.batch_size, model.z_dim))
 

@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from inpaint_jax import methods
-from inpaint_jax.patchmatch import (PM_ITERATIONS, PM_PATCH,
+from inpaint_jax.baselines.patchmatch import (PM_ITERATIONS, PM_PATCH,
                                     PM_SEARCH_ITERATIONS, patchmatch_inpaint)
 
 TV_ITERATIONS = 500

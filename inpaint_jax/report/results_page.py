@@ -18,9 +18,8 @@ import os
 import shutil
 from typing import Any, Sequence
 
-from inpaint_jax import figures as figures_lib
-from inpaint_jax import reproduce
-
+from inpaint_jax.report import figures as figures_lib
+from inpaint_jax.evaluation import reproduce
 # The run's results.csv, copied beside the page.
 RESULTS_CSV = 'results.csv'
 LARGE_HOLES = ('center', 'half')

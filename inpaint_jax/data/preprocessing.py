@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image
 
 from inpaint_jax.errors import InputError
-from inpaint_jax.images import from_uint8, open_rgb, to_rgb
+from inpaint_jax.data.images import from_uint8, open_rgb, to_rgb
 
 DATASETS = ('celeba', 'svhn', 'cars')
 CROPS = DATASETS + ('center',)

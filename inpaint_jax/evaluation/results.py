@@ -35,8 +35,7 @@ import jax
 import numpy as np
 
 from inpaint_jax import blending
-from inpaint_jax import images as image_io
-
+from inpaint_jax.data import images as image_io
 GRID_ROWS = 16
 PARTIAL_DIR = 'partial'
 IMAGES_DIR = 'images'

@@ -19,10 +19,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from inpaint_jax import checkpoints
+from inpaint_jax.training import run_state
 from inpaint_jax import masks as masks_lib
-from inpaint_jax import train as train_lib
-from inpaint_jax.classifier import (CONFIG_FILE, Classifier, ClassifierConfig,
+from inpaint_jax.training import train_dcgan as train_lib
+from inpaint_jax.evaluation.semantic import (CONFIG_FILE, Classifier, ClassifierConfig,
                                     init_variables, to_float)
 from inpaint_jax.errors import InputError
 
@@ -188,15 +188,15 @@ def train(config: ClassifierConfig, images: np.ndarray, labels: np.ndarray,
   if config.batch_size % devices:
     raise InputError(f'batch_size={config.batch_size} is not divisible by'
                      f' {devices} devices; choose a multiple of it.')
-  checkpoints.check_run_record(
+  run_state.check_run_record(
       workdir, CONFIG_FILE, 'a classifier run',
-      lambda saved: checkpoints.changed_settings(saved, config.to_dict(),
+      lambda saved: run_state.changed_settings(saved, config.to_dict(),
                                                  ('num_steps',)))
   init_key, step_key = jax.random.split(jax.random.PRNGKey(config.seed))
-  manager = checkpoints.training_manager(workdir, keep=2)
-  state, meta = checkpoints.resume_train_state(
+  manager = run_state.training_manager(workdir, keep=2)
+  state, meta = run_state.resume_train_state(
       manager, create_state(config, init_key))
-  checkpoints.write_run_record(workdir, CONFIG_FILE, config.to_dict())
+  run_state.write_run_record(workdir, CONFIG_FILE, config.to_dict())
   p_step = make_parallel_step(config)
 
   def step_fn(state, step):

@@ -17,8 +17,12 @@ from typing import Any, Sequence
 import jax
 import numpy as np
 
-from inpaint_jax import checkpoints, evaluate, output_dirs, results, validation
-from inpaint_jax import images as image_io
+from inpaint_jax import checkpoints
+from inpaint_jax.evaluation import evaluate
+from inpaint_jax.evaluation import output_dirs
+from inpaint_jax.evaluation import results
+from inpaint_jax.training import validation
+from inpaint_jax.data import images as image_io
 from inpaint_jax import masks as masks_lib
 from inpaint_jax.config import SearchConfig
 from inpaint_jax.models import Generator, sample_z

@@ -36,8 +36,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from inpaint_jax import images as image_io
-
+from inpaint_jax.data import images as image_io
 ARRAYS_FILE = 'arrays.npz'  # reproduce.ARRAYS_FILE (not imported: no JAX)
 # The paper's order; data sets, masks and methods not named here come after
 # these, alphabetically.

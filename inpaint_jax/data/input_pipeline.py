@@ -26,8 +26,8 @@ import numpy as np
 from PIL import Image
 
 from inpaint_jax.errors import InputError, MissingInputError
-from inpaint_jax.images import IMAGE_EXTENSIONS, from_uint8, open_rgb, to_uint8
-from inpaint_jax.preprocessing import CROPS, DATASETS, preprocess
+from inpaint_jax.data.images import IMAGE_EXTENSIONS, from_uint8, open_rgb, to_uint8
+from inpaint_jax.data.preprocessing import CROPS, DATASETS, preprocess
 
 TFDS_NAMES = {'celeba': 'celeb_a', 'svhn': 'svhn_cropped', 'cars': 'cars196'}
 DATA_DIR_ENV = 'INPAINT_DATA_DIR'

@@ -40,10 +40,14 @@ import zipfile
 import jax
 import numpy as np
 
-from inpaint_jax import baselines, checkpoints, evaluate, metrics, methods
-from inpaint_jax import context_encoder
-from inpaint_jax import images as image_io
-from inpaint_jax import results
+from inpaint_jax.baselines import classical
+from inpaint_jax import checkpoints
+from inpaint_jax.evaluation import evaluate
+from inpaint_jax import metrics
+from inpaint_jax import methods
+from inpaint_jax.baselines import context_encoder
+from inpaint_jax.data import images as image_io
+from inpaint_jax.evaluation import results
 from inpaint_jax.config import SearchConfig
 
 # Table 1 of the paper: PSNR (dB) of (Context Encoder, ours).
@@ -136,15 +140,15 @@ def method_factories(model_dir: str, search_config: SearchConfig,
       'ours': lambda: ours(record_every=record_every),
       'ours_noblend': lambda: ours(blend=False, record_every=0),
       'ours_lam0': lambda: ours(lam=0.0, record_every=0),
-      'tv': baselines.tv_method,
-      'lr': baselines.lr_method,
-      'pm': baselines.pm_method,
+      'tv': classical.tv_method,
+      'lr': classical.lr_method,
+      'pm': classical.pm_method,
       'mean_fill': methods.mean_fill_method,
       'ours_average': lambda: methods.average_method('ours_average', [
           ours(seed=seed, record_every=0) for seed in range(AVERAGED_SEEDS)]),
   }
   if train_images is not None:
-    factories['nn'] = lambda: baselines.nn_method(train_images)
+    factories['nn'] = lambda: classical.nn_method(train_images)
   if context_encoder.is_model_dir(ce_model_dir):
     factories['ce'] = lambda: context_encoder.context_encoder_method(
         ce_model_dir)

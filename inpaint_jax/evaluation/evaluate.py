@@ -23,20 +23,23 @@ from typing import Any, Callable, Sequence, Union
 import jax
 import numpy as np
 
-from inpaint_jax import checkpoints, classifier, distributed, fullsize
+from inpaint_jax import checkpoints
+from inpaint_jax.evaluation import semantic as semantic_lib
+from inpaint_jax import distributed
+from inpaint_jax import fullsize
 from inpaint_jax import inpaint
 from inpaint_jax import masks as masks_lib
 from inpaint_jax import methods
 from inpaint_jax import metrics
-from inpaint_jax import output_dirs
-from inpaint_jax import results
+from inpaint_jax.evaluation import output_dirs
+from inpaint_jax.evaluation import results
 from inpaint_jax.config import SearchConfig
 from inpaint_jax.errors import InputError
-from inpaint_jax.results import EvalResult
+from inpaint_jax.evaluation.results import EvalResult
 
 # What `evaluate` takes as `semantic`: (a classifier, the N true labels). The
 # classifier is predict_fn(images (N, H, W, C) in [-1, 1]) -> (N,) ints, or
-# the variables of a `classifier.Classifier` with the default config.
+# the variables of a `semantic_lib.Classifier` with the default config.
 Semantic = tuple[Union[Callable[[np.ndarray], np.ndarray], Any], Any]
 
 # The key order of metrics.json (the means of the metrics follow).
@@ -95,7 +98,7 @@ def evaluate(method: methods.Method, images: np.ndarray, names: Sequence[str],
       `results.write_all` (or `results.remove_partial`) removes them.
     show_progress: show a tqdm progress bar.
     semantic: optional (classifier, labels): classifier is
-      predict_fn(images) -> (N,) int classes, or classifier.Classifier
+      predict_fn(images) -> (N,) int classes, or semantic_lib.Classifier
       variables; labels (N,) ints. Adds the per-image metric 'correct' (1 if
       the inpainted image is classified as its label, else 0; the last
       metrics.csv column) and to the summary 'semantic_accuracy'
@@ -116,7 +119,7 @@ def evaluate(method: methods.Method, images: np.ndarray, names: Sequence[str],
   images = np.asarray(images, np.float32)
   masks = np.asarray(masks, np.float32)
   _check_counts(images, names, masks)
-  predict_fn, labels = classifier.semantic_inputs(semantic, len(images))
+  predict_fn, labels = semantic_lib.semantic_inputs(semantic, len(images))
   share = distributed.process_slice(len(images))
   batch_size = max(1, min(batch_size, share.stop - share.start))
   fingerprint = results.run_fingerprint(
@@ -144,7 +147,7 @@ def evaluate(method: methods.Method, images: np.ndarray, names: Sequence[str],
       **{f'mean_{k}': float(np.mean(v)) for k, v in per_image.items()},
   }
   if predict_fn is not None:
-    correct, accuracies = classifier.semantic_scores(
+    correct, accuracies = semantic_lib.semantic_scores(
         predict_fn, labels, images, masks, outputs['inpainted'])
     per_image['correct'] = correct
     summary.update(accuracies)

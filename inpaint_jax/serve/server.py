@@ -59,11 +59,11 @@ from inpaint_jax import blending
 from inpaint_jax import checkpoints
 from inpaint_jax import encoder as encoder_lib
 from inpaint_jax import fullsize
-from inpaint_jax import images as images_lib
+from inpaint_jax.data import images as images_lib
 from inpaint_jax import inpaint
-from inpaint_jax import input_pipeline
+from inpaint_jax.data import input_pipeline
 from inpaint_jax import masks as masks_lib
-from inpaint_jax import preprocessing
+from inpaint_jax.data import preprocessing
 from inpaint_jax.config import SearchConfig
 from inpaint_jax.errors import InputError
 from inpaint_jax.models import Discriminator, Generator
@@ -100,7 +100,7 @@ def default_models_dir() -> str:
 
 def web_file(name: str) -> bytes:
   """The bytes of one of the page's files (package data `inpaint_jax/web/`)."""
-  return (importlib.resources.files('inpaint_jax') / 'web' / name).read_bytes()
+  return (importlib.resources.files('inpaint_jax.serve') / 'web' / name).read_bytes()
 
 
 # Images and masks in, PNGs out ---------------------------------------------

@@ -31,9 +31,10 @@ import optax
 from absl import logging
 
 from inpaint_jax import checkpoints
+from inpaint_jax.training import run_state
 from inpaint_jax import distributed
-from inpaint_jax import images as image_io
-from inpaint_jax import input_pipeline
+from inpaint_jax.data import images as image_io
+from inpaint_jax.data import input_pipeline
 from inpaint_jax.config import ModelConfig, TrainConfig
 from inpaint_jax.errors import InputError, MissingInputError
 from inpaint_jax.models import Discriminator, Generator, init_variables, sample_z
@@ -238,15 +239,15 @@ def train_and_evaluate(model_config: ModelConfig, train_config: TrainConfig,
   global_batch = train_config.batch_size
   _check_inputs(model_config, global_batch, devices * processes,
                 train_images)
-  checkpoints.check_run_configs(workdir, model_config, train_config)
+  run_state.check_run_configs(workdir, model_config, train_config)
   base_key = jax.random.PRNGKey(train_config.seed)
   init_key, z_key, sample_key = jax.random.split(base_key, 3)
   state = create_state(model_config, train_config, init_key)
-  manager = checkpoints.training_manager(workdir, train_config.keep_checkpoints)
+  manager = run_state.training_manager(workdir, train_config.keep_checkpoints)
   state, meta = _starting_state(state, manager, model_config, init_model_dir)
   initialised_from = meta.get('initialised_from')
   # Only now, with every setting and input accepted, does the run exist.
-  checkpoints.write_run_configs(workdir, model_config, train_config)
+  run_state.write_run_configs(workdir, model_config, train_config)
   p_step = make_parallel_step(model_config, train_config)
   fixed_z = sample_z(sample_key, 64, model_config.z_dim)
   generator = Generator(model_config)
@@ -304,7 +305,7 @@ def train_loop(state: Any, step_fn: Callable[[Any, int], tuple[Any, Any]],
     state: the unreplicated state to continue from (restored or fresh).
     step_fn: (replicated state, step) -> (replicated state, replicated
       metrics); everything random in it must be a function of the step.
-    manager: the run's `checkpoints.training_manager`.
+    manager: the run's `run_state.training_manager`.
     workdir: the run directory (metrics.jsonl).
     num_steps: the run's total steps.
     stop_after: if set, return after this many steps of this call.
@@ -332,7 +333,7 @@ def train_loop(state: Any, step_fn: Callable[[Any, int], tuple[Any, Any]],
                                                  start + stop_after)
   metrics_path = os.path.join(workdir, 'metrics.jsonl')
   if jax.process_index() == 0:
-    checkpoints.trim_metrics_log(metrics_path, start)
+    run_state.trim_metrics_log(metrics_path, start)
   state = flax.jax_utils.replicate(state)
   from tqdm import auto as tqdm
   progress = tqdm.tqdm(total=num_steps, initial=start,
@@ -362,7 +363,7 @@ def train_loop(state: Any, step_fn: Callable[[Any, int], tuple[Any, Any]],
     if sample is not None and (done % sample_every == 0 or done == end):
       sample(state, done)
     if done % checkpoint_every == 0 or done == end:
-      checkpoints.save_train_state(
+      run_state.save_train_state(
           manager, done, distributed.unreplicate(state),
           {'wall_seconds': wall(), 'metrics': last, **extra_meta})
     progress.update(1)
@@ -395,7 +396,7 @@ def _starting_state(state: TrainState, manager, model_config: ModelConfig,
                     ) -> tuple[TrainState, dict[str, Any]]:
   """The run's latest intact checkpoint, else `init_model_dir`'s weights,
   else `state`; with the metadata carried on (wall time, lineage)."""
-  restored = checkpoints.restore_train_state(manager, state)
+  restored = run_state.restore_train_state(manager, state)
   if restored is not None:
     state, meta, _ = restored
     logging.info('Resumed from step %d.', int(state.step))
@@ -427,11 +428,11 @@ def restore_run(workdir: str, step: int | None = None
 
   The latest checkpoint of `workdir` (or the one at `step`), on the host.
   """
-  model_config, train_config = checkpoints.run_configs(workdir)
+  model_config, train_config = run_state.run_configs(workdir)
   template = create_state(model_config, train_config, jax.random.PRNGKey(0))
-  manager = checkpoints.training_manager(workdir, async_save=False)
+  manager = run_state.training_manager(workdir, async_save=False)
   try:
-    restored = checkpoints.restore_train_state(manager, template, step)
+    restored = run_state.restore_train_state(manager, template, step)
   finally:
     manager.close()
   if restored is None:

@@ -22,8 +22,12 @@ from typing import Any, Mapping, Sequence
 import jax
 import numpy as np
 
-from inpaint_jax import checkpoints, evaluate, images as image_io, train
-from inpaint_jax import input_pipeline
+from inpaint_jax import checkpoints
+from inpaint_jax.training import run_state
+from inpaint_jax.evaluation import evaluate
+from inpaint_jax.data import images as image_io
+from inpaint_jax.training import train_dcgan
+from inpaint_jax.data import input_pipeline
 from inpaint_jax import methods
 from inpaint_jax.config import SearchConfig
 from inpaint_jax.errors import InputError
@@ -49,7 +53,7 @@ def run_validation_images(workdir: str, dataset: str, limit: int,
                           ) -> tuple[np.ndarray, list[str]]:
   """(images, names): the first `limit` images of the data set's validation
   slice at the resolution of the training run in `workdir`, in [-1, 1]."""
-  model_config, _ = checkpoints.run_configs(workdir)
+  model_config, _ = run_state.run_configs(workdir)
   return input_pipeline.load_split(dataset, 'validation', source=source,
                                    data_dir=data_dir,
                                    size=model_config.resolution, limit=limit)
@@ -91,7 +95,7 @@ def validation_curve(workdir: str, images: np.ndarray, names: Sequence[str],
   if every < 1:
     raise InputError(f'every={every}: evaluate every N-th step, N >= 1.')
   done = {(r['step'], r['mask']) for r in read_curve(workdir)}
-  steps = [s for s in checkpoints.checkpoint_steps(workdir) if s % every == 0]
+  steps = [s for s in run_state.checkpoint_steps(workdir) if s % every == 0]
   if not steps:
     raise InputError(f'{workdir} holds no training checkpoint at a multiple'
                      f' of {every} steps; train first, or lower --every.')
@@ -103,10 +107,10 @@ def validation_curve(workdir: str, images: np.ndarray, names: Sequence[str],
     todo = [k for k in kinds if (step, k) not in done]
     if not todo:
       continue
-    config, state, meta, _ = train.restore_run(workdir, step)
+    config, state, meta, _ = train_dcgan.restore_run(workdir, step)
     method = methods.zsearch_method(
-        config, train.generator_variables(state),
-        train.discriminator_variables(state), search_config, seed=seed)
+        config, train_dcgan.generator_variables(state),
+        train_dcgan.discriminator_variables(state), search_config, seed=seed)
     for kind in todo:
       result = evaluate.evaluate(method, images, names, masks[kind],
                                  batch_size=batch_size,
@@ -237,13 +241,13 @@ def samples_over_time(workdir: str, steps: Sequence[int], path: str,
 
   Shows how the generator's samples change as training goes on.
   """
-  config, _ = checkpoints.run_configs(workdir)
+  config, _ = run_state.run_configs(workdir)
   z = sample_z(jax.random.PRNGKey(seed), count, config.z_dim)
   rows = []
   for step in steps:
-    _, state, _, _ = train.restore_run(workdir, step)
+    _, state, _, _ = train_dcgan.restore_run(workdir, step)
     rows.append(np.asarray(Generator(config).apply(
-        train.generator_variables(state), z)))
+        train_dcgan.generator_variables(state), z)))
   image_io.save_png(path, image_io.image_grid(np.concatenate(rows), count))
 
 
@@ -271,7 +275,7 @@ def export_checkpoint(workdir: str, export_dir: str, *,
   Args:
     workdir: a run of experiments.train_dcgan, ideally with a validation
       curve (validation_curve).
-    export_dir: the model directory to write (as train.export_model).
+    export_dir: the model directory to write (as train_dcgan.export_model).
     step: the checkpoint to export; None: `best_step` of the validation
       curve, or the latest checkpoint if the run has no curve.
     weights_dtype: 'float32', or 'bfloat16' / 'float16' (half the size on
@@ -295,8 +299,8 @@ def export_checkpoint(workdir: str, export_dir: str, *,
       STORED_WEIGHTS_TOLERANCE_DB or more (the directory is written; export
       another dtype instead).
   """
-  checkpoints.run_configs(workdir)  # A training run, else one clear error.
-  available = checkpoints.checkpoint_steps(workdir)
+  run_state.run_configs(workdir)  # A training run, else one clear error.
+  available = run_state.checkpoint_steps(workdir)
   rows = read_curve(workdir)
   if step is None:
     step = best_step(rows) if rows else (available[-1] if available else None)
@@ -312,7 +316,7 @@ def export_checkpoint(workdir: str, export_dir: str, *,
            'validation_curve': [{k: r.get(k) for k in (
                'step', 'wall_seconds', 'mask', 'num_images', 'iterations',
                'window', 'mean_psnr', 'mean_psnr_mean_fill')} for r in rows]}
-  path = train.export_model(workdir, export_dir, weights_dtype, step=step)
+  path = train_dcgan.export_model(workdir, export_dir, weights_dtype, step=step)
   if rows:
     # Drawn from the rows, not copied: a curve run killed part-way leaves
     # an older validation.png behind.
@@ -327,9 +331,9 @@ def export_checkpoint(workdir: str, export_dir: str, *,
     masks = {kind: evaluate.make_masks(kind, None, len(check_images),
                                        check_images.shape[1], mask_key)
              for kind in kinds}
-    config, state, _, _ = train.restore_run(workdir, step)
-    before = _zsearch_psnr(config, train.generator_variables(state),
-                           train.discriminator_variables(state), check_images,
+    config, state, _, _ = train_dcgan.restore_run(workdir, step)
+    before = _zsearch_psnr(config, train_dcgan.generator_variables(state),
+                           train_dcgan.discriminator_variables(state), check_images,
                            check_names, masks, search_config, seed)
     after = _zsearch_psnr(*checkpoints.restore_model(path), check_images,
                           check_names, masks, search_config, seed)

@@ -210,7 +210,7 @@ def semantic_for_split(dataset: str, split: str, names: Sequence[str],
     data_dir: the data root (default input_pipeline.default_data_dir()).
     required: raise MissingInputError if `directory` holds no classifier.
   """
-  from inpaint_jax import input_pipeline  # Only when scoring semantics.
+  from inpaint_jax.data import input_pipeline  # Only when scoring semantics.
   splits = {'test': 'test', 'validation': 'train'}
   if not directory or dataset != 'svhn' or split not in splits:
     return None

@@ -33,15 +33,15 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from inpaint_jax import checkpoints
-from inpaint_jax import context_encoder as ce
+from inpaint_jax.training import run_state
+from inpaint_jax.baselines import context_encoder as ce
 from inpaint_jax import distributed
-from inpaint_jax import evaluate
-from inpaint_jax import images as image_io
-from inpaint_jax import input_pipeline
+from inpaint_jax.evaluation import evaluate
+from inpaint_jax.data import images as image_io
+from inpaint_jax.data import input_pipeline
 from inpaint_jax import masks as masks_lib
 from inpaint_jax import metrics as metrics_lib
-from inpaint_jax import train as dcgan_train
+from inpaint_jax.training import train_dcgan as dcgan_train
 from inpaint_jax.errors import InputError
 from inpaint_jax.models import Discriminator
 
@@ -219,15 +219,15 @@ def train(config: ce.ContextEncoderConfig, train_images, workdir: str, *,
   """
   devices = jax.local_device_count()
   _check_inputs(config, devices, train_images)
-  checkpoints.check_run_record(
+  run_state.check_run_record(
       workdir, RUN_CONFIG_FILE, 'a Context Encoder run',
-      lambda saved: checkpoints.changed_settings(saved, config.to_dict(),
+      lambda saved: run_state.changed_settings(saved, config.to_dict(),
                                                  ce.BOOKKEEPING))
   init_key, step_key = jax.random.split(jax.random.PRNGKey(config.seed))
-  manager = checkpoints.training_manager(workdir, config.keep_checkpoints)
-  state, meta = checkpoints.resume_train_state(
+  manager = run_state.training_manager(workdir, config.keep_checkpoints)
+  state, meta = run_state.resume_train_state(
       manager, create_state(config, init_key))
-  checkpoints.write_run_record(workdir, RUN_CONFIG_FILE, config.to_dict())
+  run_state.write_run_record(workdir, RUN_CONFIG_FILE, config.to_dict())
   p_step = make_parallel_step(config)
   sample_images = np.asarray(
       train_images[np.arange(min(SAMPLE_IMAGES, len(train_images)))])
@@ -297,9 +297,9 @@ def restore_run(workdir: str) -> tuple[ce.ContextEncoderConfig,
   with open(path) as f:
     config = ce.ContextEncoderConfig.from_dict(json.load(f))
   template = create_state(config, jax.random.PRNGKey(0))
-  manager = checkpoints.training_manager(workdir, async_save=False)
+  manager = run_state.training_manager(workdir, async_save=False)
   try:
-    restored = checkpoints.restore_train_state(manager, template)
+    restored = run_state.restore_train_state(manager, template)
   finally:
     manager.close()
   if restored is None:
