@@ -107,9 +107,10 @@ def main() -> int:
   args = parser.parse_args()
   sys.path.insert(0, _ROOT)
   from playwright.sync_api import sync_playwright
-  from inpaint_jax.serve import server as serve
+  from inpaint_jax.serve import app as app_lib
+  from inpaint_jax.serve import handler
   start = time.time()
-  with serve.running(serve.App(args.models_dir, args.data_dir)) as url:
+  with handler.running(app_lib.App(args.models_dir, args.data_dir)) as url:
     with sync_playwright() as playwright:
       browser = launch(playwright, args.chromium)
       try:

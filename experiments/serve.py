@@ -20,7 +20,9 @@ import signal
 from absl import flags
 
 from experiments import _cli
-from inpaint_jax.serve import server
+from inpaint_jax.serve import app as app_lib
+from inpaint_jax.serve import handler
+from inpaint_jax.serve import registry
 from inpaint_jax.errors import MissingInputError
 
 _PORT = flags.DEFINE_integer('port', 8000, 'Port to listen on (0: any free'
@@ -29,7 +31,7 @@ _HOST = flags.DEFINE_string(
     'host', '127.0.0.1', 'Address to listen on; 0.0.0.0 lets other machines'
     ' reach the page (and run jobs on this one).')
 _MODELS_DIR = flags.DEFINE_string(
-    'models_dir', server.default_models_dir(),
+    'models_dir', registry.default_models_dir(),
     'Folder of model directories (each with a model_config.json) to offer.')
 _DATA_DIR = _cli.define_data_dir_flag()
 flags.adopt_module_key_flags(_cli)
@@ -47,9 +49,9 @@ def main(argv):
         f'No folder at --models_dir={_MODELS_DIR.value!r}; point it at a'
         ' folder of model directories (the project\'s models/ by default).')
   signal.signal(signal.SIGTERM, _stop)
-  app = server.App(_MODELS_DIR.value, _DATA_DIR.value)
+  app = app_lib.App(_MODELS_DIR.value, _DATA_DIR.value)
   try:
-    http_server = server.make_server(app, _HOST.value, _PORT.value)
+    http_server = handler.make_server(app, _HOST.value, _PORT.value)
   except BaseException:
     app.close()
     raise

@@ -3,10 +3,11 @@
 Loads the page served by inpaint_jax.serve (the tiny model, small photos),
 paints a hole with the mouse (or picks a mask kind on an uploaded photo), runs
 a short z-search and reads the result PNG back: it must equal the photo
-outside the hole and differ from it inside. Skipped, saying why, when
-Playwright or Chromium is missing (Debian: `apt-get install chromium`;
-`pip install -e '.[test]'` installs Playwright). The page is driven with the
-functions of docs/make_screenshot.py, which makes the README's picture.
+outside the hole and differ from it inside. Marked `requires_chromium`:
+skipped, saying why, when Playwright or Chromium is missing (Debian:
+`apt-get install chromium`; `pip install -e '.[test]'` installs Playwright).
+The page is driven with the functions of docs/make_screenshot.py, which makes
+the README's picture.
 """
 
 import importlib.util
@@ -20,22 +21,12 @@ from PIL import Image
 import pytest
 
 from inpaint_jax import checkpoints
-from inpaint_jax.serve import server
-CHROMIUM = os.environ.get('CHROMIUM', '/usr/bin/chromium')
-_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from inpaint_jax.serve import app as app_lib
+from inpaint_jax.serve import handler
+from tests.conftest import CHROMIUM
 
-try:
-  from playwright.sync_api import sync_playwright
-except ImportError:
-  print('test_browser: skipped, playwright is not installed'
-        " (pip install -e '.[test]').")
-  pytest.skip('playwright is not installed (pip install -e ".[test]")',
-              allow_module_level=True)
-if not os.path.isfile(CHROMIUM):
-  print(f'test_browser: skipped, no Chromium at {CHROMIUM}'
-        ' (apt-get install chromium, or set $CHROMIUM).')
-  pytest.skip(f'no Chromium at {CHROMIUM} (apt-get install chromium, or set'
-              ' $CHROMIUM)', allow_module_level=True)
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+pytestmark = pytest.mark.requires_chromium
 
 
 def _load_driver():
@@ -60,14 +51,16 @@ def url(tmp_path_factory, tiny_config, tiny_variables):
   test_dir = root / 'data' / 'celeba' / 'test'
   test_dir.mkdir(parents=True)
   Image.fromarray(PHOTO).save(test_dir / '000.png')
-  with server.running(server.App(str(root / 'models'),
-                               str(root / 'data'))) as base:
+  with handler.running(app_lib.App(str(root / 'models'),
+                                   str(root / 'data'))) as base:
     yield base
 
 
 @pytest.fixture(scope='module')
 def page():
-  with sync_playwright() as playwright:
+  # Imported here: without Playwright the marker skips the module's tests.
+  from playwright import sync_api  # pylint: disable=g-import-not-at-top
+  with sync_api.sync_playwright() as playwright:
     browser = driver.launch(playwright, CHROMIUM)
     try:
       yield browser.new_page(viewport={'width': 1280, 'height': 900})

@@ -18,10 +18,6 @@ from PIL import Image
 from inpaint_jax.data import input_pipeline
 from inpaint_jax.data import preprocessing
 DATA_DIR = input_pipeline.default_data_dir()
-needs_data = pytest.mark.skipif(
-    not all(os.path.isdir(os.path.join(DATA_DIR, d))
-            for d in input_pipeline.DATASETS),
-    reason=f'shared data not found at {DATA_DIR}')
 
 
 def _manual(path, crop_side=None, box_side=None):
@@ -38,14 +34,14 @@ def _manual(path, crop_side=None, box_side=None):
 
 def test_default_data_dir(monkeypatch):
   monkeypatch.delenv(input_pipeline.DATA_DIR_ENV, raising=False)
-  root = os.path.dirname(os.path.dirname(input_pipeline.__file__))
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # repo
   assert input_pipeline.default_data_dir() == os.path.normpath(
       os.path.join(root, '..', 'shared', 'data'))
   monkeypatch.setenv(input_pipeline.DATA_DIR_ENV, '/somewhere/else')
   assert input_pipeline.default_data_dir() == '/somewhere/else'
 
 
-@needs_data
+@pytest.mark.requires_data(*input_pipeline.DATASETS)
 @pytest.mark.parametrize('dataset', input_pipeline.DATASETS)
 def test_shared_folders_load_as_64x64_rgb(dataset):
   for split in ('train', 'test'):
@@ -60,7 +56,7 @@ def test_shared_folders_load_as_64x64_rgb(dataset):
   np.testing.assert_allclose(as_uint8 / 127.5 - 1, images[:2], atol=1e-6)
 
 
-@needs_data
+@pytest.mark.requires_data(*input_pipeline.DATASETS)
 @pytest.mark.parametrize('dataset,crop_side', [
     ('celeba', lambda w, h: 54),  # 89x109 shared copies: 108/178 of 89.
     ('cars', lambda w, h: 96),    # 128x96 frames: the central 96x96.
@@ -76,7 +72,7 @@ def test_crop_matches_manual_pil(dataset, crop_side):
       images[0], _manual(os.path.join(path, name), crop_side))
 
 
-@needs_data
+@pytest.mark.requires_data('svhn/test')
 def test_svhn_labels_file_is_ignored():
   path = os.path.join(DATA_DIR, 'svhn', 'test')
   assert os.path.exists(os.path.join(path, 'labels.csv'))
@@ -208,7 +204,7 @@ def test_train_batch_accepts_a_jax_key():
 
 @pytest.fixture
 def mock_tfds():
-  tfds = pytest.importorskip('tensorflow_datasets')
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   # USE_CODE: examples are generated from the builder's features (no metadata
   # files for these builders ship with tfds, so USE_FILES would fail).
   with tfds.testing.mock_data(num_examples=5,
@@ -276,7 +272,7 @@ def test_training_and_validation_split_of_a_folder_tree(tmp_path):
     input_pipeline.training_images('celeba', data_dir=str(tmp_path), holdout=6)
 
 
-@needs_data
+@pytest.mark.requires_data('svhn/train')
 def test_validation_split_is_the_held_out_end_of_train():
   images, names = input_pipeline.load_split('svhn', 'validation', limit=4)
   train_names = input_pipeline.list_images(

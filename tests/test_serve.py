@@ -1,4 +1,4 @@
-"""The web page's server (inpaint_jax/server.py), over HTTP, without a browser.
+"""The web page's server (inpaint_jax/serve/), over HTTP, without a browser.
 
 A server on a free port in a thread, with the tiny model saved as
 `celeba16` and a few small test photos in a temporary data folder.
@@ -23,14 +23,19 @@ from inpaint_jax import checkpoints
 from inpaint_jax import encoder
 from inpaint_jax import fullsize
 from inpaint_jax.data import images as images_lib
-from inpaint_jax.serve import server
+from inpaint_jax.serve import app as app_lib
+from inpaint_jax.serve import fields
+from inpaint_jax.serve import handler
+from inpaint_jax.serve import jobs
+from inpaint_jax.serve import registry
+
 PHOTO_SIZES = ((30, 40), (16, 16), (41, 23))  # (width, height) of test 0, 1, 2
 PHOTOS = [np.random.default_rng(i).integers(0, 256, (h, w, 3), dtype=np.uint8)
           for i, (w, h) in enumerate(PHOTO_SIZES)]
 
 
 def png(pixels) -> bytes:
-  return server.png_bytes(np.asarray(pixels, np.uint8))
+  return fields.png_bytes(np.asarray(pixels, np.uint8))
 
 
 def as_data_url(data: bytes) -> str:
@@ -68,7 +73,7 @@ def dirs(tmp_path_factory, tiny_config, tiny_variables):
 @pytest.fixture(scope='module')
 def url(dirs):
   models_dir, data_dir, _ = dirs
-  with server.running(server.App(models_dir, data_dir)) as base:
+  with handler.running(app_lib.App(models_dir, data_dir)) as base:
     yield base
 
 
@@ -114,7 +119,7 @@ def test_page_and_its_files_load_nothing_from_outside(url):
   assert status == 200 and b'app.js' in page and b'style.css' in page
   for name in ('index.html', 'app.js', 'style.css'):
     status, text = call(url, '/' + name, raw=True)
-    assert status == 200 and text == server.web_file(name)
+    assert status == 200 and text == handler.web_file(name)
     assert b'http://' not in text and b'https://' not in text
     assert b'//fonts.' not in text and b'cdn' not in text.lower()
   assert call(url, '/nothing_here')[0] == 404
@@ -140,7 +145,7 @@ def test_a_job_can_start_from_the_models_encoder(tmp_path, tiny_config,
                encoder.init_variables(tiny_config, config,
                                       jax.random.PRNGKey(0)),
                encoder.generator_record(model_dir))
-  with server.running(server.App(str(models_dir), str(tmp_path))) as base:
+  with handler.running(app_lib.App(str(models_dir), str(tmp_path))) as base:
     status, listing = call(base, '/api/models')
     assert [m['encoder'] for m in listing['models']] == [True]
     photo = PHOTOS[1]
@@ -187,7 +192,7 @@ def test_drawn_mask_job_changes_only_the_hole(url, dirs):
   assert job['preview'].startswith('data:image/png;base64,')
   results = {name: read_png(call(url, info['url'], raw=True)[1])
              for name, info in job['results'].items()}
-  assert set(results) == set(server.RESULT_NAMES)
+  assert set(results) == set(jobs.RESULT_NAMES)
   known = mask > 127
   result = results['result']
   assert result.shape == photo.shape
@@ -289,7 +294,7 @@ def test_missing_data_is_said_and_the_server_stops_cleanly(dirs, tmp_path):
   ours = lambda: {t for t in threading.enumerate()
                   if t.name.startswith('inpaint-')}
   before = ours()
-  with server.running(server.App(dirs[0], str(tmp_path))) as base:
+  with handler.running(app_lib.App(dirs[0], str(tmp_path))) as base:
     port = int(base.rsplit(':', 1)[1])
     [model] = call(base, '/api/models')[1]['models']
     assert model['test_images'] == 0 and '--data_dir' in model['data_note']
@@ -298,3 +303,8 @@ def test_missing_data_is_said_and_the_server_stops_cleanly(dirs, tmp_path):
   assert ours() == before  # The new server's and runner's threads ended.
   with socket.socket() as s:
     assert s.connect_ex(('127.0.0.1', port)) != 0
+
+
+def test_the_default_models_folder_is_the_projects():
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  assert registry.default_models_dir() == os.path.join(root, 'models')

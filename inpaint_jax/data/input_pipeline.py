@@ -31,7 +31,9 @@ from inpaint_jax.data.preprocessing import CROPS, DATASETS, preprocess
 
 TFDS_NAMES = {'celeba': 'celeb_a', 'svhn': 'svhn_cropped', 'cars': 'cars196'}
 DATA_DIR_ENV = 'INPAINT_DATA_DIR'
-_PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# inpaint_jax/data/input_pipeline.py -> the project root, two folders up.
+_PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
 _PROGRESS_MIN = 500  # Show a progress bar from this many images on.
 # The last VALIDATION_HOLDOUT train images of every data set are never trained
 # on: they are the validation slice (--split=validation) for tuning.
@@ -312,6 +314,22 @@ def _seed_words(key_or_seed: Any) -> list[int]:
   return [int(w) for w in np.asarray(key, np.uint32).ravel()]
 
 
+def batch_rows(n: int, batch_size: int, seed: Any, step: int) -> np.ndarray:
+  """The rows (of n training images) of the global batch of `step`.
+
+  Each epoch is a fresh permutation seeded by (seed, epoch); the remainder
+  of an epoch is dropped. `train_batch` reads these rows; a trainer with
+  labels takes the same rows of its labels.
+  """
+  if not 1 <= batch_size <= n:
+    raise InputError(f'batch_size={batch_size} must lie in [1, {n}] (the'
+                     ' number of training images); use a smaller batch or'
+                     ' more images.')
+  epoch, position = divmod(step, n // batch_size)
+  order = np.random.default_rng(_seed_words(seed) + [epoch, 0]).permutation(n)
+  return order[position * batch_size:(position + 1) * batch_size]
+
+
 def train_batch(images, batch_size: int, seed: Any, step: int, *,
                 flip: bool = True, process_index: int = 0,
                 process_count: int = 1) -> np.ndarray:
@@ -336,22 +354,15 @@ def train_batch(images, batch_size: int, seed: Any, step: int, *,
   Returns:
     float32 (B // P, H, W, C) in [-1, 1].
   """
-  n = len(images)
-  if not 1 <= batch_size <= n:
-    raise InputError(f'batch_size={batch_size} must lie in [1, {n}] (the'
-                     ' number of training images); use a smaller batch or'
-                     ' more images.')
   if batch_size % process_count:
     raise InputError(f'batch_size={batch_size} is not divisible by'
                      f' {process_count} processes.')
   if not 0 <= process_index < process_count:
     raise ValueError(f'process_index={process_index} is outside'
                      f' [0, {process_count}).')
-  seed = _seed_words(seed)
-  epoch, position = divmod(step, n // batch_size)
-  order = np.random.default_rng(seed + [epoch, 0]).permutation(n)
-  rows = order[position * batch_size:(position + 1) * batch_size]
-  flips = np.random.default_rng(seed + [step, 1]).random(len(rows)) < 0.5
+  rows = batch_rows(len(images), batch_size, seed, step)
+  flips = np.random.default_rng(
+      _seed_words(seed) + [step, 1]).random(len(rows)) < 0.5
   lo = process_index * len(rows) // process_count
   hi = (process_index + 1) * len(rows) // process_count
   batch = np.asarray(images[rows[lo:hi]])

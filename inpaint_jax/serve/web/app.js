@@ -1,5 +1,5 @@
 // The inpainting page: pick a model and a photo, paint the hole, run the
-// z-search on the server (inpaint_jax/serve.py) and watch it. No libraries.
+// z-search on the server (inpaint_jax/serve/) and watch it. No libraries.
 'use strict';
 
 const $ = (id) => document.getElementById(id);
