@@ -53,6 +53,7 @@ from inpaint_jax import checkpoints
 from inpaint_jax import encoder
 from inpaint_jax.evaluation import evaluate
 from inpaint_jax import inpaint
+from inpaint_jax import latent_search
 from inpaint_jax import masks
 from inpaint_jax.data import input_pipeline
 from inpaint_jax import metrics
@@ -155,8 +156,8 @@ def timed_search(model_dir: str, images: np.ndarray,
                  ) -> tuple[float, np.ndarray, np.ndarray]:
   """(seconds, PSNR (N,), iterations run (N,)) of the z-search + one blend.
 
-  Compilation is left out: a fixed-length search is `inpaint.search_latents`
-  compiled ahead of time, then timed; an early-stopped one (which compiles
+  Compilation is left out: a fixed-length search is
+  `latent_search.search_latents` compiled ahead of time, then timed; an early-stopped one (which compiles
   one chunk per batch size the batch shrinks through) runs once untimed,
   then `inpaint.search` is timed. With `encoder_dir` the search starts from
   the encoder's latents (`encoder.initial_latents`, compiled by an untimed
@@ -182,7 +183,7 @@ def timed_search(model_dir: str, images: np.ndarray,
     common.block(search().generated)
   else:
     compiled, _ = common.compile_fn(
-        inpaint.search_latents, g_vars, d_vars, masked, image_masks, z0,
+        latent_search.search_latents, g_vars, d_vars, masked, image_masks, z0,
         generator=generator, discriminator=discriminator, config=config)
     search = lambda: inpaint.SearchResult(
         **compiled(g_vars, d_vars, masked, image_masks, start_latents()))

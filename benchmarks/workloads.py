@@ -1,6 +1,6 @@
 """The measured workloads, without flags, shared by the benchmark scripts.
 
-* `zsearch`: seconds per Adam step of `inpaint.search_latents`.
+* `zsearch`: seconds per Adam step of `latent_search.search_latents`.
 * `zsearch_flops`: XLA FLOPs of one loss + gradient step of the z-search.
 * `train`: seconds per `train.train_step`, with its FLOPs.
 """
@@ -15,6 +15,7 @@ import jax.numpy as jnp
 
 from benchmarks import common
 from inpaint_jax import inpaint
+from inpaint_jax import latent_search
 from inpaint_jax import masks
 from inpaint_jax import models
 from inpaint_jax.training import train_dcgan as train_lib
@@ -34,10 +35,10 @@ def zsearch_flops(generator: models.Generator,
 
   def loss_grad(z, images, weights):
     def total(z):
-      loss, _ = inpaint.latent_loss(z, g_vars, d_vars, images, weights,
-                                    generator=generator,
-                                    discriminator=discriminator,
-                                    lam=SearchConfig.lam)
+      loss, _ = latent_search.latent_loss(z, g_vars, d_vars, images, weights,
+                                          generator=generator,
+                                          discriminator=discriminator,
+                                          lam=SearchConfig.lam)
       return jnp.sum(loss.total)
     return jax.grad(total)(z)
 
@@ -49,7 +50,7 @@ def zsearch_flops(generator: models.Generator,
 def zsearch(width: int, batch: int, restarts: int = 1, impl: str = 'auto',
             dtype: Any = jnp.float32, iterations: int = 10, repeats: int = 3,
             kernel: int = 5, flops: bool = True) -> dict[str, Any]:
-  """Times `inpaint.search_latents` (centre masks, 64x64, random G and D).
+  """Times `latent_search.search_latents` (centre masks, 64x64, random G and D).
 
   The batch is split over the local devices that divide it, as in
   `inpaint.search` (on a CPU: one device, unless
@@ -79,7 +80,8 @@ def zsearch(width: int, batch: int, restarts: int = 1, impl: str = 'auto',
   def timed(n):
     kwargs = dict(generator=generator, discriminator=discriminator,
                   config=SearchConfig(iterations=n, restarts=restarts))
-    return common.time_compiled(inpaint.search_latents, args, repeats, kwargs)
+    return common.time_compiled(latent_search.search_latents, args, repeats,
+                                kwargs)
 
   compile_s, short, _ = timed(iterations)
   _, long, _ = timed(2 * iterations)

@@ -4,8 +4,8 @@ r"""z-search throughput: seconds per Adam step, images/s, FLOP/s, roofline.
   python -m benchmarks.zsearch --quick            # ~2 minutes on a 2-core CPU
   python -m benchmarks.zsearch --dtype=bfloat16   # G and D computing in bf16
 
-What is timed is `inpaint.search_latents` (the jitted, vmapped Adam loop of
-Sec. 3.3 with G and D in inference mode, centre masks, 64x64, 5x5 kernels,
+What is timed is `latent_search.search_latents` (the jitted, vmapped Adam loop
+of Sec. 3.3 with G and D in inference mode, centre masks, 64x64, 5x5 kernels,
 randomly initialised G and D: the time does not depend on the weights).
 
 * step_s: seconds per Adam step, from two compiled searches of N and 2N

@@ -14,7 +14,8 @@ from absl import logging
 import jax
 
 from inpaint_jax import distributed
-from inpaint_jax.config import ModelConfig, SearchConfig, TrainConfig
+from inpaint_jax.config import (BOOKKEEPING, ModelConfig, SearchConfig,
+                                TrainConfig)
 from inpaint_jax.errors import InputError
 
 # Iterations of the z-search when a command does not say: 300 takes about a
@@ -156,12 +157,6 @@ def command_line(module: str) -> str:
   return f'python -m {module} ' + shlex.join(sys.argv[1:])
 
 
-def card_command(command: str) -> str:
-  """The closing section of a trained model's card: the command."""
-  return ('Command (run again with the same --workdir it resumes, or only'
-          f' re-exports):\n\n```\n{command}\n```\n')
-
-
 def note_if_fewer(found: int, asked: int, where: str) -> None:
   """Says on stderr when a source holds fewer images than --num_images."""
   if found < asked:
@@ -210,6 +205,24 @@ def define_train_flags() -> Callable[..., TrainConfig]:
   """Every TrainConfig field as a flag; returns `train_config()`."""
   return define_config_flags(
       TrainConfig, tuple(f.name for f in dataclasses.fields(TrainConfig)))
+
+
+def bookkeeping_fields(cls: type) -> tuple[str, ...]:
+  """The bookkeeping fields (config.BOOKKEEPING) of the trainer config `cls`:
+  with `define_config_flags`, the same flags for every trainer."""
+  names = {f.name for f in dataclasses.fields(cls)}
+  return tuple(name for name in BOOKKEEPING if name in names)
+
+
+def define_run_flags() -> tuple[flags.FlagHolder, flags.FlagHolder]:
+  """--workdir and --stop_after, the same for every trainer."""
+  workdir = flags.DEFINE_string(
+      'workdir', None, 'Run directory (run again with the same one, it'
+      ' resumes).', required=True)
+  stop_after = flags.DEFINE_integer(
+      'stop_after', None, 'Stop after this many steps of this invocation (the'
+      ' run can be resumed).', lower_bound=1)
+  return workdir, stop_after
 
 
 def define_model_flags() -> Callable[..., ModelConfig]:

@@ -17,7 +17,9 @@ from absl import flags
 from experiments import _cli
 from inpaint_jax import checkpoints
 from inpaint_jax.data import input_pipeline
+from inpaint_jax.training import export
 from inpaint_jax.training import validation
+
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Training run directory.',
                                required=True)
 _EXPORT_DIR = flags.DEFINE_string('export_dir', None,
@@ -48,14 +50,14 @@ def main(argv):
     images, names = validation.run_validation_images(
         _WORKDIR.value, _DATASET.value, _CHECK_IMAGES.value, _SOURCE.value,
         _DATA_DIR.value)
-  added = validation.export_checkpoint(
+  added = export.export_checkpoint(
       _WORKDIR.value, _EXPORT_DIR.value, step=_STEP.value,
       weights_dtype=_WEIGHTS_DTYPE.value, check_images=images,
       check_names=names, search_config=search_config)
   print(f"Step {added['selected_step']} ({added['selected_by']}) written to"
         f' {_EXPORT_DIR.value}')
   dtype = _WEIGHTS_DTYPE.value
-  check = added.get(validation.stored_weights_check_key(dtype), {})
+  check = added.get(checkpoints.stored_weights_check_key(dtype), {})
   for kind, psnr in check.get('psnr', {}).items():
     print(f"  {kind}: validation PSNR {psnr['float32']:.3f} dB (float32"
           f" weights), {psnr[dtype]:.3f} dB ({dtype} weights)")

@@ -42,7 +42,7 @@ from inpaint_jax import checkpoints
 from inpaint_jax.evaluation import semantic
 from inpaint_jax import encoder
 from inpaint_jax.evaluation import evaluate
-from inpaint_jax import fullsize
+from inpaint_jax.evaluation import own_photos
 from inpaint_jax.data import input_pipeline
 from inpaint_jax import masks
 
@@ -113,8 +113,8 @@ def main(argv):
   if _IMAGES.value:
     images, names = input_pipeline.load_folder(
         _IMAGES.value, crop=_CROP.value, size=size, limit=_NUM_IMAGES.value)
-    photos = fullsize.Photos(_IMAGES.value, _CROP.value, _MASK_FILE.value)
-    photo_masks = fullsize.photo_view_masks(photos, names, size)
+    photos = own_photos.Photos(_IMAGES.value, _CROP.value, _MASK_FILE.value)
+    photo_masks = own_photos.photo_view_masks(photos, names, size)
   else:
     images, names = input_pipeline.load_split(
         _DATASET.value, _SPLIT.value, source=_SOURCE.value,

@@ -13,7 +13,7 @@ table1_ssim.md, table_all.md and, for SVHN, table_semantic.md (the digit
 classifier's accuracy on every method's results, --classifier) into
 --output_dir, with one result folder
 per (data set, mask, method) holding arrays.npz. From those it draws the
-paper's figures into --figures_dir (inpaint_jax/figures.py) and writes
+paper's figures into --figures_dir (inpaint_jax/report/figures.py) and writes
 --results_page (docs/RESULTS.md: what ran, the tables, the figures and a
 discussion computed from the numbers). 'ours' records its search every
 --record_every steps (Fig. 3b). Killed, it resumes: run the same command
@@ -44,6 +44,7 @@ from inpaint_jax.data import input_pipeline
 from inpaint_jax import masks as masks_lib
 from inpaint_jax.evaluation import reproduce
 from inpaint_jax.report import results_page
+from inpaint_jax.report import tables
 _PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 _DATASETS = flags.DEFINE_multi_enum('datasets', list(input_pipeline.DATASETS),
@@ -128,7 +129,7 @@ def main(argv):
       rows += reproduce.run_cell(dataset, kind, images, names, factories,
                                  names_here, _OUTPUT_DIR.value,
                                  batch_size=_BATCH.value, semantic=semantic)
-      reproduce.write_tables(rows, _OUTPUT_DIR.value)  # as the run goes
+      tables.write_tables(rows, _OUTPUT_DIR.value)  # as the run goes
     models = ([model_dir] if any(m.startswith('ours') for m in names_here)
               else []) + ([ce_model] if 'ce' in names_here else [])
     described[dataset] = results_page.DatasetInfo(

@@ -25,28 +25,27 @@ from __future__ import annotations
 import os
 
 from absl import flags
-import numpy as np
 
 from experiments import _cli
+from inpaint_jax.evaluation import model_card
 from inpaint_jax.evaluation import semantic
 from inpaint_jax.training import train_classifier
 from inpaint_jax.data import input_pipeline
+
 _DATA_DIR = _cli.define_data_dir_flag()
-_WORKDIR = flags.DEFINE_string('workdir', None, 'Run directory.',
-                               required=True)
+_WORKDIR, _STOP_AFTER = _cli.define_run_flags()
 _EXPORT_DIR = flags.DEFINE_string(
     'export_dir', None, 'If set, write the final classifier (and its card)'
     ' here, e.g. models/svhn_classifier.')
 _CONFIG = _cli.define_config_flags(
     semantic.ClassifierConfig,
-    ('num_steps', 'batch_size', 'learning_rate', 'seed', 'mask'),
-    positive=('num_steps', 'batch_size'),
+    ('batch_size', 'learning_rate', 'seed', 'mask')
+    + _cli.bookkeeping_fields(semantic.ClassifierConfig),
+    positive=('batch_size',)
+    + _cli.bookkeeping_fields(semantic.ClassifierConfig),
     helps={'mask': "Train and test on inputs with this mask kind's missing"
                    " pixels at 0 (center, pattern, random, half); empty:"
                    " whole images, the classifier that scores inpaintings."})
-_STOP_AFTER = flags.DEFINE_integer(
-    'stop_after', None, 'Stop after this many steps of this invocation.',
-    lower_bound=1)
 flags.adopt_module_key_flags(_cli)
 
 DATASET = 'svhn'
@@ -66,7 +65,7 @@ def main(argv):
   names = input_pipeline.list_images(train_dir)[:len(images)]
   labels = semantic.load_labels(train_dir, names)
   state, meta = train_classifier.train(config, images, labels, _WORKDIR.value,
-                                 stop_after=_STOP_AFTER.value)
+                                       stop_after=_STOP_AFTER.value)
   variables = {'params': state.params}
   test, test_names = input_pipeline.load_split(
       DATASET, 'test', data_dir=_DATA_DIR.value, size=config.resolution)
@@ -93,49 +92,8 @@ def main(argv):
                 'test_images': len(test), 'validation_accuracy': val_acc,
                 'validation_images': len(val), 'command': command}
     path = semantic.save(_EXPORT_DIR.value, config, variables, metadata)
-    with open(os.path.join(path, 'README.md'), 'w') as f:
-      f.write(_card(os.path.basename(path), config, variables, metadata))
+    model_card.write_card(path)
     print(f'Classifier written to {path}')
-
-
-def _card(name: str, config: semantic.ClassifierConfig, variables,
-          metadata: dict) -> str:
-  count = sum(int(np.size(x)) for x in
-              __import__('jax').tree_util.tree_leaves(variables))
-  augmentation = (f'random shifts of up to {config.shift} px, contrast'
-                  ' 0.7-1.3, polarity flips' if config.augment else 'none')
-  if config.mask:
-    purpose = f"""trained and tested on images with the {config.mask} mask's missing
-pixels at 0 (the masks of `experiments.inpaint`, seed 0). Not for scoring
-inpaintings: an estimate of how much of the digit the {config.mask} mask
-leaves, since an inpainting followed by a classifier is itself a classifier
-of the masked input."""
-  else:
-    purpose = """used to score inpaintings semantically: does the
-filled image still show its labelled digit? (`experiments.inpaint` and
-`experiments.model_card` report it as "semantic accuracy" for SVHN.)"""
-  inputs = f', {config.mask}-masked' if config.mask else ''
-  return f"""# {name}
-
-A small CNN digit classifier for 64x64 SVHN crops in [-1, 1]
-(`inpaint_jax.classifier`), {purpose}
-
-- Architecture: 2x2 average pool to 32x32, 3x3 convolutions with ReLU of
-  widths {list(config.widths)} (stride 2 from the second on), dense to
-  {config.num_classes} logits; {count} float32 parameters
-  ({count * 4 / 2**20:.2f} MB)
-- Training: {metadata['steps']} steps, batch {config.batch_size}, Adam lr
-  {config.learning_rate}, cross-entropy, seed {config.seed}; augmentation:
-  {augmentation}
-- Training data: {metadata['data']}; labels from svhn/train/labels.csv
-- Training wall time: {metadata['wall_seconds'] / 60:.1f} min (2-core CPU,
-  shared with other jobs)
-- Test accuracy: {metadata['test_accuracy'] * 100:.1f} % (all
-  {metadata['test_images']} svhn/test images{inputs})
-- Validation accuracy: {metadata['validation_accuracy'] * 100:.1f} % (the
-  {metadata['validation_images']}-image validation slice{inputs})
-
-{_cli.card_command(metadata['command'])}"""
 
 
 if __name__ == '__main__':

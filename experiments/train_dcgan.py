@@ -19,12 +19,14 @@ import jax
 from experiments import _cli
 from inpaint_jax import checkpoints
 from inpaint_jax.data import input_pipeline
+from inpaint_jax.training import export
 from inpaint_jax.training import train_dcgan
+
 _DATASET = flags.DEFINE_enum('dataset', 'celeba', input_pipeline.DATASETS,
                              'Data set to train on (its train split).')
 _SOURCE = _cli.define_source_flag()
 _DATA_DIR = _cli.define_data_dir_flag()
-_WORKDIR = flags.DEFINE_string('workdir', None, 'Run directory.', required=True)
+_WORKDIR, _STOP_AFTER = _cli.define_run_flags()
 _EXPORT_DIR = flags.DEFINE_string(
     'export_dir', None, 'If set, write the final model directory here.')
 _WEIGHTS_DTYPE = flags.DEFINE_enum(
@@ -35,9 +37,6 @@ _INIT_FROM = flags.DEFINE_string(
     ' run (continued training with a fresh optimiser); ignored on resume.')
 _MODEL_CONFIG = _cli.define_model_flags()
 _TRAIN_CONFIG = _cli.define_train_flags()
-_STOP_AFTER = flags.DEFINE_integer(
-    'stop_after', None, 'Stop after this many steps of this invocation.',
-    lower_bound=1)
 _INITIALIZE_DISTRIBUTED = _cli.define_distributed_flags()
 flags.adopt_module_key_flags(_cli)
 
@@ -50,13 +49,12 @@ def main(argv):
   images, description = input_pipeline.training_images(
       _DATASET.value, source=_SOURCE.value, data_dir=_DATA_DIR.value,
       size=model_config.resolution)
-  train_dcgan.train_and_evaluate(model_config, train_config, images,
-                           _WORKDIR.value, stop_after=_STOP_AFTER.value,
-                           data_description=description,
-                           init_model_dir=_INIT_FROM.value)
+  train_dcgan.train(model_config, train_config, images, _WORKDIR.value,
+                    stop_after=_STOP_AFTER.value, data_description=description,
+                    init_model_dir=_INIT_FROM.value)
   if _EXPORT_DIR.value:
-    path = train_dcgan.export_model(_WORKDIR.value, _EXPORT_DIR.value,
-                              _WEIGHTS_DTYPE.value)
+    path = export.export_model(_WORKDIR.value, _EXPORT_DIR.value,
+                               _WEIGHTS_DTYPE.value)
     if jax.process_index() == 0:
       print(f'Model written to {path}')
 

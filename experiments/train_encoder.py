@@ -32,33 +32,29 @@ from inpaint_jax.data import input_pipeline
 from inpaint_jax import masks
 from inpaint_jax import metrics
 from inpaint_jax.evaluation import reproduce
+from inpaint_jax.evaluation import model_card
 from inpaint_jax.config import SearchConfig
 from inpaint_jax.models import Discriminator, Generator
 
 _GENERATOR = flags.DEFINE_string('generator', None, 'Generator model'
                                  ' directory, e.g. models/celeba64.',
                                  required=True)
-_WORKDIR = flags.DEFINE_string('workdir', None, 'Run directory.',
-                               required=True)
+_WORKDIR, _STOP_AFTER = _cli.define_run_flags()
 _EXPORT_DIR = flags.DEFINE_string(
     'export_dir', None, 'If set, write the encoder (and its card) here, e.g.'
     ' models/celeba64_encoder.')
 _CONFIG = _cli.define_config_flags(
     encoder.EncoderConfig,
-    ('num_steps', 'batch_size', 'learning_rate', 'width', 'pixel_weight',
-     'seed'),
+    ('batch_size', 'learning_rate', 'width', 'pixel_weight', 'seed')
+    + _cli.bookkeeping_fields(encoder.EncoderConfig),
     helps={'width': 'Channels of the first layer.',
            'pixel_weight': 'Weight of the pixel term (--loss=both).'},
-    positive=('num_steps', 'batch_size', 'width'))
+    positive=('batch_size', 'width')
+    + _cli.bookkeeping_fields(encoder.EncoderConfig))
 _LOSS = flags.DEFINE_enum('loss', encoder.EncoderConfig.loss,
                           list(encoder.LOSSES),
                           'latent: (E - z)^2; pixel: L1 of G(E) on the known'
                           ' pixels; both: their sum (--pixel_weight).')
-_CHECKPOINT_EVERY = flags.DEFINE_integer(
-    'checkpoint_every', 100, 'Steps between checkpoints.', lower_bound=1)
-_STOP_AFTER = flags.DEFINE_integer(
-    'stop_after', None, 'Stop after this many steps of this invocation.',
-    lower_bound=1)
 _DATASET = flags.DEFINE_string(
     'dataset', None, 'Data set whose validation slice scores the encoder'
     ' (default: from the generator\'s name, e.g. celeba64 -> celeba; "none":'
@@ -82,7 +78,7 @@ def main(argv):
   generator = encoder.generator_record(_GENERATOR.value)
   state, meta = train_encoder.train(
       model, config, g_vars, _WORKDIR.value, generator=generator,
-      checkpoint_every=_CHECKPOINT_EVERY.value, stop_after=_STOP_AFTER.value)
+      stop_after=_STOP_AFTER.value)
   steps = int(state.step)
   print(f'{steps} steps, {meta["wall_seconds"]:.0f} s, last metrics'
         f' {meta["metrics"]}.')
@@ -100,9 +96,7 @@ def main(argv):
                 'validation_images': _VAL_IMAGES.value, 'command': command}
     path = encoder.save(_EXPORT_DIR.value, model, config, loaded.variables,
                         generator, metadata)
-    with open(os.path.join(path, 'README.md'), 'w') as f:
-      f.write(_card(os.path.basename(path), config, loaded.variables,
-                    metadata, _GENERATOR.value))
+    model_card.write_card(path)
     print(f'Encoder written to {path}')
 
 
@@ -146,59 +140,6 @@ def validate(loaded: encoder.LoadedEncoder, g_vars, d_vars, dataset: str,
     print(f'validation {dataset} {kind}: ' + ', '.join(
         f'{k}: {v:.2f} dB' for k, v in out[kind].items()), flush=True)
   return out
-
-
-def _card(name: str, config: encoder.EncoderConfig, variables,
-          metadata: dict, generator: str, notes: str = '') -> str:
-  """The encoder's README.md; `notes` (markdown) go before the command."""
-  count = sum(int(np.size(x)) for x in jax.tree_util.tree_leaves(variables))
-  widths = [config.width * 2**i for i in range(4)]
-  lines = []
-  validation = metadata['validation']
-  if validation:
-    columns = list(next(iter(validation.values())))
-    lines += ['| mask | ' + ' | '.join(columns) + ' |',
-              '| --- |' + ' --- |' * len(columns)]
-    lines += [f'| {kind} | ' + ' | '.join(
-        f'{v:.2f}' for v in validation[kind].values()) + ' |'
-              for kind in masks.KINDS if kind in validation]
-  table = '\n'.join(lines) or '(not scored)'
-  last = ', '.join(f'{k} {v:.4f}' for k, v in metadata['metrics'].items()
-                   if not (config.loss == 'latent' and k == 'pixel_loss'))
-  images = metadata.get('validation_images', 64)
-  return f"""# {name}
-
-An encoder E(y * M, M) -> z (`inpaint_jax.encoder`) that predicts where the
-z-search starts, for the generator `{generator}` (and only for it: its
-`variables_sha256` is recorded in `encoder_config.json` and checked).
-`python -m experiments.inpaint --checkpoint={generator}
---encoder=models/{name}` starts each image's search from the predicted z
-(the first restart; any others random) instead of a random z.
-
-- Architecture: the DCGAN discriminator's layout on 4 input channels
-  (y * M and M): stride-2 5x5 convolutions of widths {widths},
-  batch norm on all but the first, leaky ReLU 0.2, dense to z_dim, tanh;
-  {count} float32 numbers ({count * 4 / 2**20:.2f} MB)
-- Training data: none; the generator's own samples: z ~ U[-1, 1],
-  x = G(z) (batch norm in inference mode), one mask per image of a kind
-  drawn uniformly from {list(config.mask_kinds)}
-- Loss: `{config.loss}` (latent: mean (E(x * M, M) - z)^2; pixel: mean L1
-  of G(E(x * M, M)) - x on the known pixels; both: latent +
-  {config.pixel_weight:g} x pixel)
-- Training: {metadata['steps']} steps, batch {config.batch_size}, Adam lr
-  {config.learning_rate}, seed {config.seed}; last {last}
-- Training wall time: {metadata['wall_seconds'] / 60:.1f} min (2-core CPU,
-  shared with other jobs)
-
-Validation ({metadata['dataset']}, the first {images} images of the
-validation slice, masks from PRNGKey(0) as in benchmarks/time_to_quality.py,
-the model card's window), written by the command below: mean PSNR (dB) of the
-Poisson-blended result with the encoder's z alone (0 iterations) and after K
-Adam steps from it:
-
-{table}
-{notes}
-{_cli.card_command(metadata['command'])}"""
 
 
 if __name__ == '__main__':

@@ -30,6 +30,16 @@ VARIABLES_DIR = 'variables'
 # How a model directory may store its weights; all restore as float32.
 WEIGHT_DTYPES = {'float32': np.float32, 'bfloat16': jnp.bfloat16,
                  'float16': np.float16}
+# Pictures an exported model directory may hold beside its weights (drawn at
+# export, shown by its card): the validation curve and G's samples over the
+# training steps.
+MODEL_CURVE_FILE = 'validation_curve.png'
+SAMPLES_OVER_TIME_FILE = 'samples_over_time.png'
+
+
+def stored_weights_check_key(weights_dtype: str) -> str:
+  """The metadata key of the check of weights stored as `weights_dtype`."""
+  return f'{weights_dtype}_check'
 
 
 def _cast_floats(tree: Any, dtype) -> Any:

@@ -1,7 +1,7 @@
 """Configuration with the paper's defaults, as small frozen dataclasses.
 
-Every experiment builds one of these from its flags; every library function takes
-the config it needs as an argument, so nothing reads global state.
+Every experiment builds one of these from its flags; every library function
+takes the config it needs as an argument, so nothing reads global state.
 """
 
 from __future__ import annotations
@@ -23,16 +23,51 @@ def _check(config: Any, name: str, ok: bool, requirement: str) -> None:
                      f' {requirement}; fix --{name}.')
 
 
-def _check_fields(config: Any, rules: dict[str, tuple[Any, str]]) -> None:
-  """Checks {field: (predicate, requirement)}; NaN fails every predicate."""
+def check_fields(config: Any, rules: dict[str, tuple[Any, str]]) -> None:
+  """Checks {field: (predicate, requirement)}; NaN fails every predicate.
+
+  Raises InputError naming the first field that fails, its value, the
+  requirement and the flag to fix.
+  """
   for name, (predicate, requirement) in rules.items():
     value = getattr(config, name)
     finite = not isinstance(value, float) or math.isfinite(value)
     _check(config, name, finite and predicate(value), requirement)
 
 
+# Rules of `check_fields` that many fields share: (predicate, requirement).
+AT_LEAST_1 = (lambda v: v >= 1, 'a whole number >= 1')
+AT_LEAST_0 = (lambda v: v >= 0, 'a whole number >= 0')
+NON_NEGATIVE = (lambda v: v >= 0, 'a finite number >= 0')
+POSITIVE = (lambda v: v > 0, 'a finite number > 0')
+IN_0_1 = (lambda v: 0 <= v < 1, 'in [0, 1)')
+
+
+class DictConfig:
+  """`to_dict` / `from_dict` of a frozen config dataclass, for JSON files.
+
+  Tuple fields are written as lists and read back as tuples; fields the class
+  does not have are refused.
+  """
+
+  def to_dict(self) -> dict[str, Any]:
+    """The fields by name, tuples as lists."""
+    return {k: list(v) if isinstance(v, tuple) else v
+            for k, v in dataclasses.asdict(self).items()}
+
+  @classmethod
+  def from_dict(cls, d: dict[str, Any]) -> Any:
+    """The config of a `to_dict` dict (fields it leaves out take defaults)."""
+    unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
+    if unknown:
+      raise InputError(f'Unknown {cls.__name__} fields {sorted(unknown)};'
+                       ' was it written by another version of inpaint_jax?')
+    return cls(**{k: tuple(v) if isinstance(v, list) else v
+                  for k, v in d.items()})
+
+
 @dataclasses.dataclass(frozen=True)
-class ModelConfig:
+class ModelConfig(DictConfig):
   """The DCGAN of Radford et al. as used by Yeh et al. (Sec. 3.4).
 
   Attributes:
@@ -66,17 +101,6 @@ class ModelConfig:
   def num_layers(self) -> int:
     """Number of stride-2 layers between 4x4 and `resolution`."""
     return {16: 2, 32: 3, 64: 4, 128: 5}[self.resolution]
-
-  def to_dict(self) -> dict[str, Any]:
-    return dataclasses.asdict(self)
-
-  @classmethod
-  def from_dict(cls, d: dict[str, Any]) -> 'ModelConfig':
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = set(d) - names
-    if unknown:
-      raise InputError(f'Unknown ModelConfig fields {sorted(unknown)}.')
-    return cls(**d)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,17 +137,17 @@ class SearchConfig:
   check_every: int = 25
 
   def __post_init__(self):
-    _check_fields(self, {
-        'iterations': (lambda v: v >= 0, 'a whole number >= 0'),
+    check_fields(self, {
+        'iterations': AT_LEAST_0,
         'lam': (lambda v: v >= 0, 'a finite number >= 0 (the paper: 0.003)'),
-        'learning_rate': (lambda v: v > 0, 'a finite number > 0'),
-        'beta1': (lambda v: 0 <= v < 1, 'in [0, 1)'),
-        'beta2': (lambda v: 0 <= v < 1, 'in [0, 1)'),
-        'restarts': (lambda v: v >= 1, 'a whole number >= 1'),
+        'learning_rate': POSITIVE,
+        'beta1': IN_0_1,
+        'beta2': IN_0_1,
+        'restarts': AT_LEAST_1,
         'record_every': (lambda v: v >= 0, '>= 0 (0: no recording)'),
         'stop_tolerance': (lambda v: 0 <= v < 1,
                            'in [0, 1) (0: no early stopping, the paper)'),
-        'check_every': (lambda v: v >= 1, 'a whole number >= 1'),
+        'check_every': AT_LEAST_1,
     })
     if self.stop_tolerance > 0 and self.record_every > 0:
       raise InputError('SearchConfig: early stopping (--stop_tolerance) and'
@@ -135,17 +159,22 @@ class SearchConfig:
                        ' number (--window=7 as in the paper, or 15).')
 
 
+# The bookkeeping fields of every trainer's config (training.loop): they do
+# not change the trained weights, so a resumed run may change them.
+BOOKKEEPING = ('num_steps', 'checkpoint_every', 'keep_checkpoints',
+               'log_every', 'sample_every')
+
 # The checks of the adversarial training fields, shared by TrainConfig and
 # context_encoder.ContextEncoderConfig.
 TRAINING_RULES = {
-    'batch_size': (lambda v: v >= 1, 'a whole number >= 1'),
-    'learning_rate': (lambda v: v > 0, 'a finite number > 0'),
-    'beta1': (lambda v: 0 <= v < 1, 'in [0, 1)'),
-    'num_steps': (lambda v: v >= 1, 'a whole number >= 1'),
-    'checkpoint_every': (lambda v: v >= 1, 'a whole number >= 1'),
-    'keep_checkpoints': (lambda v: v >= 1, 'a whole number >= 1'),
-    'log_every': (lambda v: v >= 1, 'a whole number >= 1'),
-    'sample_every': (lambda v: v >= 1, 'a whole number >= 1'),
+    'batch_size': AT_LEAST_1,
+    'learning_rate': POSITIVE,
+    'beta1': IN_0_1,
+    'num_steps': AT_LEAST_1,
+    'checkpoint_every': AT_LEAST_1,
+    'keep_checkpoints': AT_LEAST_1,
+    'log_every': AT_LEAST_1,
+    'sample_every': AT_LEAST_1,
 }
 
 
@@ -177,4 +206,4 @@ class TrainConfig:
   sample_every: int = 500
 
   def __post_init__(self):
-    _check_fields(self, TRAINING_RULES)
+    check_fields(self, TRAINING_RULES)

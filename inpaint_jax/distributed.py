@@ -1,7 +1,7 @@
 """Multi-process (multi-host) helpers: start-up, splitting work, gathering rows.
 
 One JAX process per host (or several on one machine, for testing). Training
-pmaps over every device of every process (`train.train_and_evaluate`);
+pmaps over every device of every process (`training.train_dcgan.train`);
 evaluation gives each process a contiguous `process_slice` of the images and
 `gather_rows` puts the per-image results back together on every process.
 With a single process all three are no-ops.

@@ -16,7 +16,8 @@ encoder=...)`, `experiments.inpaint --encoder=DIR`).
 * `save` / `restore`: an encoder model directory (`encoder_config.json`
   naming the generator it was trained for and its variables_sha256, a
   `variables_sha256` of its own, orbax `variables/`); `check_generator`
-  refuses an encoder with another generator. Training: `encoder_train`.
+  refuses an encoder with another generator. Training:
+  `training.train_encoder`.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ import jax.numpy as jnp
 from inpaint_jax import checkpoints
 from inpaint_jax import inpaint
 from inpaint_jax import masks as masks_lib
-from inpaint_jax.config import ModelConfig, _check_fields
+from inpaint_jax.config import (AT_LEAST_1, NON_NEGATIVE, TRAINING_RULES,
+                                DictConfig, ModelConfig, check_fields)
 from inpaint_jax.errors import InputError
 from inpaint_jax.models import Downsample, kernel_init
 
@@ -44,7 +46,7 @@ LOSSES = ('latent', 'pixel', 'both')
 
 
 @dataclasses.dataclass(frozen=True)
-class EncoderConfig:
+class EncoderConfig(DictConfig):
   """Encoder architecture and training settings (saved with the encoder).
 
   Attributes:
@@ -61,6 +63,9 @@ class EncoderConfig:
     num_steps: training steps.
     seed: seed of the initial weights and of every batch.
     mask_kinds: the mask kinds drawn (uniformly, per image) in training.
+    checkpoint_every, keep_checkpoints, log_every: bookkeeping (steps
+      between checkpoints, checkpoints kept, steps between metrics.jsonl
+      lines), as in every trainer's config.
   """
   width: int = 16
   loss: str = 'latent'
@@ -70,33 +75,21 @@ class EncoderConfig:
   num_steps: int = 2400
   seed: int = 0
   mask_kinds: tuple[str, ...] = masks_lib.KINDS
+  checkpoint_every: int = 100
+  keep_checkpoints: int = 2
+  log_every: int = 25
 
   def __post_init__(self):
-    _check_fields(self, {
-        'width': (lambda v: v >= 1, 'a whole number >= 1'),
+    check_fields(self, {
+        'width': AT_LEAST_1,
         'loss': (lambda v: v in LOSSES, f'one of {LOSSES}'),
-        'pixel_weight': (lambda v: v >= 0, 'a finite number >= 0'),
-        'batch_size': (lambda v: v >= 1, 'a whole number >= 1'),
-        'learning_rate': (lambda v: v > 0, 'a finite number > 0'),
-        'num_steps': (lambda v: v >= 1, 'a whole number >= 1'),
+        'pixel_weight': NON_NEGATIVE,
         'mask_kinds': (lambda v: len(v) > 0 and set(v) <= set(
             masks_lib.KINDS), f'a non-empty subset of {masks_lib.KINDS}'),
+        **{k: TRAINING_RULES[k] for k in (
+            'batch_size', 'learning_rate', 'num_steps', 'checkpoint_every',
+            'keep_checkpoints', 'log_every')},
     })
-
-  def to_dict(self) -> dict[str, Any]:
-    d = dataclasses.asdict(self)
-    d['mask_kinds'] = list(self.mask_kinds)
-    return d
-
-  @classmethod
-  def from_dict(cls, d: dict[str, Any]) -> EncoderConfig:
-    d = dict(d)
-    d['mask_kinds'] = tuple(d['mask_kinds'])
-    names = {f.name for f in dataclasses.fields(cls)}
-    if set(d) - names:
-      raise InputError(f'Unknown EncoderConfig fields {sorted(set(d) - names)}'
-                       '; export the encoder again.')
-    return cls(**d)
 
 
 class Encoder(nn.Module):

@@ -1,27 +1,27 @@
-"""The z-search of Sec. 3.3: find z minimising context + prior loss (Eq. 2).
+"""Inpainting by the z-search of Sec. 3.3: find z minimising Eq. 2.
 
-Structure (the design card): a per-image `lax.fori_loop` of optax Adam updates
-with z clipped to [-1, 1] after every step, `vmap`-ed over the batch and
-`jit`-compiled once per shape. G and D run with batch norm in inference mode,
-so an image's result does not depend on the other images in its batch, and the
-initial z of image i is drawn from `fold_in(key, index_offset + i)`, so it
-does not depend on how a data set is cut into batches either.
+`search` is what users call: it checks the inputs, draws the initial latents,
+splits the batch over devices and runs the jitted, vmapped search of
+`latent_search` (the loss, the Adam + clip step and the loop). The initial z
+of image i is drawn from `fold_in(key, index_offset + i)`, so it does not
+depend on how a data set is cut into batches.
 
 Beyond the paper: `restarts=K` searches K random initialisations per image in
-the same vmap and keeps the one with the lowest final loss.
+the same vmap and keeps the one with the lowest final loss;
+`config.stop_tolerance > 0` stops each image once its loss no longer falls;
+`search_progressive` reports after every few steps (the web page).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 from typing import Any, Iterator, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
+from inpaint_jax import latent_search
 from inpaint_jax import losses
 from inpaint_jax import masks as masks_lib
 from inpaint_jax.config import SearchConfig
@@ -58,7 +58,10 @@ class SearchResult:
 
 def initial_latents(key: jax.Array, n: int, restarts: int, z_dim: int,
                     index_offset: int = 0) -> jax.Array:
-  """(n, restarts, z_dim) uniform in [-1, 1]; image i uses fold_in(key, offset+i)."""
+  """(n, restarts, z_dim) uniform in [-1, 1].
+
+  Image i's latents are drawn from fold_in(key, index_offset + i).
+  """
   indices = jnp.arange(n) + index_offset
   keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(indices)
   return jax.vmap(lambda k: sample_z(k, restarts, z_dim))(keys)
@@ -93,140 +96,6 @@ def validate_inputs(images: Any, masks: Any, resolution: int,
   masks_lib.check_masks(masks)
 
 
-def latent_loss(z: jax.Array, g_vars: Any, d_vars: Any, image: jax.Array,
-                weights: jax.Array, *, generator: Generator,
-                discriminator: Discriminator, lam: float
-                ) -> tuple[losses.InpaintingLoss, jax.Array]:
-  """Eq. 2 as a function of latents: G(z), D(G(z)), context + prior loss.
-
-  Args:
-    z: (K, z_dim) latents in [-1, 1].
-    g_vars, d_vars: G and D variables (batch norm in inference mode).
-    image: the corrupted image y, (H, W, C) (shared by the K latents) or
-      (K, H, W, C), in [-1, 1].
-    weights: importance weights W (Eq. 3), (H, W, 1) or (K, H, W, 1).
-    generator, discriminator: the modules.
-    lam: prior loss weight lambda.
-
-  Returns:
-    (losses.InpaintingLoss with (K,) terms, G(z) (K, H, W, C) in [-1, 1]).
-  """
-  generated = generator.apply(g_vars, z, train=False)
-  logits = discriminator.apply(d_vars, generated, train=False)
-  loss = losses.inpainting_loss(
-      generated, jnp.broadcast_to(image, generated.shape),
-      jnp.broadcast_to(weights, generated.shape[:3] + (1,)), logits, lam)
-  return loss, generated
-
-
-def adam_clip_step(z: jax.Array, opt_state: Any, grads: jax.Array,
-                   optimizer: optax.GradientTransformation
-                   ) -> tuple[jax.Array, Any]:
-  """One step of the search of Sec. 3.3: an Adam update, then clip to [-1, 1].
-
-  z and grads: (K, z_dim); returns the new (z, optimizer state).
-  """
-  updates, opt_state = optimizer.update(grads, opt_state, z)
-  return jnp.clip(optax.apply_updates(z, updates), -1.0, 1.0), opt_state
-
-
-def _search_step(g_vars, d_vars, image, weights, *, generator, discriminator,
-                 config: SearchConfig):
-  """The pieces of one image's search, shared by `search` and
-  `search_progressive`: (optimizer, objective z -> (InpaintingLoss, G(z)),
-  step (i, (z, opt_state, curve)) -> (z, opt_state, curve))."""
-  optimizer = optax.adam(config.learning_rate, config.beta1, config.beta2)
-  objective = functools.partial(latent_loss, g_vars=g_vars, d_vars=d_vars,
-                                image=image, weights=weights,
-                                generator=generator,
-                                discriminator=discriminator, lam=config.lam)
-
-  def summed_loss(z):
-    per_restart = objective(z)[0].total
-    return per_restart.sum(), per_restart
-
-  grad_fn = jax.grad(summed_loss, has_aux=True)
-
-  def step(i, carry):
-    z, opt_state, curve = carry
-    grads, per_restart = grad_fn(z)
-    z, opt_state = adam_clip_step(z, opt_state, grads, optimizer)
-    if curve is not None:
-      curve = curve.at[:, i].set(per_restart)
-    return z, opt_state, curve
-
-  return optimizer, objective, step
-
-
-def _best_restart(objective, z):
-  """(index, SearchResult fields) of the restart with the lowest loss at z."""
-  loss, generated = objective(z)
-  best = jnp.argmin(loss.total)
-  return best, dict(z=z[best], generated=generated[best],
-                    loss=loss.total[best], context_loss=loss.context[best],
-                    prior_loss=loss.prior[best])
-
-
-def _per_image_search(g_vars, d_vars, image, weights, z0, *, generator,
-                      discriminator, config: SearchConfig):
-  """The fori_loop of `adam_clip_step` on the (restarts, z_dim) latents of
-  one image (H, W, C); returns the fields of SearchResult for it."""
-  optimizer, objective, step = _search_step(
-      g_vars, d_vars, image, weights, generator=generator,
-      discriminator=discriminator, config=config)
-  (z, _, curve), frames = _run_search_loop(
-      step, z0, optimizer.init(z0), config,
-      lambda z: generator.apply(g_vars, z, train=False))
-  best, out = _best_restart(objective, z)
-  if curve is not None:
-    out['loss_curve'] = curve[best]
-    out['frames'] = frames[best]
-  return out
-
-
-def _run_search_loop(step, z0, opt_state, config: SearchConfig, generate):
-  """Runs `step` for config.iterations; with record_every > 0 also keeps the
-  loss curve and G(z) every record_every steps. Returns (carry, frames)."""
-  if config.record_every <= 0:
-    carry = jax.lax.fori_loop(0, config.iterations, step,
-                              (z0, opt_state, None))
-    return carry, None
-  carry = (z0, opt_state,
-           jnp.zeros((z0.shape[0], config.iterations), jnp.float32))
-  every = config.record_every
-  frame_list = [generate(z0)]
-  for start in range(0, config.iterations, every):
-    carry = jax.lax.fori_loop(start, min(start + every, config.iterations),
-                              step, carry)
-    frame_list.append(generate(carry[0]))
-  return carry, jnp.stack(frame_list, axis=1)  # (restarts, F, H, W, C)
-
-
-@functools.partial(jax.jit,
-                   static_argnames=('generator', 'discriminator', 'config'))
-def search_latents(g_vars, d_vars, images, masks, z0, *, generator: Generator,
-                   discriminator: Discriminator,
-                   config: SearchConfig) -> dict[str, jax.Array]:
-  """The jitted, vmapped search from given initial latents, without checks.
-
-  Args:
-    g_vars, d_vars: G and D variables ({'params', 'batch_stats'}).
-    images: (N, H, W, C) in [-1, 1].
-    masks: (N, H, W, 1), 1 = known pixel.
-    z0: (N, restarts, z_dim) initial latents in [-1, 1].
-    generator, discriminator: the modules (static).
-    config: search settings (static).
-
-  Returns:
-    A dict with the fields of SearchResult.
-  """
-  weights = losses.importance_weights(masks, config.window)
-  per_image = functools.partial(_per_image_search, generator=generator,
-                                discriminator=discriminator, config=config)
-  return jax.vmap(per_image, in_axes=(None, None, 0, 0, 0))(
-      g_vars, d_vars, images, weights, z0)
-
-
 def shard_batch(tree: Any, devices: Sequence[jax.Device] | None) -> Any:
   """Places arrays split along their first axis over `devices` (one mesh axis).
 
@@ -236,7 +105,8 @@ def shard_batch(tree: Any, devices: Sequence[jax.Device] | None) -> Any:
   if not devices or len(devices) == 1:
     return tree
   mesh = jax.sharding.Mesh(np.asarray(devices), ('batch',))
-  sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec('batch'))
+  sharding = jax.sharding.NamedSharding(mesh,
+                                        jax.sharding.PartitionSpec('batch'))
   return jax.device_put(tree, sharding)
 
 
@@ -299,8 +169,9 @@ def search(generator: Generator, discriminator: Discriminator, g_vars: Any,
                                    images, masks, z0, config, devices)
   batch = shard_batch((np.asarray(images, np.float32),
                        np.asarray(masks, np.float32), z0), devices)
-  out = search_latents(g_vars, d_vars, *batch, generator=generator,
-                       discriminator=discriminator, config=config)
+  out = latent_search.search_latents(
+      g_vars, d_vars, *batch, generator=generator,
+      discriminator=discriminator, config=config)
   return SearchResult(**out)
 
 
@@ -341,7 +212,7 @@ def _search_with_early_stop(generator, discriminator, g_vars, d_vars, images,
   images = np.asarray(images, np.float32)
   weights = np.asarray(losses.importance_weights(
       jnp.asarray(masks, jnp.float32), config.window))
-  optimizer = optax.adam(config.learning_rate, config.beta1, config.beta2)
+  optimizer = latent_search.search_optimizer(config)
   z = np.array(z0)
   opt_state = jax.tree.map(np.asarray, jax.vmap(optimizer.init)(z0))
   n = len(images)
@@ -357,7 +228,7 @@ def _search_with_early_stop(generator, discriminator, g_vars, d_vars, images,
     batch = shard_batch(
         (images[rows], weights[rows], z[rows],
          jax.tree.map(lambda x: x[rows], opt_state)), devices)
-    new_z, new_state, chunk = _search_chunk(
+    new_z, new_state, chunk = latent_search.search_chunk(
         g_vars, d_vars, *batch, generator=generator,
         discriminator=discriminator, config=config, num_steps=num_steps)
     done += num_steps
@@ -409,30 +280,12 @@ class SearchProgress:
   result: SearchResult | None = None
 
 
-@functools.partial(jax.jit, static_argnames=('generator', 'discriminator',
-                                             'config', 'num_steps'))
-def _search_chunk(g_vars, d_vars, images, weights, z, opt_state, *,
-                  generator, discriminator, config, num_steps):
-  """`num_steps` more search steps from (z, opt_state), vmapped over images;
-  returns (z, opt_state, SearchResult fields of the best restarts)."""
-
-  def per_image(image, image_weights, image_z, image_opt_state):
-    _, objective, step = _search_step(
-        g_vars, d_vars, image, image_weights, generator=generator,
-        discriminator=discriminator, config=config)
-    image_z, image_opt_state, _ = jax.lax.fori_loop(
-        0, num_steps, step, (image_z, image_opt_state, None))
-    return image_z, image_opt_state, _best_restart(objective, image_z)[1]
-
-  return jax.vmap(per_image)(images, weights, z, opt_state)
-
-
 def search_progressive(generator: Generator, discriminator: Discriminator,
                        g_vars: Any, d_vars: Any, images: Any, masks: Any,
                        key: jax.Array, config: SearchConfig = SearchConfig(),
                        every: int = 25, index_offset: int = 0,
                        initial_z: Any = None) -> Iterator[SearchProgress]:
-  """The z-search of `search`, run in chunks of `every` steps, reporting after each.
+  """The z-search of `search` in chunks of `every` steps, reporting each.
 
   The same Adam state carries over from chunk to chunk, so the final result
   is that of `search` (same initial latents, same steps) on one device;
@@ -459,12 +312,12 @@ def search_progressive(generator: Generator, discriminator: Discriminator,
   masks = jnp.asarray(masks, jnp.float32)
   images = jnp.asarray(images, jnp.float32)
   weights = losses.importance_weights(masks, config.window)
-  optimizer = optax.adam(config.learning_rate, config.beta1, config.beta2)
+  optimizer = latent_search.search_optimizer(config)
   opt_state = jax.vmap(optimizer.init)(z)
   done = 0
   while done < config.iterations:
     num_steps = min(every, config.iterations - done)
-    z, opt_state, out = _search_chunk(
+    z, opt_state, out = latent_search.search_chunk(
         g_vars, d_vars, images, weights, z, opt_state, generator=generator,
         discriminator=discriminator, config=config, num_steps=num_steps)
     done += num_steps

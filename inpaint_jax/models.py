@@ -19,6 +19,7 @@ from typing import Any, Callable, ClassVar
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from inpaint_jax import layers
 from inpaint_jax.config import ModelConfig
@@ -88,7 +89,15 @@ def _batch_norm(train: bool, axis_name: str | None, dtype: Any):
                       epsilon=1e-5, axis_name=axis_name, dtype=dtype)
 
 
-class Generator(nn.Module):
+class _DCGANModule(nn.Module):
+  """The fields G and D share (see `Generator`)."""
+  config: ModelConfig
+  impl: str = 'auto'
+  axis_name: str | None = None
+  dtype: Any = jnp.float32
+
+
+class Generator(_DCGANModule):
   """G: z (N, z_dim) in [-1, 1] -> images (N, R, R, channels) in [-1, 1].
 
   Attributes:
@@ -100,10 +109,6 @@ class Generator(nn.Module):
     dtype: computation dtype (float32, or bfloat16 for speed); params and the
       output are float32.
   """
-  config: ModelConfig
-  impl: str = 'auto'
-  axis_name: str | None = None
-  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, z: jax.Array, train: bool = False) -> jax.Array:
@@ -122,15 +127,11 @@ class Generator(nn.Module):
     return jnp.tanh(x.astype(jnp.float32))
 
 
-class Discriminator(nn.Module):
+class Discriminator(_DCGANModule):
   """D: images (N, R, R, channels) in [-1, 1] -> logits (N,), real > 0.
 
   Attributes: as `Generator`'s; the output logits are float32.
   """
-  config: ModelConfig
-  impl: str = 'auto'
-  axis_name: str | None = None
-  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, images: jax.Array, train: bool = False) -> jax.Array:
@@ -159,6 +160,16 @@ def init_variables(config: ModelConfig, key: jax.Array) -> tuple[Any, Any]:
   d_vars = jax.jit(Discriminator(config).init, static_argnames='train')(
       d_key, images, train=False)
   return g_vars, d_vars
+
+
+def parameter_count(variables: Any) -> int:
+  """How many numbers the arrays of a pytree hold.
+
+  Pass `variables['params']` for the trained parameters, or the whole
+  variables for all that is stored (batch statistics too). Works on
+  `jax.eval_shape` results too, which count without computing.
+  """
+  return sum(int(np.size(x)) for x in jax.tree_util.tree_leaves(variables))
 
 
 def sample_z(key: jax.Array, n: int, z_dim: int) -> jax.Array:

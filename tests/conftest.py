@@ -1,9 +1,16 @@
-"""Test session setup and the shared tiny model.
+"""Test session setup, the resource markers and the shared tiny model.
 
 Two CPU devices, so the pmap / sharding paths are exercised; one tiny DCGAN
 config (16x16, width 4) for every test that needs a model but not a good one.
+Tests that need something outside the repository say so with a marker (see
+setup.cfg), and are skipped with the reason in the summary when it is missing:
+`requires_data(*folders)` (the shared data folder, $INPAINT_DATA_DIR, and the
+given folders under it) and `requires_chromium` (Playwright and a Chromium at
+$CHROMIUM).
 """
 
+import importlib.util
+import os
 import shutil
 import tempfile
 
@@ -14,10 +21,12 @@ import pytest
 from experiments import _cli
 from inpaint_jax import models
 from inpaint_jax.config import ModelConfig
+from inpaint_jax.data import input_pipeline
 
 # Imported by tests/test_multihost.py for its worker processes too, so it is a
 # constant, not only a fixture.
 TINY_CONFIG = ModelConfig(resolution=16, width=4)
+CHROMIUM = os.environ.get('CHROMIUM', '/usr/bin/chromium')
 
 
 def pytest_configure(config):
@@ -34,6 +43,37 @@ def pytest_configure(config):
 
 def pytest_unconfigure(config):
   shutil.rmtree(getattr(config, 'inpaint_jax_cache', ''), ignore_errors=True)
+
+
+def _missing_data(folders) -> str | None:
+  root = input_pipeline.default_data_dir()
+  for path in [root] + [os.path.join(root, f) for f in folders]:
+    if not os.path.isdir(path):
+      return (f'requires_data: no {path} (set ${input_pipeline.DATA_DIR_ENV}'
+              ' to the shared data folder)')
+  return None
+
+
+def _missing_chromium() -> str | None:
+  if importlib.util.find_spec('playwright') is None:
+    return ("requires_chromium: playwright is not installed"
+            " (pip install -e '.[test]')")
+  if not os.path.isfile(CHROMIUM):
+    return (f'requires_chromium: no Chromium at {CHROMIUM}'
+            ' (apt-get install chromium, or set $CHROMIUM)')
+  return None
+
+
+def pytest_collection_modifyitems(items):
+  # A skip mark, not pytest.skip() at setup, so the summary names the test.
+  for item in items:
+    reasons = [_missing_data(marker.args)
+               for marker in item.iter_markers('requires_data')]
+    if item.get_closest_marker('requires_chromium'):
+      reasons.append(_missing_chromium())
+    reasons = [r for r in reasons if r]
+    if reasons:
+      item.add_marker(pytest.mark.skip(reason='; '.join(reasons)))
 
 
 @pytest.fixture(scope='session')

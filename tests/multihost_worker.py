@@ -36,10 +36,9 @@ def main(port: str, num_processes: str, process_id: str, directory: str):
   assert jax.process_count() == int(num_processes)
   assert jax.local_device_count() == 1
   inputs = np.load(os.path.join(directory, 'inputs.npz'))
-  state = train_dcgan.train_and_evaluate(spec.MODEL, spec.TRAIN,
-                                         inputs['train_images'],
-                                         os.path.join(directory, 'train'),
-                                         show_progress=False)
+  state, _ = train_dcgan.train(spec.MODEL, spec.TRAIN, inputs['train_images'],
+                               os.path.join(directory, 'train'),
+                               show_progress=False)
   leaves = [np.asarray(x) for x in jax.tree_util.tree_leaves(state)]
   np.savez(os.path.join(directory, f'params_{process_id}.npz'), *leaves)
   summary = evaluate.inpaint_and_evaluate(

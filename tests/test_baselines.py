@@ -1,6 +1,7 @@
 """Tests for inpaint_jax.baselines: the classical inpainting methods."""
 
 import numpy as np
+import threadpoolctl
 
 from inpaint_jax.baselines import classical
 from inpaint_jax.evaluation import evaluate
@@ -52,6 +53,32 @@ def test_lr_recovers_a_low_rank_image_from_half_its_pixels():
   error = np.abs(filled - images)
   assert error.mean() < 0.002 and np.percentile(error, 99) < 0.04, (
       error.mean(), np.percentile(error, 99))
+
+
+def test_lr_runs_its_svds_on_one_blas_thread(monkeypatch):
+  # OpenBLAS threads spin against XLA's: every BLAS loaded once the call has
+  # run (jaxlib's LAPACK is SciPy's OpenBLAS) is limited to one thread while
+  # the jitted soft-impute runs, and given back its threads after.
+  seen = []
+
+  def soft_impute(images, masks, iterations, final_threshold):
+    del masks, iterations, final_threshold
+    seen.append({lib['filepath']: lib['num_threads']
+                 for lib in threadpoolctl.threadpool_info()
+                 if lib['user_api'] == 'blas'})
+    return images
+
+  monkeypatch.setattr(classical, '_soft_impute', soft_impute)
+  before = {lib['filepath']: lib['num_threads']
+            for lib in threadpoolctl.threadpool_info()}
+  classical.low_rank_inpaint(np.zeros((1, 4, 4, 3), np.float32),
+                             np.ones((1, 4, 4, 1), np.float32))
+  after = {lib['filepath']: lib['num_threads']
+           for lib in threadpoolctl.threadpool_info()
+           if lib['user_api'] == 'blas'}
+  assert seen and set(seen[0]) >= set(after), (seen, after)
+  assert set(seen[0].values()) == {1}, seen
+  assert all(after[path] == n for path, n in before.items() if path in after)
 
 
 def test_nn_finds_a_planted_exact_match():

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from inpaint_jax.evaluation import semantic
+from inpaint_jax.training import loop
 from inpaint_jax.training import train_classifier
 from inpaint_jax.evaluation import evaluate
 from inpaint_jax.data import input_pipeline
@@ -28,8 +29,6 @@ TINY = semantic.ClassifierConfig(resolution=16, widths=(4, 8),
 # 1000, see models/svhn_classifier/README.md); the threshold is a little below.
 MIN_ACCURACY_200 = 0.83
 
-needs_data = pytest.mark.skipif(not os.path.isdir(TEST_DIR),
-                                reason='no shared SVHN data')
 
 
 @pytest.fixture(scope='module')
@@ -53,7 +52,7 @@ def test_shipped_classifier_is_small_and_documented(shipped):
   assert config.resolution == 64 and config.num_classes == 10
 
 
-@needs_data
+@pytest.mark.requires_data('svhn/test')
 def test_shipped_classifier_recognises_test_digits(shipped, test_images):
   config, variables, _ = shipped
   images, labels = test_images
@@ -61,7 +60,7 @@ def test_shipped_classifier_recognises_test_digits(shipped, test_images):
                              config=config) > MIN_ACCURACY_200
 
 
-@needs_data
+@pytest.mark.requires_data('svhn/test')
 def test_originals_beat_mean_filled_centres(shipped, test_images):
   config, variables, _ = shipped
   images, labels = test_images
@@ -83,13 +82,11 @@ def test_two_device_step_equals_one_device_step(mask):
   labels = jnp.asarray(rng.integers(0, 10, 8), jnp.int32)
   key = jax.random.PRNGKey(1)
   single, single_metrics = jax.jit(
-      lambda s, b, y, r: train_classifier.train_step(s, b, y, r,
-                                                     config=config))(
-          state, batch, labels, key)
-  p_step = train_classifier.make_parallel_step(config)
-  parallel, parallel_metrics = p_step(
-      flax.jax_utils.replicate(state), batch.reshape(2, 4, 16, 16, 3),
-      labels.reshape(2, 4), key)
+      lambda s, b, r: train_classifier.train_step(s, b, r, config=config))(
+          state, (batch, labels), key)
+  p_step = loop.parallel_step(train_classifier.train_step, config=config)
+  parallel, parallel_metrics = p_step(flax.jax_utils.replicate(state),
+                                      (batch, labels), key)
   assert_first_replica_matches(parallel, parallel_metrics, single,
                                single_metrics, metric_tol=(1e-5, 1e-6),
                                state_tol=(1e-4, 1e-6))
@@ -124,15 +121,14 @@ def test_resumed_training_equals_uninterrupted(tmp_path):
   images = rng.integers(0, 256, (24, 16, 16, 3), dtype=np.uint8)
   labels = rng.integers(0, 10, 24)
   config = semantic.ClassifierConfig(resolution=16, widths=(4, 8),
-                                       batch_size=8, num_steps=4)
+                                       batch_size=8, num_steps=4,
+                                       checkpoint_every=2)
   whole, _ = train_classifier.train(config, images, labels,
-                                    str(tmp_path / 'a'), checkpoint_every=2,
-                                    show_progress=False)
+                                    str(tmp_path / 'a'), show_progress=False)
   train_classifier.train(config, images, labels, str(tmp_path / 'b'),
-                         checkpoint_every=2, stop_after=2,
-                         show_progress=False)
+                         stop_after=2, show_progress=False)
   resumed, _ = train_classifier.train(config, images, labels,
-                                      str(tmp_path / 'b'), checkpoint_every=2,
+                                      str(tmp_path / 'b'),
                                       show_progress=False)
   assert int(resumed.step) == 4
   for a, b in zip(leaves(whole.params), leaves(resumed.params)):

@@ -13,9 +13,11 @@ import numpy as np
 import pytest
 
 from inpaint_jax.baselines import context_encoder as ce
+from inpaint_jax.training import loop
 from inpaint_jax.training import train_context_encoder as ce_train
 from inpaint_jax.data import input_pipeline
 from inpaint_jax import masks as masks_lib
+from inpaint_jax import models
 from tests.conftest import assert_first_replica_matches, leaves
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -47,7 +49,7 @@ def test_shapes_range_and_parameters():
   # The default is comparable to the width-32 DCGAN (G 1.49 M + D 1.08 M).
   full = jax.eval_shape(lambda: ce.init_variables(ce.ContextEncoderConfig(),
                                                   jax.random.PRNGKey(0)))
-  assert 2.0e6 < ce.parameter_count(full) < 2.6e6
+  assert 2.0e6 < models.parameter_count(full['params']) < 2.6e6
 
 
 def test_bad_settings_and_inputs_are_refused():
@@ -97,8 +99,9 @@ def test_two_device_step_equals_one_device_step():
   single, single_metrics = jax.jit(
       lambda s, b, r: ce_train.train_step(s, b, r, config=TINY))(state, batch,
                                                                  rng)
-  parallel, parallel_metrics = ce_train.make_parallel_step(TINY)(
-      flax.jax_utils.replicate(state), batch.reshape(2, 4, 16, 16, 3), rng)
+  parallel, parallel_metrics = loop.parallel_step(
+      ce_train.train_step, config=TINY)(flax.jax_utils.replicate(state), batch,
+                                        rng)
   assert_first_replica_matches(parallel, parallel_metrics, single,
                                single_metrics, metric_tol=(1e-4, 1e-5),
                                state_tol=(1e-3, 1e-5))
@@ -168,9 +171,6 @@ def test_a_damaged_model_is_refused(tmp_path):
     ce.restore(path)
 
 
-needs_data = pytest.mark.skipif(
-    not os.path.isdir(os.path.join(SHARED, 'svhn')),
-    reason=f'shared data not found at {SHARED}')
 
 
 def _run(module, *flags):
@@ -180,7 +180,7 @@ def _run(module, *flags):
 
 
 @pytest.mark.slow
-@needs_data
+@pytest.mark.requires_data('svhn/train', 'svhn/test')
 def test_train_experiment_then_reproduce(tmp_path):
   data = tmp_path / 'data'
   for split, count in (('train', input_pipeline.VALIDATION_HOLDOUT + 8),

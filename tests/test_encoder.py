@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from inpaint_jax import checkpoints
+from inpaint_jax.training import loop
 from inpaint_jax.training import run_state
 from inpaint_jax import encoder
 from inpaint_jax.training import train_encoder
@@ -26,7 +27,7 @@ from tests.conftest import assert_first_replica_matches, leaves
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMALL = encoder.EncoderConfig(width=4, batch_size=8, learning_rate=1e-2,
-                              num_steps=4)
+                              num_steps=4, checkpoint_every=2, log_every=1)
 
 
 @pytest.fixture(scope='module')
@@ -112,10 +113,10 @@ def test_two_device_step_equals_one_device_step(tiny_config, tiny_variables):
   single, single_metrics = jax.jit(lambda s, b, r: train_encoder.train_step(
       s, b, r, model=tiny_config, config=config,
       g_vars=tiny_variables[0]))(state, z, key)
-  p_step = train_encoder.make_parallel_step(tiny_config, config,
-                                            tiny_variables[0])
-  parallel, parallel_metrics = p_step(flax.jax_utils.replicate(state),
-                                      z.reshape(2, 4, -1), key)
+  p_step = loop.parallel_step(train_encoder.train_step, model=tiny_config,
+                              config=config,
+                              broadcast={'g_vars': tiny_variables[0]})
+  parallel, parallel_metrics = p_step(flax.jax_utils.replicate(state), z, key)
   assert_first_replica_matches(parallel, parallel_metrics, single,
                                single_metrics, metric_tol=(1e-5, 1e-6),
                                state_tol=(1e-4, 1e-5))
@@ -128,7 +129,7 @@ def test_resumed_training_equals_uninterrupted(tmp_path, tiny_config,
   record = encoder.generator_record(tiny_model_dir)
   run = lambda workdir, **kw: train_encoder.train(
       tiny_config, SMALL, g_vars, str(tmp_path / workdir), generator=record,
-      checkpoint_every=2, log_every=1, show_progress=False, **kw)
+      show_progress=False, **kw)
   whole, _ = run('a')
   run('b', stop_after=3)  # killed after step 3: the checkpoint is step 2.
   # A kill loses the steps after the last checkpoint: drop step 3's.

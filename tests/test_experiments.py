@@ -13,9 +13,6 @@ from PIL import Image
 from inpaint_jax.data import input_pipeline
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = input_pipeline.default_data_dir()
-needs_data = pytest.mark.skipif(
-    not os.path.isdir(os.path.join(SHARED, 'celeba')),
-    reason=f'shared data not found at {SHARED}')
 
 
 def _run(module, *flags):
@@ -52,7 +49,7 @@ def tiny_model(tmp_path_factory, small_data_dir):
 
 
 @pytest.mark.slow
-@needs_data
+@pytest.mark.requires_data('celeba/train', 'celeba/test')
 def test_inpaint_experiment_writes_grid_images_and_metrics(tiny_model,
                                                            small_data_dir,
                                                            tmp_path):
@@ -82,7 +79,7 @@ def test_inpaint_experiment_writes_grid_images_and_metrics(tiny_model,
 
 
 @pytest.mark.slow
-@needs_data
+@pytest.mark.requires_data('celeba/train', 'celeba/test')
 def test_own_images_with_a_mask_file(tiny_model, tmp_path):
   folder = tmp_path / 'mine'
   folder.mkdir()
@@ -160,10 +157,7 @@ def test_counts_below_one_are_flag_errors(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    not os.path.isdir(os.path.join(SHARED, 'svhn', 'test')) or
-    not os.path.isdir(os.path.join(ROOT, 'models', 'svhn_classifier')),
-    reason='no SVHN data or shipped classifier')
+@pytest.mark.requires_data('svhn/test')
 def test_svhn_inpainting_reports_semantic_accuracy(tmp_path):
   common = ('experiments.inpaint', '--checkpoint=models/svhn64',
             '--dataset=svhn', '--split=test', '--num_images=2',

@@ -1,4 +1,5 @@
-"""Tests for inpaint_jax.figures: the paper's figures from arrays.npz files."""
+"""Tests for inpaint_jax.report figures, panels and cells: the paper's figures
+from arrays.npz files."""
 
 import os
 
@@ -6,9 +7,13 @@ import numpy as np
 from PIL import Image
 import pytest
 
-from inpaint_jax.report import figures
 from inpaint_jax.evaluation import reproduce
 from inpaint_jax.evaluation import results
+from inpaint_jax.report import cells
+from inpaint_jax.report import figures
+from inpaint_jax.report import panels
+from inpaint_jax.report import tables
+
 SIZE = 16  # image side of the fake run
 IMAGES = 4
 FRAMES = 5
@@ -23,7 +28,7 @@ def _fake_result(method, rng, record):
   generated = rng.uniform(-1, 1, images.shape).astype(np.float32)
   inpainted = images * masks + generated * (1 - masks)
   per_image = {s: rng.uniform(10, 30, IMAGES).astype(np.float32)
-               for s in reproduce.SCORES}
+               for s in tables.SCORES}
   summary = {'search': {'lam': 0.003, 'iterations': 8, 'record_every': 2}}
   if method.startswith('ours'):
     per_image['loss'] = rng.uniform(0, 100, IMAGES).astype(np.float32)
@@ -54,8 +59,8 @@ def make_fake_run(directory, method_names=reproduce.METHODS):
 
 def _width(columns):
   """Width of a one-panel figure of `columns` pictures."""
-  grid = figures.PAD + columns * (SIZE * figures.SCALE + figures.PAD)
-  return grid + 2 * figures.PAD
+  grid = panels.PAD + columns * (SIZE * panels.SCALE + panels.PAD)
+  return grid + 2 * panels.PAD
 
 
 def test_every_figure_is_written_from_a_fake_run(tmp_path):
@@ -79,7 +84,9 @@ def test_every_figure_is_written_from_a_fake_run(tmp_path):
   for name, count in columns.items():
     assert sizes[name][0] == _width(count), name
   # Fig. 1: 2 data sets x (centre only: no half mask here) x 2 images.
-  assert sizes['fig1_large_holes.png'][1] > 4 * SIZE * figures.SCALE
+  assert sizes['fig1_large_holes.png'][1] > 4 * SIZE * panels.SCALE
+  # The matplotlib chart: a panel per data set.
+  assert sizes['psnr_per_method.png'] == (720, 2 * 300)
   with Image.open(tmp_path / 'fig' / 'fig3b_search.gif') as gif:
     assert gif.n_frames == FRAMES
 
@@ -104,7 +111,7 @@ def test_an_empty_folder_gives_notes_not_errors(tmp_path, capsys):
 
 
 def test_read_cell_returns_what_was_saved(tmp_path):
-  run = figures.Run.scan(make_fake_run(tmp_path, ('ours', 'tv')))
+  run = cells.Run.scan(make_fake_run(tmp_path, ('ours', 'tv')))
   assert run.datasets == ['svhn', 'cars']  # the paper's order
   assert run.methods('svhn', 'center') == ['ours', 'tv']
   cell = run.cell('svhn', 'center', 'ours')
@@ -122,7 +129,7 @@ def test_error_image_is_black_where_equal_and_amplified():
   a = np.zeros((1, 2, 2, 3), np.float32)
   b = a.copy()
   b[0, 0, 0] = 0.1  # 0.05 on [0, 1], x4 = 0.2
-  error = figures.error_image(b, a)
+  error = panels.error_image(b, a)
   assert error.shape == (1, 2, 2, 3)
   np.testing.assert_allclose(error[0, 1, 1], -1.0)
   np.testing.assert_allclose(error[0, 0, 0], 2 * 0.2 - 1, atol=1e-6)
@@ -130,15 +137,15 @@ def test_error_image_is_black_where_equal_and_amplified():
 
 def test_labelled_grid_size_and_wrapped_labels():
   column = np.zeros((3, 8, 8, 3), np.float32)
-  grid = figures.labelled_grid([column, column], ['a', 'b'], scale=2, pad=4)
+  grid = panels.labelled_grid([column, column], ['a', 'b'], scale=2, pad=4)
   assert grid.width == 4 + 2 * (16 + 4)
-  long = figures.labelled_grid([column, column],
-                               ['a long label that wraps', 'b'],
-                               cell_labels=[['x', ''], ['', 'y'], ['', '']],
-                               scale=2, pad=4)
+  long = panels.labelled_grid([column, column],
+                              ['a long label that wraps', 'b'],
+                              cell_labels=[['x', ''], ['', 'y'], ['', '']],
+                              scale=2, pad=4)
   assert long.width == grid.width and long.height > grid.height
   with pytest.raises(ValueError):
-    figures.labelled_grid([column], ['a', 'b'])
+    panels.labelled_grid([column], ['a', 'b'])
 
 
 def test_only_the_cells_asked_for_are_drawn(tmp_path):

@@ -1,4 +1,5 @@
-"""Tests for inpaint_jax.fullsize: own photos inpainted at their own size."""
+"""Tests for inpaint_jax.fullsize and evaluation.own_photos: own photos
+inpainted at their own size."""
 
 import json
 import os
@@ -15,6 +16,7 @@ from inpaint_jax import fullsize
 from inpaint_jax.data import images as image_io
 from inpaint_jax.data import preprocessing
 from inpaint_jax.errors import InputError
+from inpaint_jax.evaluation import own_photos
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SIZES = [(173, 131), (131, 173), (64, 64), (10, 3), (178, 218), (89, 109),
@@ -221,7 +223,7 @@ def tiny_model_dir(tmp_path_factory, tiny_config, tiny_variables):
 
 
 @pytest.fixture(scope='module')
-def own_photos(tmp_path_factory):
+def photo_folder(tmp_path_factory):
   folder = tmp_path_factory.mktemp('photos')
   Image.fromarray(_photo(53, 41, seed=7)).save(folder / 'wide.png')
   Image.fromarray(_photo(30, 47, seed=8)).save(folder / 'tall.png')
@@ -241,9 +243,9 @@ def _check_fullsize(out, photos, known_of):
 
 
 def test_inpaint_own_photos_writes_them_at_their_own_size(
-    tiny_model_dir, own_photos, tmp_path):
+    tiny_model_dir, photo_folder, tmp_path):
   out = tmp_path / 'out'
-  result = _run(f'--checkpoint={tiny_model_dir}', f'--images={own_photos}',
+  result = _run(f'--checkpoint={tiny_model_dir}', f'--images={photo_folder}',
                 '--iterations=2', '--num_images=2', '--batch_size=2',
                 '--mask=center', f'--output_dir={out}')
   assert result.returncode == 0, result.stderr[-3000:]
@@ -258,13 +260,13 @@ def test_inpaint_own_photos_writes_them_at_their_own_size(
     view[4:12, 4:12] = 0
     return fullsize.full_mask(view, box, shape)
 
-  _check_fullsize(out, own_photos, centre_hole)
+  _check_fullsize(out, photo_folder, centre_hole)
 
   # A mask at a photo's own size is used there, reduced for the search; the
   # hole lies in both photos' central squares.
   both = np.full((47, 53), 255, np.uint8)  # fits no photo: refused
   Image.fromarray(both).save(tmp_path / 'odd.png')
-  result = _run(f'--checkpoint={tiny_model_dir}', f'--images={own_photos}',
+  result = _run(f'--checkpoint={tiny_model_dir}', f'--images={photo_folder}',
                 f'--mask_file={tmp_path / "odd.png"}', '--iterations=2',
                 f'--output_dir={tmp_path / "odd"}')
   assert result.returncode == 2 and 'Traceback' not in result.stderr
@@ -309,14 +311,14 @@ def test_write_fullsize_with_a_mask_at_the_photo_size(tmp_path):
   mask = np.full((41, 53), 255, np.uint8)
   mask[15:25, 20:30] = 0
   Image.fromarray(mask).save(tmp_path / 'mask.png')
-  source = fullsize.Photos(str(photos), 'center', str(tmp_path / 'mask.png'))
+  source = own_photos.Photos(str(photos), 'center', str(tmp_path / 'mask.png'))
   with pytest.raises(InputError, match=r'53x41.*16x16.*30x47'):
-    fullsize.photo_view_masks(source, ['a.png', 'b.png'], 16)
-  views = fullsize.photo_view_masks(source, ['a.png'], 16)
+    own_photos.photo_view_masks(source, ['a.png', 'b.png'], 16)
+  views = own_photos.photo_view_masks(source, ['a.png'], 16)
   assert views.shape == (1, 16, 16, 1) and 0 < views.mean() < 1
   generated = np.zeros((1, 16, 16, 3), np.float32)
-  written = fullsize.write_fullsize(str(tmp_path / 'out'), source, ['a.png'],
-                                    generated, views)
+  written = own_photos.write_fullsize(str(tmp_path / 'out'), source,
+                                      ['a.png'], generated, views)
   assert written == ['a_fullsize.png']
   with Image.open(tmp_path / 'out' / 'a_fullsize.png') as f:
     out = np.asarray(f)
@@ -324,6 +326,6 @@ def test_write_fullsize_with_a_mask_at_the_photo_size(tmp_path):
   np.testing.assert_array_equal(out[known], _photo(53, 41, seed=10)[known])
   # A model-size mask file goes through as it is.
   Image.fromarray(np.full((16, 16), 255, np.uint8)).save(tmp_path / 'm16.png')
-  assert fullsize.photo_view_masks(
-      fullsize.Photos(str(photos), 'center', str(tmp_path / 'm16.png')),
+  assert own_photos.photo_view_masks(
+      own_photos.Photos(str(photos), 'center', str(tmp_path / 'm16.png')),
       ['a.png', 'b.png'], 16) is None

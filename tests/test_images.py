@@ -70,20 +70,6 @@ def test_masked_for_display():
   assert gray[0, 0, 1, 0] == 0.0
 
 
-def test_line_plot_draws_each_series(tmp_path):
-  path = str(tmp_path / 'plot.png')
-  images.save_line_plot(path, {'a': [(0, 1.0), (10, 2.0)], 'b': [(5, 1.5)]},
-                        x_label='step', y_label='dB')
-  with Image.open(path) as plot:
-    pixels = np.asarray(plot.convert('RGB'))
-  assert pixels.shape == (400, 640, 3)
-  blue = np.all(pixels == (31, 119, 180), axis=-1)
-  red = np.all(pixels == (214, 39, 40), axis=-1)
-  assert blue.sum() > 100 and red.sum() > 10  # a line and a dot (+ legend)
-  with pytest.raises(ValueError):
-    images.save_line_plot(path, {})
-
-
 # Reading every mode -------------------------------------------------------
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from inpaint_jax import inpaint
+from inpaint_jax import latent_search
 from inpaint_jax import losses
 from inpaint_jax import masks
 from inpaint_jax import models
@@ -29,7 +30,7 @@ def setup(tiny_variables):
 
 def _total_loss(setup, z):
   generator, discriminator, g_vars, d_vars, images, m = setup
-  loss, _ = inpaint.latent_loss(
+  loss, _ = latent_search.latent_loss(
       z, g_vars, d_vars, images, losses.importance_weights(m, 7),
       generator=generator, discriminator=discriminator, lam=0.003)
   return loss.total

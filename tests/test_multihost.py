@@ -79,7 +79,7 @@ def runs(tmp_path_factory):
         stdout=log, stderr=subprocess.STDOUT, env=env))
   try:
     single = {'eval': directory / 'single_eval'}
-    single['state'] = train_dcgan.train_and_evaluate(
+    single['state'], _ = train_dcgan.train(
         MODEL, TRAIN, train_images, str(directory / 'single_train'),
         show_progress=False)
     single['summary'] = evaluate.inpaint_and_evaluate(

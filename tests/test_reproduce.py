@@ -16,12 +16,10 @@ from inpaint_jax.data import input_pipeline
 from inpaint_jax import methods
 from inpaint_jax.evaluation import reproduce
 from inpaint_jax.report import results_page
+from inpaint_jax.report import tables
 from inpaint_jax.config import SearchConfig
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-needs_data = pytest.mark.skipif(
-    not os.path.isdir(os.path.join(input_pipeline.default_data_dir(), 'svhn')),
-    reason='shared data not found')
 
 
 def test_confidence_interval():
@@ -31,7 +29,7 @@ def test_confidence_interval():
 
 
 @pytest.mark.slow
-@needs_data
+@pytest.mark.requires_data('svhn')
 def test_a_cell_runs_every_method_and_writes_the_tables(tmp_path):
   images, names = input_pipeline.load_split('svhn', 'test', limit=3)
   train, _ = input_pipeline.load_split('svhn', 'train', limit=8,
@@ -63,7 +61,7 @@ def test_a_cell_runs_every_method_and_writes_the_tables(tmp_path):
   for r in rows:
     assert np.isfinite(r['psnr']) and np.isfinite(r['psnr_hole'])
     assert r['psnr_hole'] < r['psnr']  # the hole is where the errors are
-  reproduce.write_tables(rows, str(tmp_path))
+  tables.write_tables(rows, str(tmp_path))
   with open(tmp_path / 'results.csv') as f:
     assert len(list(csv.DictReader(f))) == len(reproduce.METHODS)
   table1 = (tmp_path / 'table1.md').read_text()
@@ -163,11 +161,11 @@ def test_semantic_accuracy_joins_the_rows_and_its_table(tmp_path):
   filled = np.where(masks > 0, images, 0.0)  # the constant method's result
   assert row['semantic_accuracy'] == pytest.approx(hits(filled))
   assert run((predict, labels)) == [row] and len(calls) == 2
-  table = reproduce.table_semantic_markdown(plain + [row])
+  table = tables.table_semantic_markdown(plain + [row])
   assert f"| svhn | center | {row['semantic_accuracy_originals']:.3f} |" in (
       table)
-  assert 'No data set' in reproduce.table_semantic_markdown(plain)
-  reproduce.write_tables([row], str(tmp_path))
+  assert 'No data set' in tables.table_semantic_markdown(plain)
+  tables.write_tables([row], str(tmp_path))
   with open(tmp_path / 'results.csv') as f:
     saved, = csv.DictReader(f)
   assert float(saved['semantic_accuracy']) == pytest.approx(
@@ -195,7 +193,7 @@ def test_cell_arrays_hold_what_the_figures_need(tmp_path):
       assert saved[key].dtype == np.uint8 and saved[key].shape == images.shape
     assert saved['masks'].dtype == np.uint8
     assert set(np.unique(saved['masks'])) == {0, 1}
-    for score in reproduce.SCORES + ('loss',):
+    for score in tables.SCORES + ('loss',):
       assert saved[f'metric_{score}'].dtype == np.float32
       assert saved[f'metric_{score}'].shape == (3,)
     assert saved['frames'].shape == (2, 3, 16, 16, 3)  # the first batch
@@ -215,7 +213,7 @@ def test_record_every_defaults_to_fifteen_frames_and_not_with_early_stop():
 def test_ssim_table_has_ce_and_ours_per_data_set(tmp_path):
   rows = [dict(_row('svhn', 'center', 'ce', 20.0), ssim=0.81),
           dict(_row('svhn', 'center', 'ours', 21.0), ssim=0.79)]
-  reproduce.write_tables(rows, str(tmp_path))
+  tables.write_tables(rows, str(tmp_path))
   table = (tmp_path / 'table1_ssim.md').read_text()
   assert 'svhn: CE here | svhn: ours here' in table
   assert '| center | 0.810 ± 0.010 | 0.790 ± 0.010 |' in table
@@ -223,7 +221,7 @@ def test_ssim_table_has_ce_and_ours_per_data_set(tmp_path):
 
 def _row(dataset, kind, method, psnr, hole=None):
   row = {'dataset': dataset, 'mask': kind, 'method': method, 'images': 8}
-  for score in reproduce.SCORES:
+  for score in tables.SCORES:
     row[score], row[f'{score}_ci95'] = 0.5, 0.01
   row['psnr'], row['psnr_hole'] = psnr, psnr - 6.0 if hole is None else hole
   return row
@@ -236,7 +234,7 @@ def _page(tmp_path, rows):
           20, 0.003, 15, 1, {'models/svhn64': 'ab' * 32})})
   figure = figures.Figure(str(tmp_path / 'docs' / 'figures' / 'fig5.png'),
                           'Fig. 5: blending.')
-  reproduce.write_tables(rows, str(tmp_path / 'out'))
+  tables.write_tables(rows, str(tmp_path / 'out'))
   path = results_page.write_results_page(
       str(tmp_path / 'docs' / 'RESULTS.md'), rows, info, [figure],
       str(tmp_path / 'out'))
@@ -254,10 +252,10 @@ def test_results_page_has_tables_figures_and_computed_claims(tmp_path):
           _row('svhn', 'random', 'ce', 24.0),
           _row('svhn', 'random', 'ours', 30.0)]
   page = _page(tmp_path, rows)
-  for table in (reproduce.table1_markdown(rows),
-                reproduce.table1_ssim_markdown(rows),
-                reproduce.table_all_markdown(rows),
-                reproduce.table_semantic_markdown(rows)):
+  for table in (tables.table1_markdown(rows),
+                tables.table1_ssim_markdown(rows),
+                tables.table_all_markdown(rows),
+                tables.table_semantic_markdown(rows)):
     assert table in page
   assert '![Fig. 5: blending.](figures/fig5.png)' in page
   assert '[results.csv](results.csv)' in page

@@ -13,7 +13,7 @@ from inpaint_jax.evaluation import evaluate
 from inpaint_jax import inpaint
 from inpaint_jax import masks
 from inpaint_jax import methods
-from inpaint_jax.training import validation
+from inpaint_jax.training import export
 from inpaint_jax.data import input_pipeline
 from inpaint_jax import metrics
 from inpaint_jax.config import SearchConfig
@@ -37,7 +37,7 @@ def test_every_data_set_has_a_shipped_model_with_a_card():
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not os.path.isdir(DATA_DIR), reason='no shared data')
+@pytest.mark.requires_data(*sorted(set(SHIPPED.values())))
 @pytest.mark.parametrize('name', sorted(SHIPPED))
 def test_short_inpainting_beats_the_mean_colour_fill(name):
   config, g_vars, d_vars = checkpoints.restore_model(
@@ -100,18 +100,18 @@ _RECHECKED_MASK = 'center'
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not os.path.isdir(DATA_DIR), reason='no shared data')
+@pytest.mark.requires_data(*sorted(set(SHIPPED.values())))
 @pytest.mark.parametrize('name', _16_bit_models())
 def test_16_bit_weights_inpaint_as_the_float32_ones_did(name):
   model_dir = os.path.join(ROOT, 'models', name)
   _, metadata = checkpoints.load_model_config(model_dir)
   dtype = metadata['weights_dtype']
-  check = metadata[validation.stored_weights_check_key(dtype)]
+  check = metadata[checkpoints.stored_weights_check_key(dtype)]
   for kind, recorded in check['psnr'].items():
     # The export's controlled comparison (one process, the same float32 search
     # on the float32 weights and on the stored ones) is within the tolerance.
     assert (abs(recorded[dtype] - recorded['float32'])
-            < validation.STORED_WEIGHTS_TOLERANCE_DB), (kind, recorded)
+            < export.STORED_WEIGHTS_TOLERANCE_DB), (kind, recorded)
   count = min(check['num_images'], _RECHECKED_IMAGES)
   per_image = check.get('per_image_psnr')
   assert per_image or count == check['num_images'], (

@@ -1,4 +1,5 @@
-"""Tests for inpaint_jax.validation: the validation curve of a training run."""
+"""Tests for inpaint_jax.training.validation and export: the validation curve
+of a training run and the export of its best step."""
 
 import json
 import os
@@ -9,6 +10,7 @@ from PIL import Image
 
 from inpaint_jax import checkpoints
 from inpaint_jax.evaluation import model_card
+from inpaint_jax.training import export
 from inpaint_jax.training import train_dcgan
 from inpaint_jax.training import validation
 from inpaint_jax.config import SearchConfig, TrainConfig
@@ -18,7 +20,7 @@ from inpaint_jax.errors import InputError
 def _tiny_run(tmp_path, config, rng):
   """A 4-step training run with checkpoints at steps 2 and 4; its workdir."""
   workdir = str(tmp_path / 'run')
-  train_dcgan.train_and_evaluate(
+  train_dcgan.train(
       config, TrainConfig(batch_size=8, num_steps=4, checkpoint_every=2,
                           keep_checkpoints=10, sample_every=4),
       rng.integers(0, 256, (16, 16, 16, 3), dtype=np.uint8), workdir,
@@ -82,7 +84,7 @@ def test_export_checkpoint_ships_the_best_step_with_its_history(
   # As after a curve run killed part-way: the export draws from the rows.
   os.remove(os.path.join(workdir, validation.PLOT_FILE))
   model_dir = str(tmp_path / 'model')
-  added = validation.export_checkpoint(
+  added = export.export_checkpoint(
       workdir, model_dir, weights_dtype='bfloat16', check_images=images,
       check_names=['a', 'b'], search_config=search)
   assert added['selected_step'] == best
@@ -100,14 +102,14 @@ def test_export_checkpoint_ships_the_best_step_with_its_history(
       assert abs(np.mean(per_image[kind][dtype]) - mean) < 1e-3
   assert metadata['samples_over_time_steps'][-1] == best
   with Image.open(os.path.join(model_dir,
-                               validation.SAMPLES_OVER_TIME_FILE)) as grid:
+                               checkpoints.SAMPLES_OVER_TIME_FILE)) as grid:
     rows_shown = len(metadata['samples_over_time_steps'])
     assert grid.size == (8 * 18 + 2, rows_shown * 18 + 2)
-  assert os.path.exists(os.path.join(model_dir, validation.MODEL_CURVE_FILE))
+  assert os.path.exists(os.path.join(model_dir, checkpoints.MODEL_CURVE_FILE))
   text = '\n'.join(model_card._training_lines(metadata))
   assert f'| **{best}** |' in text and 'bfloat16' in text
   with pytest.raises(InputError, match='no checkpoint at step 3'):
-    validation.export_checkpoint(workdir, str(tmp_path / 'm3'), step=3)
+    export.export_checkpoint(workdir, str(tmp_path / 'm3'), step=3)
 
 
 def _write_curve(workdir, rows):
@@ -155,3 +157,14 @@ def test_compare_runs_refuses_curves_measured_differently(tmp_path):
   with pytest.raises(InputError, match='has no validation curve'):
     validation.compare_runs({'a': first, 'c': str(tmp_path / 'c')}, path)
   assert not os.path.exists(path)
+
+
+def test_plot_curves_draws_the_rows_and_refuses_none(tmp_path):
+  path = str(tmp_path / validation.PLOT_FILE)
+  validation.plot_curves([_row(1000, 'half', 13.0, 0.2),
+                          _row(500, 'center', 18.0, 0.1),
+                          _row(1000, 'center', 18.5, 0.2)], path)
+  with Image.open(path) as plot:
+    assert plot.size == (640, 400)
+  with pytest.raises(ValueError):
+    validation.plot_curves([], str(tmp_path / 'empty.png'))

@@ -19,10 +19,12 @@ through the same evaluation as the z-search.
 from __future__ import annotations
 
 import functools
+import importlib
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import threadpoolctl
 
 from inpaint_jax import methods
 from inpaint_jax.baselines.patchmatch import (PM_ITERATIONS, PM_PATCH,
@@ -90,7 +92,20 @@ def total_variation_inpaint(images: jax.Array, masks: jax.Array,
   return x
 
 
-@functools.partial(jax.jit, static_argnames=('iterations',))
+def one_blas_thread() -> threadpoolctl.threadpool_limits:
+  """A context in which BLAS and LAPACK run on one thread (threadpoolctl).
+
+  jaxlib runs its CPU LAPACK kernels (jnp.linalg.svd) on SciPy's OpenBLAS,
+  whose threads spin against XLA's own: with two busy processes on a 2-core
+  CPU, 64 64x64 images through 10 soft-impute steps took 86-101 s on 2
+  OpenBLAS threads and 3 s on one. SciPy's LAPACK is loaded first (jaxlib
+  loads it when it lowers its first LAPACK call) so that threadpoolctl finds
+  it.
+  """
+  importlib.import_module('scipy.linalg.cython_lapack')
+  return threadpoolctl.threadpool_limits(1, user_api='blas')
+
+
 def low_rank_inpaint(images: jax.Array, masks: jax.Array,
                      iterations: int = LR_ITERATIONS,
                      final_threshold: float = 1e-3) -> jax.Array:
@@ -99,7 +114,7 @@ def low_rank_inpaint(images: jax.Array, masks: jax.Array,
   Soft-impute: Z <- S_t(M * Y + (1 - M) * Z), S_t shrinking the singular
   values by t, with t going geometrically from the largest singular value of
   the known pixels down to `final_threshold` times it; known pixels are
-  returned exactly.
+  returned exactly. The SVDs run on one BLAS thread (`one_blas_thread`).
 
   Args:
     images: (N, H, W, C) in [-1, 1]; values at missing pixels are ignored.
@@ -110,6 +125,15 @@ def low_rank_inpaint(images: jax.Array, masks: jax.Array,
   Returns:
     float32 (N, H, W, C).
   """
+  with one_blas_thread():
+    return jax.block_until_ready(
+        _soft_impute(images, masks, iterations, final_threshold))
+
+
+@functools.partial(jax.jit, static_argnames=('iterations',))
+def _soft_impute(images: jax.Array, masks: jax.Array, iterations: int,
+                 final_threshold: float) -> jax.Array:
+  """`low_rank_inpaint`, jitted (its SVDs on however many BLAS threads)."""
   images = jnp.asarray(images, jnp.float32)
   known = jnp.broadcast_to(jnp.asarray(masks, jnp.float32) > 0.5,
                            images.shape)

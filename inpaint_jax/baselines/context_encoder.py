@@ -37,21 +37,18 @@ import numpy as np
 from inpaint_jax import checkpoints
 from inpaint_jax import masks as masks_lib
 from inpaint_jax import methods
-from inpaint_jax.config import (RESOLUTIONS, TRAINING_RULES, ModelConfig,
-                                _check_fields)
+from inpaint_jax.config import (AT_LEAST_0, AT_LEAST_1, NON_NEGATIVE,
+                                RESOLUTIONS, TRAINING_RULES, DictConfig,
+                                ModelConfig, check_fields)
 from inpaint_jax.errors import InputError
 from inpaint_jax.models import Downsample, Upsample, kernel_init
 
 CONFIG_FILE = 'context_encoder_config.json'
 VARIABLES_DIR = checkpoints.VARIABLES_DIR
-# Settings that do not change the trained weights: a resumed run may differ
-# in them.
-BOOKKEEPING = ('num_steps', 'checkpoint_every', 'keep_checkpoints',
-               'log_every', 'sample_every')
 
 
 @dataclasses.dataclass(frozen=True)
-class ContextEncoderConfig:
+class ContextEncoderConfig(DictConfig):
   """Context Encoder architecture, loss and training (saved with the model).
 
   Attributes:
@@ -103,16 +100,16 @@ class ContextEncoderConfig:
 
   def __post_init__(self):
     object.__setattr__(self, 'mask_kinds', tuple(self.mask_kinds))
-    _check_fields(self, {
+    check_fields(self, {
         'resolution': (lambda v: v in RESOLUTIONS, f'one of {RESOLUTIONS}'),
-        'channels': (lambda v: v >= 1, 'a whole number >= 1'),
-        'width': (lambda v: v >= 1, 'a whole number >= 1'),
+        'channels': AT_LEAST_1,
+        'width': AT_LEAST_1,
         'kernel': (lambda v: v in (3, 4, 5), '4 or 5'),
-        'd_width': (lambda v: v >= 1, 'a whole number >= 1'),
-        'lambda_rec': (lambda v: v >= 0, 'a finite number >= 0'),
-        'lambda_adv': (lambda v: v >= 0, 'a finite number >= 0'),
-        'overlap': (lambda v: v >= 0, 'a whole number >= 0'),
-        'overlap_weight': (lambda v: v >= 0, 'a finite number >= 0'),
+        'd_width': AT_LEAST_1,
+        'lambda_rec': NON_NEGATIVE,
+        'lambda_adv': NON_NEGATIVE,
+        'overlap': AT_LEAST_0,
+        'overlap_weight': NON_NEGATIVE,
         'mask_kinds': (lambda v: v and set(v) <= set(masks_lib.KINDS),
                        f'a non-empty selection of {masks_lib.KINDS}'),
         **TRAINING_RULES,
@@ -122,20 +119,6 @@ class ContextEncoderConfig:
   def num_layers(self) -> int:
     """Stride-2 layers between the image and 4x4 (4 at 64x64)."""
     return {16: 2, 32: 3, 64: 4, 128: 5}[self.resolution]
-
-  def to_dict(self) -> dict[str, Any]:
-    d = dataclasses.asdict(self)
-    d['mask_kinds'] = list(self.mask_kinds)
-    return d
-
-  @classmethod
-  def from_dict(cls, d: dict[str, Any]) -> ContextEncoderConfig:
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = set(d) - names
-    if unknown:
-      raise InputError(f'Unknown ContextEncoderConfig fields'
-                       f' {sorted(unknown)}.')
-    return cls(**d)
 
 
 def discriminator_config(config: ContextEncoderConfig) -> ModelConfig:
@@ -214,12 +197,6 @@ def init_variables(config: ContextEncoderConfig,
   masks = jnp.ones((1, side, side, 1), jnp.float32)
   return jax.jit(ContextEncoder(config).init, static_argnames='train')(
       key, images, masks, train=False)
-
-
-def parameter_count(variables: Any) -> int:
-  """Number of trained parameters in `variables` (its 'params')."""
-  return sum(int(np.size(x)) for x in
-             jax.tree_util.tree_leaves(variables['params']))
 
 
 # Masks and the loss ---------------------------------------------------------

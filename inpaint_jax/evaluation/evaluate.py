@@ -26,12 +26,12 @@ import numpy as np
 from inpaint_jax import checkpoints
 from inpaint_jax.evaluation import semantic as semantic_lib
 from inpaint_jax import distributed
-from inpaint_jax import fullsize
 from inpaint_jax import inpaint
 from inpaint_jax import masks as masks_lib
 from inpaint_jax import methods
 from inpaint_jax import metrics
 from inpaint_jax.evaluation import output_dirs
+from inpaint_jax.evaluation import own_photos
 from inpaint_jax.evaluation import results
 from inpaint_jax.config import SearchConfig
 from inpaint_jax.errors import InputError
@@ -281,7 +281,7 @@ def inpaint_and_evaluate(checkpoint: str, images: np.ndarray,
                          compute_dtype: str = 'float32',
                          semantic: Semantic | None = None,
                          masks: np.ndarray | None = None,
-                         photos: fullsize.Photos | None = None,
+                         photos: own_photos.Photos | None = None,
                          encoder: Any = None) -> dict[str, Any]:
   """Inpaints `images` with the model in `checkpoint`; writes the results.
 
@@ -307,12 +307,12 @@ def inpaint_and_evaluate(checkpoint: str, images: np.ndarray,
       'semantic_accuracy*' in the summary.
     masks: optional (N, R, R, 1) masks, 1 = known, used instead of drawing
       `mask_kind` or reading `mask_file` (which then only names them in the
-      summary), e.g. `fullsize.photo_view_masks` of a mask at the photos'
+      summary), e.g. `own_photos.photo_view_masks` of a mask at the photos'
       own size.
     photos: where `images` came from when they are your own photos
-      (`fullsize.Photos`): with `save_images`, each is also written
+      (`own_photos.Photos`): with `save_images`, each is also written
       inpainted at its own size, images/<stem>_fullsize.png
-      (`fullsize.write_fullsize`).
+      (`own_photos.write_fullsize`).
     encoder: optional `encoder.LoadedEncoder` trained for this model: the
       search starts from its predicted z (`methods.zsearch_method`).
 
@@ -341,7 +341,7 @@ def inpaint_and_evaluate(checkpoint: str, images: np.ndarray,
         encoder=encoder)
     results.write_all(output_dir, evaluated, save_images=save_images)
     if photos is not None and save_images and jax.process_index() == 0:
-      fullsize.write_fullsize(
+      own_photos.write_fullsize(
           os.path.join(output_dir, results.IMAGES_DIR), photos,
           evaluated.names, evaluated.generated, evaluated.masks, blend=blend)
   return evaluated.summary

@@ -1,9 +1,16 @@
-"""Model cards: evaluate a model on the paper's four masks and document it.
+"""Model cards: the README.md of every model directory, one writer for all.
 
-`write_model_card` runs the inpainting evaluation for every mask type of
-Sec. 4.1 on test images, draws 64 samples, and writes README.md, samples.png
-and one result grid per mask into the model directory, so every number in a
-card comes from the command that wrote it.
+`write_card(model_dir)` writes the card of any model directory from what the
+directory holds, so every number in a card comes from the command that wrote
+the model (or its evaluation). It tells the kind by the directory's config
+file: a DCGAN (model_config.json, with the evaluation.json of
+`write_model_card`), an encoder, the digit classifier or a Context Encoder
+(their cards are built in `network_cards`).
+
+`write_model_card` runs the inpainting evaluation of a DCGAN for every mask
+type of Sec. 4.1 on test images, draws 64 samples, and writes
+evaluation.json, samples.png and one result grid per mask into the model
+directory, then its card. The Markdown is rendered by `report.cards`.
 """
 
 from __future__ import annotations
@@ -18,16 +25,41 @@ import jax
 import numpy as np
 
 from inpaint_jax import checkpoints
-from inpaint_jax.evaluation import evaluate
-from inpaint_jax.evaluation import output_dirs
-from inpaint_jax.evaluation import results
-from inpaint_jax.training import validation
-from inpaint_jax.data import images as image_io
 from inpaint_jax import masks as masks_lib
 from inpaint_jax.config import SearchConfig
+from inpaint_jax.data import images as image_io
+from inpaint_jax.errors import MissingInputError
+from inpaint_jax.evaluation import evaluate
+from inpaint_jax.evaluation import network_cards
+from inpaint_jax.evaluation import output_dirs
+from inpaint_jax.evaluation import results
 from inpaint_jax.models import Generator, sample_z
+from inpaint_jax.report import cards
 
+CARD_FILE = 'README.md'
+EVALUATION_FILE = 'evaluation.json'
 CARD_GRID_ROWS = 8
+
+
+def write_card(model_dir: str) -> str:
+  """Writes `model_dir`/README.md, the card of the model there; returns it.
+
+  Args:
+    model_dir: a DCGAN evaluated by `write_model_card`, or an encoder,
+      classifier or Context Encoder directory (`network_cards.KINDS`).
+
+  Raises:
+    MissingInputError: no model there, or a DCGAN without evaluation.json.
+    InputError: the directory's config or weights are damaged.
+  """
+  if os.path.isfile(os.path.join(model_dir, checkpoints.CONFIG_FILE)):
+    text = dcgan_card(model_dir)
+  else:
+    text = network_cards.card(model_dir)
+  path = os.path.join(model_dir, CARD_FILE)
+  with open(path, 'w') as f:
+    f.write(text)
+  return path
 
 
 def write_model_card(model_dir: str, images: np.ndarray, names: Sequence[str],
@@ -55,13 +87,13 @@ def write_model_card(model_dir: str, images: np.ndarray, names: Sequence[str],
     InputError: `model_dir` or `work_dir` cannot be written (checked with
       output_dirs.prepare_output_dir before the model is restored).
   """
-  config, metadata = checkpoints.load_model_config(model_dir)
+  config, _ = checkpoints.load_model_config(model_dir)
   # Both folders are written to: refuse unusable ones before any work.
   output_dirs.prepare_output_dir(model_dir, '--model_dir')
   output_dirs.prepare_output_dir(work_dir, '--work_dir')
   for kind in masks_lib.KINDS:
     output_dirs.prepare_output_dir(os.path.join(work_dir, kind), '--work_dir')
-  _, g_vars, d_vars = checkpoints.restore_model(model_dir)
+  _, g_vars, _ = checkpoints.restore_model(model_dir)
   samples = Generator(config).apply(
       g_vars, sample_z(jax.random.PRNGKey(seed), 64, config.z_dim))
   image_io.save_png(os.path.join(model_dir, 'samples.png'),
@@ -76,164 +108,186 @@ def write_model_card(model_dir: str, images: np.ndarray, names: Sequence[str],
     image_io.save_png(os.path.join(model_dir, f'grid_{kind}.png'),
                       results.comparison_grid(evaluated, CARD_GRID_ROWS))
     summaries[kind] = evaluated.summary
-  with open(os.path.join(model_dir, 'evaluation.json'), 'w') as f:
+  with open(os.path.join(model_dir, EVALUATION_FILE), 'w') as f:
     json.dump({'data': data_description, 'command': command,
                'results': summaries}, f, indent=2)
-  with open(os.path.join(model_dir, 'README.md'), 'w') as f:
-    f.write(_card_text(model_dir, config, metadata, summaries,
-                       data_description, search_config, command, len(images)))
+  write_card(model_dir)
   return summaries
 
 
+# The DCGAN's card ------------------------------------------------------------
+
+
+def dcgan_card(model_dir: str) -> str:
+  """The card of a DCGAN directory, from its model_config.json and the
+  evaluation.json of `write_model_card` (whose date it carries)."""
+  config, metadata = checkpoints.load_model_config(model_dir)
+  path = os.path.join(model_dir, EVALUATION_FILE)
+  if not os.path.isfile(path):
+    raise MissingInputError(
+        f'{model_dir!r} has no {EVALUATION_FILE}: a DCGAN card reports its'
+        ' evaluation; write it with experiments.model_card.')
+  with open(path) as f:
+    evaluation = json.load(f)
+  summaries = evaluation['results']
+  first = next(iter(summaries.values()))
+  evaluated = time.strftime('%Y-%m-%d',
+                            time.localtime(os.path.getmtime(path)))
+  return cards.render(
+      cards.title(os.path.basename(os.path.normpath(model_dir)),
+                  'A DCGAN (Radford et al.) for the inpainting method of Yeh'
+                  ' et al. 2017, trained with `experiments.train_dcgan` and'
+                  ' evaluated with `experiments.model_card`.'),
+      cards.section('Model', cards.facts(
+          _model_facts(model_dir, config, metadata))),
+      _training_lines(metadata),
+      cards.section('Samples (64 draws of z, `samples.png`)',
+                    cards.image('samples', 'samples.png'), ''),
+      _evaluation_lines(summaries, evaluation['data'], first['search'],
+                        first['num_images']),
+      cards.section('Reproduce', cards.code(evaluation['command'], 'bash'),
+                    '', f'Evaluated on {platform.machine()} with jax'
+                    f' {jax.__version__}, {evaluated}.'))
+
+
 def _size_on_disk(path: str) -> int:
+  """Bytes of the files under `path`, its card aside (being rewritten)."""
   return sum(os.path.getsize(os.path.join(root, f))
-             for root, _, files in os.walk(path) for f in files)
+             for root, _, files in os.walk(path) for f in files
+             if not (root == path and f == CARD_FILE))
 
 
-def _lineage(source: dict[str, Any] | None) -> list[str]:
-  """A card line for a run started from another model's weights, if any."""
+def _model_facts(model_dir: str, config, metadata: dict[str, Any]) -> list:
+  """The 'Model' bullets: architecture, weights, training, data, time."""
+  train = metadata.get('train', {})
+  metrics = metadata.get('metrics', {})
+  wall = metadata.get('wall_seconds')
+  nan = float('nan')
+  return [
+      ('Architecture', json.dumps(config.to_dict())),
+      ('Weights', f'{metadata.get("weights_dtype", "see model_config.json")},'
+       f' {_size_on_disk(model_dir) / 1e6:.1f} MB on disk (whole folder)'),
+      ('Training', f'{metadata.get("steps", "?")} steps, batch'
+       f' {train.get("batch_size", "?")}, Adam lr'
+       f' {train.get("learning_rate", "?")}, beta1 {train.get("beta1", "?")},'
+       f' flips {train.get("flip", "?")}, seed {train.get("seed", "?")}'),
+      *_lineage(metadata.get('initialised_from')),
+      ('Training data', metadata.get('data', '?')),
+      ('Training wall time',
+       f'{wall / 3600:.2f} h' if wall else 'not recorded'),
+      ('Machine', metadata.get('machine', '?')),
+      ('Final training losses (last logged step)',
+       f'D {metrics.get("d_loss", nan):.3f}, G {metrics.get("g_loss", nan):.3f}'),
+  ]
+
+
+def _lineage(source: dict[str, Any] | None) -> list[tuple[str, str]]:
+  """A card bullet for a run started from another model's weights, if any."""
   if not source:
     return []
   wall = source.get('wall_seconds')
-  return [f'- Initialised from: {os.path.basename(source["model"])}, itself'
-          f' trained {source.get("steps", "?")} steps'
-          + (f' ({wall / 3600:.2f} h)' if wall else '')
-          + '; the steps and wall time here are those of this run only, with'
-          ' a fresh Adam state']
+  return [('Initialised from',
+           f'{os.path.basename(source["model"])}, itself trained'
+           f' {source.get("steps", "?")} steps'
+           + (f' ({wall / 3600:.2f} h)' if wall else '')
+           + '; the steps and wall time here are those of this run only,'
+           ' with a fresh Adam state')]
 
 
-def _semantic_lines(summaries: dict[str, Any]) -> list[str]:
-  """The semantic accuracy table, if the summaries have one."""
-  if not all('semantic_accuracy' in r for r in summaries.values()):
-    return []
-  lines = ['', '### Semantic accuracy', '',
-           'The fraction of images the digit classifier (models/'
-           'svhn_classifier) labels correctly: inpainted, the originals and'
-           ' the masked input (missing pixels at 0).', '',
-           '| mask | inpainted | originals | masked | inpainted / originals |',
-           '| --- | --- | --- | --- | --- |']
-  for kind, r in summaries.items():
-    lines.append(
-        f'| {kind} | {r["semantic_accuracy"]:.3f} |'
-        f' {r["semantic_accuracy_originals"]:.3f} |'
-        f' {r["semantic_accuracy_masked"]:.3f} |'
-        f' {r["semantic_accuracy_ratio"]:.3f} |')
+def _evaluation_lines(summaries: dict[str, Any], data_description: str,
+                      search: dict[str, Any], num_images: int) -> list[str]:
+  """The test-set section: scores per mask, semantic accuracy, grids."""
+  lines = cards.section(
+      'Inpainting on held-out test images',
+      f'{num_images} images: {data_description}. z-search:'
+      f' {search["iterations"]} Adam steps, lr {search["learning_rate"]},'
+      f' lambda {search["lam"]}, {search["restarts"]} restart(s), importance'
+      f' window {search["window"]}; Poisson blending. PSNR/SSIM against the'
+      ' originals; "mean fill" fills the hole with the mean colour of the'
+      ' known pixels.', '',
+      cards.table(
+          ('mask', 'missing', 'PSNR (dB)', 'SSIM', 'mean-fill PSNR (dB)'),
+          [(kind, f'{100 * r["mean_missing_fraction"]:.0f} %',
+            f'{r["mean_psnr"]:.2f}', f'{r["mean_ssim"]:.3f}',
+            f'{r["mean_psnr_mean_fill"]:.2f}')
+           for kind, r in summaries.items()]), '')
+  if all('semantic_accuracy' in r for r in summaries.values()):
+    lines += cards.section(
+        'Semantic accuracy',
+        'The fraction of images the digit classifier (models/svhn_classifier)'
+        ' labels correctly: inpainted, the originals and the masked input'
+        ' (missing pixels at 0).', '',
+        cards.score_table(
+            ('mask', 'inpainted', 'originals', 'masked',
+             'inpainted / originals'), summaries,
+            [(f'semantic_accuracy{s}', '.3f')
+             for s in ('', '_originals', '_masked', '_ratio')]), '',
+        level=3)
+  lines += ['Rows: masked input | G(z) | blended result | original.', '']
+  for kind in summaries:
+    lines += cards.section(kind, cards.image(kind, f'grid_{kind}.png'), '',
+                           level=3)
   return lines
 
 
 def _training_lines(metadata: dict[str, Any]) -> list[str]:
   """The validation curve, samples over time and 16-bit weights check, if any.
 
-  Written by validation.export_checkpoint into the model's metadata.
+  Written into the model's metadata when it is exported from a run.
   """
   lines = []
   curve = metadata.get('validation_curve')
   if curve:
-    selected = metadata.get('selected_step')
-    kinds = list(dict.fromkeys(r['mask'] for r in curve))
-    first = curve[0]
-    lines += ['', '## Validation curve', '',
-              f'Inpainting PSNR (dB) of the training checkpoints on'
-              f' {first["num_images"]} validation images (the last 256 train'
-              f' images, never trained on), {first["iterations"]} z-search'
-              f' iterations, window {first["window"]}'
-              f' (`python -m experiments.validation_curve`). Shipped: step'
-              f' {selected} ({metadata.get("selected_by", "?")}).', '',
-              f'![validation curve]({validation.MODEL_CURVE_FILE})', '',
-              '| step | wall time (h) | ' + ' | '.join(kinds) + ' |',
-              '| --- | --- |' + ' --- |' * len(kinds)]
-    by_step = {}
-    for row in curve:
-      by_step.setdefault(row['step'], {})[row['mask']] = row
-    for step, rows in sorted(by_step.items()):
-      wall = next(iter(rows.values())).get('wall_seconds')
-      cells = [f'{rows[k]["mean_psnr"]:.2f}' if k in rows else '-'
-               for k in kinds]
-      mark = '**' if step == selected else ''
-      lines.append(f'| {mark}{step}{mark} | '
-                   + (f'{wall / 3600:.2f}' if wall else '-') + ' | '
-                   + ' | '.join(cells) + ' |')
-    lines.append('| mean-colour fill | | ' + ' | '.join(
-        f'{next(r for r in curve if r["mask"] == k)["mean_psnr_mean_fill"]:.2f}'
-        for k in kinds) + ' |')
+    lines += _curve_lines(curve, metadata)
   steps = metadata.get('samples_over_time_steps')
   if steps:
-    lines += ['', '## Samples over time', '',
-              f'One row per training step ({", ".join(map(str, steps))}),'
-              ' the same 8 latents in every row.', '',
-              f'![samples over time]({validation.SAMPLES_OVER_TIME_FILE})']
+    lines += cards.section(
+        'Samples over time',
+        f'One row per training step ({", ".join(map(str, steps))}), the same'
+        ' 8 latents in every row.', '',
+        cards.image('samples over time', checkpoints.SAMPLES_OVER_TIME_FILE),
+        '')
   dtype = metadata.get('weights_dtype', 'float32')
-  check = metadata.get(validation.stored_weights_check_key(dtype))
+  check = metadata.get(checkpoints.stored_weights_check_key(dtype))
   if check:
-    lines += ['', f'## {dtype} weights', '',
-              f'Stored in {dtype} (restored as float32). Validation PSNR of'
-              f' the float32 search ({check["num_images"]} images,'
-              f' {check["iterations"]} iterations) with the float32 weights'
-              ' before export and with the stored weights:', '',
-              f'| mask | float32 weights | stored {dtype} weights |',
-              '| --- | --- | --- |']
-    lines += [f'| {k} | {v["float32"]:.3f} | {v[dtype]:.3f} |'
-              for k, v in check['psnr'].items()]
+    lines += cards.section(
+        f'{dtype} weights',
+        f'Stored in {dtype} (restored as float32). Validation PSNR of the'
+        f' float32 search ({check["num_images"]} images,'
+        f' {check["iterations"]} iterations) with the float32 weights before'
+        ' export and with the stored weights:', '',
+        cards.score_table(('mask', 'float32 weights', f'stored {dtype} weights'),
+                          check['psnr'], [('float32', '.3f'), (dtype, '.3f')]),
+        '')
   return lines
 
 
-def _card_text(model_dir, config, metadata, summaries, data_description,
-               search_config, command, num_images) -> str:
-  name = os.path.basename(os.path.normpath(model_dir))
-  train = metadata.get('train', {})
-  metrics = metadata.get('metrics', {})
-  wall = metadata.get('wall_seconds')
-  lines = [
-      f'# {name}',
-      '',
-      "A DCGAN (Radford et al.) for the inpainting method of Yeh et al. 2017,",
-      'trained with `experiments.train_dcgan` and evaluated with',
-      '`experiments.model_card`.',
-      '',
-      '## Model',
-      '',
-      f'- Architecture: {json.dumps(config.to_dict())}',
-      f'- Weights: {metadata.get("weights_dtype", "see model_config.json")},'
-      f' {_size_on_disk(model_dir) / 1e6:.1f} MB on disk (whole folder)',
-      f'- Training: {metadata.get("steps", "?")} steps, batch'
-      f' {train.get("batch_size", "?")}, Adam lr {train.get("learning_rate", "?")},'
-      f' beta1 {train.get("beta1", "?")}, flips {train.get("flip", "?")},'
-      f' seed {train.get("seed", "?")}',
-      *_lineage(metadata.get('initialised_from')),
-      f'- Training data: {metadata.get("data", "?")}',
-      f'- Training wall time: {wall / 3600:.2f} h' if wall else
-      '- Training wall time: not recorded',
-      f'- Machine: {metadata.get("machine", "?")}',
-      f'- Final training losses (last logged step): D {metrics.get("d_loss", float("nan")):.3f},'
-      f' G {metrics.get("g_loss", float("nan")):.3f}',
-      '',
-      *_training_lines(metadata),
-      '',
-      '## Samples (64 draws of z, `samples.png`)',
-      '',
-      '![samples](samples.png)',
-      '',
-      '## Inpainting on held-out test images',
-      '',
-      f'{num_images} images: {data_description}. z-search: {search_config.iterations}'
-      f' Adam steps, lr {search_config.learning_rate}, lambda {search_config.lam},'
-      f' {search_config.restarts} restart(s), importance window'
-      f' {search_config.window}; Poisson blending. PSNR/SSIM against the'
-      ' originals; "mean fill" fills the hole with the mean colour of the known pixels.',
-      '',
-      '| mask | missing | PSNR (dB) | SSIM | mean-fill PSNR (dB) |',
-      '| --- | --- | --- | --- | --- |',
-  ]
-  for kind, r in summaries.items():
-    lines.append(
-        f'| {kind} | {100 * r["mean_missing_fraction"]:.0f} % |'
-        f' {r["mean_psnr"]:.2f} | {r["mean_ssim"]:.3f} |'
-        f' {r["mean_psnr_mean_fill"]:.2f} |')
-  lines += _semantic_lines(summaries)
-  lines += ['', 'Rows: masked input | G(z) | blended result | original.', '']
-  for kind in summaries:
-    lines += [f'### {kind}', '', f'![{kind}](grid_{kind}.png)', '']
-  lines += ['## Reproduce', '', '```bash', command, '```', '',
-            f'Evaluated on {platform.machine()} with jax {jax.__version__},'
-            f' {time.strftime("%Y-%m-%d")}.', '']
-  return '\n'.join(lines)
+def _curve_lines(curve: list[dict[str, Any]],
+                 metadata: dict[str, Any]) -> list[str]:
+  """The validation curve's section: its picture and table, the shipped
+  step in bold."""
+  selected = metadata.get('selected_step')
+  kinds = list(dict.fromkeys(r['mask'] for r in curve))
+  first = curve[0]
+  by_step = {}
+  for row in curve:
+    by_step.setdefault(row['step'], {})[row['mask']] = row
+  rows = []
+  for step, by_kind in sorted(by_step.items()):
+    mark = '**' if step == selected else ''
+    wall = next(iter(by_kind.values())).get('wall_seconds')
+    rows.append([f'{mark}{step}{mark}', cards.hours(wall)]
+                + [f'{by_kind[k]["mean_psnr"]:.2f}' if k in by_kind else '-'
+                   for k in kinds])
+  fills = [next(r for r in curve if r['mask'] == k)['mean_psnr_mean_fill']
+           for k in kinds]
+  rows.append(['mean-colour fill', ''] + [f'{f:.2f}' for f in fills])
+  return cards.section(
+      'Validation curve',
+      f'Inpainting PSNR (dB) of the training checkpoints on'
+      f' {first["num_images"]} validation images (the last 256 train images,'
+      f' never trained on), {first["iterations"]} z-search iterations, window'
+      f' {first["window"]} (`python -m experiments.validation_curve`).'
+      f' Shipped: step {selected} ({metadata.get("selected_by", "?")}).', '',
+      cards.image('validation curve', checkpoints.MODEL_CURVE_FILE), '',
+      cards.table(['step', 'wall time (h)', *kinds], rows), '')

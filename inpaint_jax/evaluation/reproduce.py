@@ -8,8 +8,9 @@ result folder (grid, metrics) and resumes like `experiments.inpaint`; it also
 gets `arrays.npz` (`save_cell_arrays`: the images, masks, results, per-image
 scores and recorded search frames that `figures` draws), and a cell whose
 arrays.npz matches its fingerprint is not run again (`load_cell_row`).
-`write_tables` writes Table 1 as the paper prints it, with the paper's
-numbers beside ours, the same with SSIM, and a full table of all methods.
+`report.tables.write_tables` writes the rows as results.csv and Table 1 as
+the paper prints it, with the paper's numbers beside ours, the same with
+SSIM, and a full table of all methods.
 
 Methods: 'ours' (z-search + Poisson blending), the ablations 'ours_noblend'
 (Fig. 5) and 'ours_lam0' (no prior loss, Fig. 4), the Context Encoder 'ce'
@@ -25,7 +26,6 @@ estimate of the posterior mean under the model: what PSNR rewards most, see
 from __future__ import annotations
 
 import contextlib
-import csv
 import dataclasses
 import datetime
 import functools
@@ -49,31 +49,17 @@ from inpaint_jax.baselines import context_encoder
 from inpaint_jax.data import images as image_io
 from inpaint_jax.evaluation import results
 from inpaint_jax.config import SearchConfig
+from inpaint_jax.report import cells
+from inpaint_jax.report import tables
 
-# Table 1 of the paper: PSNR (dB) of (Context Encoder, ours).
-PAPER_TABLE1 = {
-    ('celeba', 'center'): (21.3, 19.4), ('svhn', 'center'): (22.3, 19.0),
-    ('cars', 'center'): (14.1, 13.5), ('celeba', 'pattern'): (19.2, 17.4),
-    ('svhn', 'pattern'): (22.3, 19.8), ('cars', 'pattern'): (14.0, 14.1),
-    ('celeba', 'random'): (20.6, 22.8), ('svhn', 'random'): (24.1, 33.0),
-    ('cars', 'random'): (16.1, 18.9), ('celeba', 'half'): (15.5, 13.7),
-    ('svhn', 'half'): (19.1, 14.6), ('cars', 'half'): (12.6, 11.1),
-}
 METHODS = ('ours', 'ours_noblend', 'ours_lam0', 'ce', 'tv', 'lr', 'nn', 'pm')
 EXTRA_METHODS = ('mean_fill', 'ours_average')
 # Seeds of the z-search that 'ours_average' averages.
 AVERAGED_SEEDS = 4
 # The importance window of each shipped model's card (chosen on validation).
 CARD_WINDOWS = {'celeba': 7, 'svhn': 15, 'cars': 15}
-SCORES = ('psnr', 'ssim', 'psnr_hole', 'ssim_hole')
-# With a digit classifier (SVHN): accuracy on the inpainted images (mean and
-# 95 % half-width), on the originals and on the masked input.
-SEMANTIC = ('semantic_accuracy', 'semantic_accuracy_ci95',
-            'semantic_accuracy_originals', 'semantic_accuracy_masked')
-# What arrays.npz keeps of each cell (see `save_cell_arrays`).
-ARRAYS_FILE = 'arrays.npz'
 # Per-image numbers kept in arrays.npz ('loss' where the method has one).
-KEPT_SCORES = SCORES + ('loss', 'correct')
+KEPT_SCORES = tables.SCORES + ('loss', 'correct')
 # Images whose recorded search (frames, loss curve) arrays.npz keeps.
 KEPT_FRAMES = 8
 # Frames of the z-search animation when --record_every is not given.
@@ -167,12 +153,12 @@ def summary_row(dataset: str, kind: str, method: str,
   """
   row = {'dataset': dataset, 'mask': kind, 'method': method,
          'images': len(per_image['psnr'])}
-  for score in SCORES:
+  for score in tables.SCORES:
     row[score], row[f'{score}_ci95'] = confidence_interval(per_image[score])
   if 'correct' in per_image:
     row['semantic_accuracy'], row['semantic_accuracy_ci95'] = (
         confidence_interval(per_image['correct']))
-    for key in SEMANTIC[2:]:
+    for key in tables.SEMANTIC[2:]:
       row[key] = summary[key]
   return row
 
@@ -225,10 +211,10 @@ def save_cell_arrays(folder: str, result: results.EvalResult,
     arrays['frame_steps'] = np.minimum(
         np.arange(frames.shape[1]) * every,
         search.get('iterations', frames.shape[1] * every))
-  path = os.path.join(folder, ARRAYS_FILE)
+  path = os.path.join(folder, cells.ARRAYS_FILE)
   os.makedirs(folder, exist_ok=True)
-  fd, temporary = tempfile.mkstemp(prefix=ARRAYS_FILE + '.', suffix='.tmp',
-                                   dir=folder)
+  fd, temporary = tempfile.mkstemp(prefix=cells.ARRAYS_FILE + '.',
+                                   suffix='.tmp', dir=folder)
   try:
     with os.fdopen(fd, 'wb') as f:
       np.savez_compressed(f, **arrays)
@@ -248,7 +234,7 @@ def load_cell_row(folder: str, fingerprint: str) -> dict[str, Any] | None:
   settings, model, images or masks) or cannot be read.
   """
   try:
-    with np.load(os.path.join(folder, ARRAYS_FILE)) as saved:
+    with np.load(os.path.join(folder, cells.ARRAYS_FILE)) as saved:
       if str(saved['fingerprint']) != fingerprint:
         return None
       return json.loads(str(saved['row']))
@@ -296,118 +282,6 @@ def run_cell(dataset: str, kind: str, images: np.ndarray,
         save_cell_arrays(folder, result, per_image, row, fingerprint)
     rows.append(row)
   return rows
-
-
-def _by_cell(rows):
-  return {(r['dataset'], r['mask'], r['method']): r for r in rows}
-
-
-def _in_order(rows, key):
-  return list(dict.fromkeys(r[key] for r in rows))
-
-
-def _mean_ci(row, score, digits=2):
-  if not row:
-    return '-'
-  return f"{row[score]:.{digits}f} ± {row[score + '_ci95']:.{digits}f}"
-
-
-def table1_markdown(rows: Sequence[dict[str, Any]]) -> str:
-  """Table 1 (PSNR, dB): the paper's CE / ours, then our CE and ours here
-  (mean ± 95 % half-width; '-' where a method did not run)."""
-  by_cell = _by_cell(rows)
-  datasets = _in_order(rows, 'dataset')
-  lines = ['| mask | ' + ' | '.join(
-      f'{d}: paper CE / ours | {d}: CE here | {d}: ours here'
-      for d in datasets) + ' |',
-           '| --- |' + ' --- | --- | --- |' * len(datasets)]
-  for kind in _in_order(rows, 'mask'):
-    cells = []
-    for d in datasets:
-      ce, paper_ours = PAPER_TABLE1.get((d, kind), (float('nan'),) * 2)
-      cells += [f'{ce} / {paper_ours}',
-                _mean_ci(by_cell.get((d, kind, 'ce')), 'psnr'),
-                _mean_ci(by_cell.get((d, kind, 'ours')), 'psnr')]
-    lines.append(f'| {kind} | ' + ' | '.join(cells) + ' |')
-  return '\n'.join(lines) + '\n'
-
-
-def table1_ssim_markdown(rows: Sequence[dict[str, Any]]) -> str:
-  """Table 1 with SSIM: our CE and ours per data set (the paper gives no
-  SSIM); '-' where a method did not run."""
-  by_cell = _by_cell(rows)
-  datasets = _in_order(rows, 'dataset')
-  lines = ['| mask | ' + ' | '.join(
-      f'{d}: CE here | {d}: ours here' for d in datasets) + ' |',
-           '| --- |' + ' --- | --- |' * len(datasets)]
-  for kind in _in_order(rows, 'mask'):
-    cells = [_mean_ci(by_cell.get((d, kind, m)), 'ssim', 3)
-             for d in datasets for m in ('ce', 'ours')]
-    lines.append(f'| {kind} | ' + ' | '.join(cells) + ' |')
-  return '\n'.join(lines) + '\n'
-
-
-def table_all_markdown(rows: Sequence[dict[str, Any]]) -> str:
-  """Every row: PSNR and SSIM on the whole image and on the hole only."""
-  lines = ['| data set | mask | method | PSNR | SSIM | PSNR hole | SSIM hole |',
-           '| --- | --- | --- | --- | --- | --- | --- |']
-  for r in rows:
-    lines.append(
-        f"| {r['dataset']} | {r['mask']} | {r['method']} | "
-        + ' | '.join(_mean_ci(r, s, 3) for s in SCORES) + ' |')
-  return '\n'.join(lines) + '\n'
-
-
-def table_semantic_markdown(rows: Sequence[dict[str, Any]]) -> str:
-  """The digit classifier's accuracy per (data set, mask): on the originals,
-  the masked input and each method's result (with its 95 % interval and,
-  in brackets, its ratio to the originals' accuracy)."""
-  rows = [r for r in rows if r.get('semantic_accuracy') is not None]
-  if not rows:
-    return 'No data set of this run has labels for the semantic accuracy.\n'
-  method_names = _in_order(rows, 'method')
-  lines = ['| data set | mask | originals | masked input | '
-           + ' | '.join(method_names) + ' |',
-           '| --- | --- | --- | --- |' + ' --- |' * len(method_names)]
-  by_cell = _by_cell(rows)
-  for dataset in _in_order(rows, 'dataset'):
-    for kind in _in_order(rows, 'mask'):
-      here = [by_cell.get((dataset, kind, m)) for m in method_names]
-      first = next((r for r in here if r), None)
-      if first is None:
-        continue
-      originals = first['semantic_accuracy_originals']
-      cells = [f"{r['semantic_accuracy']:.3f} ± "
-               f"{r['semantic_accuracy_ci95']:.3f}"
-               + (f" ({r['semantic_accuracy'] / originals:.2f})"
-                  if originals else '') if r else '-' for r in here]
-      lines.append(f'| {dataset} | {kind} | {originals:.3f} |'
-                   f" {first['semantic_accuracy_masked']:.3f} | "
-                   + ' | '.join(cells) + ' |')
-  return '\n'.join(lines) + '\n'
-
-
-TABLES = {'table1.md': table1_markdown, 'table1_ssim.md': table1_ssim_markdown,
-          'table_all.md': table_all_markdown,
-          'table_semantic.md': table_semantic_markdown}
-
-
-def write_tables(rows: Sequence[dict[str, Any]], output_dir: str) -> None:
-  """results.csv (every row), table1.md (PSNR: paper CE / ours, then our
-  CE and ours here; '-' where a method did not run), table1_ssim.md (the
-  same with SSIM, CE and ours here), table_all.md (every method, PSNR
-  and SSIM, whole and hole) and table_semantic.md (the digit classifier's
-  accuracy, where the run has it)."""
-  os.makedirs(output_dir, exist_ok=True)
-  columns = ['dataset', 'mask', 'method', 'images'] + [
-      c for s in SCORES for c in (s, f'{s}_ci95')] + list(SEMANTIC)
-  with open(os.path.join(output_dir, 'results.csv'), 'w', newline='') as f:
-    writer = csv.DictWriter(f, columns, restval='')
-    writer.writeheader()
-    writer.writerows(rows)
-  for name, markdown in TABLES.items():
-    with open(os.path.join(output_dir, name), 'w') as f:
-      f.write(markdown(rows))
 
 
 def machine_description() -> str:

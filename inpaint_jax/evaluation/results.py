@@ -41,7 +41,7 @@ PARTIAL_DIR = 'partial'
 IMAGES_DIR = 'images'
 # Per-image PNGs (write_images): <stem>_<kind>.png for these kinds.
 IMAGE_KINDS = ('masked', 'generated', 'inpainted')
-# fullsize: fullsize.write_fullsize's own photos at their own size, written
+# fullsize: own_photos.write_fullsize's own photos at their own size, written
 # after these; an earlier run's are removed with the others.
 _PER_IMAGE_PNG = re.compile(
     rf'.+_({"|".join(IMAGE_KINDS + ("fullsize",))})\.png')
@@ -271,7 +271,7 @@ def remove_stale_images(directory: str, keep: Sequence[str]) -> None:
   """Removes per-image PNGs in `directory` not named in `keep`.
 
   Only files named like write_images' output (*_masked.png,
-  *_generated.png, *_inpainted.png) or fullsize.write_fullsize's
+  *_generated.png, *_inpainted.png) or own_photos.write_fullsize's
   (*_fullsize.png) are touched, never anything else; the
   folder is removed if that leaves it empty.
   """

@@ -9,7 +9,7 @@ reports the fraction of inpainted images it classifies as their label.
   evaluation is a pure function of the weights).
 * `predict` / `accuracy` / `predictor`; `load_labels` (labels.csv);
   `semantic_scores`: what `evaluate` reports as semantic accuracy.
-* Training is in `classifier_train`.
+* Training is in `training.train_classifier`.
 * `save` / `restore`: a model directory (`classifier_config.json` with a
   `variables_sha256` checked on load, and orbax `variables/`).
 """
@@ -30,6 +30,7 @@ import numpy as np
 
 from inpaint_jax import checkpoints
 from inpaint_jax import masks as masks_lib
+from inpaint_jax.config import TRAINING_RULES, DictConfig, check_fields
 from inpaint_jax.errors import InputError, MissingInputError
 
 CONFIG_FILE = 'classifier_config.json'
@@ -38,7 +39,7 @@ LABELS_FILE = 'labels.csv'
 
 
 @dataclasses.dataclass(frozen=True)
-class ClassifierConfig:
+class ClassifierConfig(DictConfig):
   """Architecture and training settings (saved with the model).
 
   Attributes:
@@ -60,6 +61,9 @@ class ClassifierConfig:
       of what the mask leaves, an estimate of the best semantic accuracy any
       inpainting can reach (an inpainting followed by a classifier is itself
       a classifier of the masked input).
+    checkpoint_every, keep_checkpoints, log_every: bookkeeping (steps
+      between checkpoints, checkpoints kept, steps between metrics.jsonl
+      lines), as in every trainer's config.
   """
   resolution: int = 64
   widths: tuple[int, ...] = (32, 64, 128, 128)
@@ -71,23 +75,18 @@ class ClassifierConfig:
   augment: bool = True
   shift: int = 4
   mask: str = ''
+  checkpoint_every: int = 250
+  keep_checkpoints: int = 2
+  log_every: int = 50
 
   def __post_init__(self):
+    check_fields(self, {k: TRAINING_RULES[k] for k in (
+        'batch_size', 'num_steps', 'checkpoint_every', 'keep_checkpoints',
+        'log_every')})
     if self.mask and self.mask not in masks_lib.KINDS:
       raise InputError(f'mask={self.mask!r} is not a mask kind; use one of'
                        f' {masks_lib.KINDS}, or leave it empty for whole'
                        ' images.')
-
-  def to_dict(self) -> dict[str, Any]:
-    d = dataclasses.asdict(self)
-    d['widths'] = list(self.widths)
-    return d
-
-  @classmethod
-  def from_dict(cls, d: dict[str, Any]) -> ClassifierConfig:
-    d = dict(d)
-    d['widths'] = tuple(d['widths'])
-    return cls(**d)
 
 
 class Classifier(nn.Module):

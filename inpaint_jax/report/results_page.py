@@ -19,7 +19,8 @@ import shutil
 from typing import Any, Sequence
 
 from inpaint_jax.report import figures as figures_lib
-from inpaint_jax.evaluation import reproduce
+from inpaint_jax.report import tables
+
 # The run's results.csv, copied beside the page.
 RESULTS_CSV = 'results.csv'
 LARGE_HOLES = ('center', 'half')
@@ -175,7 +176,7 @@ def hole_gap_section(rows: Sequence[dict[str, Any]]) -> str:
         continue
       gap = row['psnr'] - row['psnr_hole']
       gaps.append(gap)
-      paper = reproduce.PAPER_TABLE1.get((d, m), (math.nan,) * 2)[paper_index]
+      paper = tables.PAPER_TABLE1.get((d, m), (math.nan,) * 2)[paper_index]
       closer = '-'
       if math.isfinite(paper):
         compared += 1
@@ -254,20 +255,20 @@ def results_page(rows: Sequence[dict[str, Any]], info: RunInfo,
       '## Table 1: PSNR (dB)', '',
       'The paper\'s CE / ours beside CE and ours here (mean ± 95 % interval'
       ' over the images, whole image).', '',
-      reproduce.table1_markdown(rows),
+      tables.table1_markdown(rows),
       '## Table 1 with SSIM', '',
       'CE and ours here (the paper gives no SSIM).', '',
-      reproduce.table1_ssim_markdown(rows),
+      tables.table1_ssim_markdown(rows),
       '## Every method', '',
       'PSNR (dB) and SSIM on the whole image and on the hole only.', '',
-      reproduce.table_all_markdown(rows),
+      tables.table_all_markdown(rows),
       '## Semantic accuracy (SVHN)', '',
       'PSNR cannot tell a sharp wrong digit from a right one: the digit'
       ' classifier (`models/svhn_classifier`) reads every result, and the'
       ' fraction it labels correctly is given beside its accuracy on the'
       ' originals and on the masked input (missing pixels at 0); in brackets'
       ' the ratio to the originals.', '',
-      reproduce.table_semantic_markdown(rows),
+      tables.table_semantic_markdown(rows),
       '## Figures', '']
   if not written:
     lines += ['No figures were written for this run.', '']

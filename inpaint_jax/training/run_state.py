@@ -1,18 +1,20 @@
-"""Training runs on disk: orbax managers of the train state, run records."""
+"""Training runs on disk: orbax checkpoints of the train state, the run
+record (run.json: the trainer and its settings) and the metrics log."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
-from typing import Any, Callable
+from typing import Any
 
 import jax
 import orbax.checkpoint as ocp
 from absl import logging
 
-from inpaint_jax.config import ModelConfig, TrainConfig
+from inpaint_jax.config import BOOKKEEPING
 from inpaint_jax.errors import InputError, MissingInputError
+
+RUN_FILE = 'run.json'
 
 
 def training_manager(workdir: str, keep: int = 3,
@@ -63,55 +65,19 @@ def restore_train_state(manager: ocp.CheckpointManager, template: Any,
       ' start again from the newest intact one, or use a new --workdir.')
 
 
-# Training run directories ----------------------------------------------
-
-
-def resume_train_state(manager: ocp.CheckpointManager, template: Any
-                       ) -> tuple[Any, dict[str, Any]]:
-  """(state, metadata) of the latest intact checkpoint, else (template, {})."""
-  restored = restore_train_state(manager, template)
+def restore_run_state(workdir: str, template: Any, step: int | None = None
+                      ) -> tuple[Any, dict[str, Any], int]:
+  """(state, metadata, step) of the latest intact (or the given) checkpoint
+  of the run in `workdir`, on the host; MissingInputError if it has none."""
+  manager = training_manager(workdir, async_save=False)
+  try:
+    restored = restore_train_state(manager, template, step)
+  finally:
+    manager.close()
   if restored is None:
-    return template, {}
-  state, meta, _ = restored
-  logging.info('Resumed from step %d.', int(state.step))
-  return state, meta
-
-
-def changed_settings(saved: dict[str, Any], current: dict[str, Any],
-                     ignore: tuple[str, ...] = ()) -> list[str]:
-  """The keys of `current` (but `ignore`) whose value `saved` lacks, sorted."""
-  return sorted(k for k in current
-                if k not in ignore and saved.get(k) != current[k])
-
-
-def check_run_record(workdir: str, file_name: str, what: str,
-                     differing: Callable[[dict[str, Any]], list[str]]
-                     ) -> None:
-  """On resume, refuses settings that differ from the run's.
-
-  Args:
-    workdir: the run directory; nothing is checked if it lacks `file_name`.
-    file_name: the JSON record of the settings the run started with.
-    what: the run, for the message ('a classifier run').
-    differing: saved record -> the names of the settings that differ.
-  """
-  path = os.path.join(workdir, file_name)
-  if not os.path.exists(path):
-    return
-  with open(path) as f:
-    names = differing(json.load(f))
-  if names:
-    raise InputError(
-        f'{workdir} holds {what} with other settings ({", ".join(names)};'
-        f' see {path}); use a new --workdir, or the same values as that run.')
-
-
-def write_run_record(workdir: str, file_name: str,
-                     record: dict[str, Any]) -> None:
-  """Writes workdir/file_name: the JSON that `check_run_record` reads."""
-  os.makedirs(workdir, exist_ok=True)
-  with open(os.path.join(workdir, file_name), 'w') as f:
-    json.dump(record, f, indent=2, sort_keys=True)
+    raise MissingInputError(f'No training checkpoint under {workdir}; train'
+                            ' first.')
+  return restored
 
 
 def checkpoint_steps(workdir: str) -> list[int]:
@@ -123,55 +89,69 @@ def checkpoint_steps(workdir: str) -> list[int]:
     manager.close()
 
 
-def run_configs(workdir: str) -> tuple[ModelConfig, TrainConfig]:
-  """The (ModelConfig, TrainConfig) a training run in `workdir` was started
-  with (its train_config.json; num_steps is not recorded there)."""
-  path = os.path.join(workdir, 'train_config.json')
-  if not os.path.isfile(path):
-    raise MissingInputError(f'{workdir!r} holds no train_config.json: it is'
-                            ' not a training run of experiments.train_dcgan.')
+# The run record: workdir/run.json, {'trainer': name, 'settings': {section:
+# {name: value}}}, e.g. {'model': ModelConfig, 'train': TrainConfig} of the
+# DCGAN as dicts. Written (whole, then renamed) by every invocation once its
+# settings are accepted; read by the next to refuse a resume that would change
+# the result, and by the exports.
+
+
+def check_run(workdir: str, trainer: str,
+              settings: dict[str, dict[str, Any]]) -> None:
+  """On resume, refuses another trainer's run or other settings.
+
+  Args:
+    workdir: the run directory; nothing is checked if it holds no record.
+    trainer: the trainer's name ('dcgan': experiments.train_dcgan).
+    settings: {section: {name: value}} of this invocation; every name but
+      the bookkeeping ones (config.BOOKKEEPING) must have the run's value.
+  """
+  path = os.path.join(workdir, RUN_FILE)
+  if not os.path.exists(path):
+    return
   with open(path) as f:
     saved = json.load(f)
-  return ModelConfig.from_dict(saved['model']), TrainConfig(**saved['train'])
+  if saved.get('trainer') != trainer:
+    raise InputError(
+        f'{workdir} holds a run of experiments.train_{saved.get("trainer")},'
+        f' not of experiments.train_{trainer}; use a new --workdir.')
+  names = sorted(
+      name for section, current in settings.items() for name in current
+      if name not in BOOKKEEPING
+      and saved['settings'].get(section, {}).get(name) != current[name])
+  if names:
+    raise InputError(
+        f'{workdir} holds a run with other settings ({", ".join(names)};'
+        f' see {path}); use a new --workdir, or the same values as that run.')
 
 
-# What a resumed run must share with the first one: the settings that change
-# the result. Bookkeeping (num_steps, checkpoint_every, keep_checkpoints,
-# log_every, sample_every) may differ between invocations.
-_RESULT_SETTINGS = ('batch_size', 'learning_rate', 'beta1', 'seed', 'flip')
-
-
-def _config_record(model_config: ModelConfig,
-                   train_config: TrainConfig) -> dict[str, Any]:
-  """What train_config.json holds (all but num_steps)."""
-  return {'model': model_config.to_dict(),
-          'train': {k: v for k, v in dataclasses.asdict(train_config).items()
-                    if k != 'num_steps'}}
-
-
-def check_run_configs(workdir: str, model_config: ModelConfig,
-                   train_config: TrainConfig) -> None:
-  """On resume, refuses a model or result-changing setting that differs."""
-  current = _config_record(model_config, train_config)
-  result = {k: current['train'][k] for k in _RESULT_SETTINGS}
-  check_run_record(workdir, 'train_config.json', 'a run', lambda saved: sorted(
-      changed_settings(saved['model'], current['model']) +
-      changed_settings(saved['train'], result)))
-
-
-def write_run_configs(workdir: str, model_config: ModelConfig,
-                   train_config: TrainConfig) -> None:
-  """Writes train_config.json once, when a run starts."""
-  path = os.path.join(workdir, 'train_config.json')
-  if os.path.exists(path):
-    return
+def write_run(workdir: str, trainer: str,
+              settings: dict[str, dict[str, Any]]) -> None:
+  """Writes workdir/run.json, the record that `check_run` reads."""
+  os.makedirs(workdir, exist_ok=True)
+  path = os.path.join(workdir, RUN_FILE)
   # Written whole, then renamed: processes sharing the workdir each write the
   # same file and none reads a half-written one.
   temporary = f'{path}.{jax.process_index()}.{os.getpid()}.tmp'
   with open(temporary, 'w') as f:
-    json.dump(_config_record(model_config, train_config), f, indent=2,
+    json.dump({'trainer': trainer, 'settings': settings}, f, indent=2,
               sort_keys=True)
   os.replace(temporary, path)
+
+
+def read_run(workdir: str, trainer: str) -> dict[str, dict[str, Any]]:
+  """The {section: settings} that the last invocation of a run recorded."""
+  path = os.path.join(workdir, RUN_FILE)
+  if not os.path.isfile(path):
+    raise MissingInputError(f'{workdir!r} holds no {RUN_FILE}: it is not a'
+                            f' training run of experiments.train_{trainer}.')
+  with open(path) as f:
+    saved = json.load(f)
+  if saved.get('trainer') != trainer:
+    raise InputError(
+        f'{workdir!r} holds a run of experiments.train_{saved.get("trainer")},'
+        f' not of experiments.train_{trainer}.')
+  return saved['settings']
 
 
 def trim_metrics_log(path: str, step: int) -> None:

@@ -1,16 +1,15 @@
 """Training of the SVHN digit classifier (`classifier.Classifier`).
 
-* `train_step(state, batch, labels, rng) -> (state, metrics)` is pure; given
-  an `axis_name` it averages the gradients over that axis, so a pmap over D
-  devices computes the same step as one device on the global batch.
-* `make_parallel_step` is the one place that wraps it in `jax.pmap`.
-* `train` is the loop (`train.train_loop`), with orbax checkpoints and exact
-  resume (batches are a function of the seed and the step).
+* `train_step(state, (images, labels), rng) -> (state, metrics)` is pure;
+  given an `axis_name` it averages the gradients over that axis, so a pmap
+  over D devices (`loop.parallel_step`) computes the same step as one device
+  on the global batch.
+* `train` trains (or resumes) a run with `loop.train_loop` (batches are a
+  function of the seed and the step: `input_pipeline.train_batch`).
 """
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import flax
@@ -19,14 +18,14 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from inpaint_jax.training import run_state
 from inpaint_jax import masks as masks_lib
-from inpaint_jax.training import train_dcgan as train_lib
-from inpaint_jax.evaluation.semantic import (CONFIG_FILE, Classifier, ClassifierConfig,
-                                    init_variables, to_float)
+from inpaint_jax.data import input_pipeline
 from inpaint_jax.errors import InputError
+from inpaint_jax.evaluation.semantic import (Classifier, ClassifierConfig,
+                                             init_variables)
+from inpaint_jax.training import loop
 
-AXIS = 'devices'
+TRAINER = 'classifier'
 
 
 @flax.struct.dataclass
@@ -38,6 +37,7 @@ class ClassifierState:
 
 
 def optimizer(config: ClassifierConfig) -> optax.GradientTransformation:
+  """Adam(lr)."""
   return optax.adam(config.learning_rate)
 
 
@@ -48,16 +48,16 @@ def create_state(config: ClassifierConfig, key: jax.Array) -> ClassifierState:
                          opt_state=optimizer(config).init(params))
 
 
-def train_step(state: ClassifierState, batch: jax.Array, labels: jax.Array,
-               rng: jax.Array, *, config: ClassifierConfig,
-               axis_name: str | None = None
+def train_step(state: ClassifierState,
+               batch: tuple[jax.Array, jax.Array], rng: jax.Array, *,
+               config: ClassifierConfig, axis_name: str | None = None
                ) -> tuple[ClassifierState, dict[str, jax.Array]]:
   """One Adam step on the mean cross-entropy.
 
   Args:
     state: the ClassifierState.
-    batch: (B, R, R, 3) images in [-1, 1] (this device's share).
-    labels: (B,) int digits 0..9.
+    batch: (images (B, R, R, 3) in [-1, 1], labels (B,) int digits 0..9),
+      this device's share.
     rng: key of this step's augmentation, the same on every device: it is
       drawn for the global batch and each device takes its rows, so the
       step does not depend on the number of devices.
@@ -67,13 +67,14 @@ def train_step(state: ClassifierState, batch: jax.Array, labels: jax.Array,
   Returns:
     (new state, {'loss', 'accuracy'} scalars of the (global) batch).
   """
+  batch, labels = batch
   if config.augment:
     batch = augment(rng, batch, config.shift, axis_name)
   if config.mask:
     batch = hide_missing(jax.random.fold_in(rng, 1), batch, config.mask,
                          axis_name)
   model = Classifier(config)
-  mean = (lambda x: jax.lax.pmean(x, axis_name)) if axis_name else (lambda x: x)
+  mean = lambda tree: loop.device_mean(tree, axis_name)
 
   def loss_fn(params):
     logits = model.apply({'params': params}, batch)
@@ -100,17 +101,12 @@ def augment(rng: jax.Array, batch: jax.Array, shift: int,
   rows are taken, so D devices augment as one device does.
   """
   local, h, w, c = batch.shape
-  devices = jax.lax.psum(1, axis_name) if axis_name else 1
   k_shift, k_scale, k_flip = jax.random.split(rng, 3)
-  total = local * devices
-  shifts = jax.random.randint(k_shift, (total, 2), 0, 2 * shift + 1)
-  scales = jax.random.uniform(k_scale, (total,), minval=0.7, maxval=1.3)
-  flips = jax.random.bernoulli(k_flip, 0.5, (total,))
-  if axis_name:
-    start = jax.lax.axis_index(axis_name) * local
-    shifts, scales, flips = (
-        jax.lax.dynamic_slice_in_dim(x, start, local)
-        for x in (shifts, scales, flips))
+  total = loop.global_rows(local, axis_name)
+  shifts, scales, flips = (loop.device_share(x, local, axis_name) for x in (
+      jax.random.randint(k_shift, (total, 2), 0, 2 * shift + 1),
+      jax.random.uniform(k_scale, (total,), minval=0.7, maxval=1.3),
+      jax.random.bernoulli(k_flip, 0.5, (total,))))
   padded = jnp.pad(batch, ((0, 0), (shift, shift), (shift, shift), (0, 0)),
                    mode='edge')
   moved = jax.vmap(lambda image, s: jax.lax.dynamic_slice(
@@ -128,86 +124,51 @@ def hide_missing(rng: jax.Array, batch: jax.Array, kind: str,
   Drawn for the global batch from `rng`, as `augment` draws.
   """
   local, size = batch.shape[0], batch.shape[1]
-  devices = jax.lax.psum(1, axis_name) if axis_name else 1
-  masks = masks_lib.make(kind, rng, local * devices, size)
-  if axis_name:
-    masks = jax.lax.dynamic_slice_in_dim(
-        masks, jax.lax.axis_index(axis_name) * local, local)
-  return batch * masks
-
-
-def make_parallel_step(config: ClassifierConfig):
-  """pmap-ed train_step over all local devices.
-
-  Returns f(replicated_state, batch (D, B/D, R, R, 3), labels (D, B/D), rng)
-  -> (replicated_state, replicated metrics); rng is broadcast.
-  """
-  step = functools.partial(train_step, config=config, axis_name=AXIS)
-  return jax.pmap(step, axis_name=AXIS, in_axes=(0, 0, 0, None),
-                  donate_argnums=(0,))
-
-
-def batch_rows(n: int, batch_size: int, seed: int, step: int) -> np.ndarray:
-  """Rows of the training batch of `step`: a fresh permutation per epoch.
-
-  The same order as input_pipeline.train_batch (a pure function of the seed
-  and the step; the remainder of an epoch is dropped).
-  """
-  if not 1 <= batch_size <= n:
-    raise InputError(f'batch_size={batch_size} must lie in [1, {n}] (the'
-                     ' number of training images); use a smaller batch.')
-  epoch, position = divmod(step, n // batch_size)
-  order = np.random.default_rng([seed, epoch, 0]).permutation(n)
-  return order[position * batch_size:(position + 1) * batch_size]
+  masks = masks_lib.make(kind, rng, loop.global_rows(local, axis_name), size)
+  return batch * loop.device_share(masks, local, axis_name)
 
 
 def train(config: ClassifierConfig, images: np.ndarray, labels: np.ndarray,
-          workdir: str, *, checkpoint_every: int = 250,
-          stop_after: int | None = None, show_progress: bool = True
+          workdir: str, *, stop_after: int | None = None,
+          show_progress: bool = True
           ) -> tuple[ClassifierState, dict[str, Any]]:
   """Trains (or resumes) a classifier in `workdir`.
 
   Args:
-    config: the settings; saved as workdir/classifier_config.json and checked
-      on resume.
+    config: the settings (and bookkeeping); recorded in workdir/run.json and
+      checked on resume (all but the bookkeeping must match).
     images: (N, R, R, 3) uint8 (or float32 in [-1, 1]) training images.
     labels: (N,) int digits.
-    workdir: directory for checkpoints/ and metrics.jsonl.
-    checkpoint_every: steps between checkpoints.
+    workdir: directory for checkpoints/, metrics.jsonl and run.json.
     stop_after: if set, return after this many steps of this call.
     show_progress: tqdm progress bar.
 
   Returns:
     (the final unreplicated state, {'wall_seconds': training time of all
-    invocations, 'metrics': the last step's metrics}).
+    invocations, 'metrics': the last logged metrics}).
   """
   labels = np.asarray(labels, np.int32)
   if len(images) != len(labels):
     raise InputError(f'{len(images)} images but {len(labels)} labels.')
-  devices = jax.local_device_count()
-  if config.batch_size % devices:
-    raise InputError(f'batch_size={config.batch_size} is not divisible by'
-                     f' {devices} devices; choose a multiple of it.')
-  run_state.check_run_record(
-      workdir, CONFIG_FILE, 'a classifier run',
-      lambda saved: run_state.changed_settings(saved, config.to_dict(),
-                                                 ('num_steps',)))
+  loop.check_batch(config.batch_size, images,
+                   (config.resolution, config.resolution, 3))
   init_key, step_key = jax.random.split(jax.random.PRNGKey(config.seed))
-  manager = run_state.training_manager(workdir, keep=2)
-  state, meta = run_state.resume_train_state(
-      manager, create_state(config, init_key))
-  run_state.write_run_record(workdir, CONFIG_FILE, config.to_dict())
-  p_step = make_parallel_step(config)
+  state, meta, manager = loop.start_run(
+      workdir, TRAINER, {'classifier': config.to_dict()}, config,
+      create_state(config, init_key))
+  p_step = loop.parallel_step(train_step, config=config)
 
   def step_fn(state, step):
-    rows = batch_rows(len(images), config.batch_size, config.seed, step)
-    batch = to_float(images[rows]).reshape((devices, -1) + images.shape[1:])
-    return p_step(state, batch, labels[rows].reshape(devices, -1),
+    batch = input_pipeline.train_batch(images, config.batch_size, config.seed,
+                                       step, flip=False)
+    rows = input_pipeline.batch_rows(len(images), config.batch_size,
+                                     config.seed, step)
+    return p_step(state, (batch, labels[rows]),
                   jax.random.fold_in(step_key, step))
 
-  return train_lib.train_loop(
-      state, step_fn, manager, workdir, meta=meta, num_steps=config.num_steps,
-      stop_after=stop_after, log_every=50, checkpoint_every=checkpoint_every,
+  return loop.train_loop(
+      state, step_fn, manager, workdir, config, meta=meta,
+      stop_after=stop_after,
       postfix=lambda m: {'loss': f"{m['loss']:.3f}",
                          'acc': f"{m['accuracy']:.3f}"},
       desc='train classifier', show_progress=show_progress)

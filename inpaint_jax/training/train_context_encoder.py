@@ -11,20 +11,16 @@ four by default), so one model serves every mask of a data set.
 * `train_step(state, batch, rng) -> (state, metrics)` is pure; given an
   `axis_name` it averages gradients and batch-norm statistics over that
   axis, and the masks are drawn for the global batch, so a pmap over D
-  devices computes the same step as one device on the global batch.
-* `make_parallel_step`: the step through `train.parallel_step`, the
-  project's one pmap wrapper.
-* `train` is the loop (`train.train_loop`): data
-  (`input_pipeline.train_batch`), tqdm progress, metrics.jsonl, sample grids
-  and orbax checkpoints with exact resume (everything random is a function
-  of the seed and the step).
+  devices (`loop.parallel_step`) computes the same step as one device on
+  the global batch.
+* `train` trains (or resumes) a run with `loop.train_loop`: data
+  (`input_pipeline.train_batch`), sample grids of fixed images and masks
+  (everything random is a function of the seed and the step).
 * `export` writes the model directory; `validation_scores` the card's PSNRs.
 """
 
 from __future__ import annotations
 
-import json
-import os
 from typing import Any
 
 import flax
@@ -33,19 +29,19 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from inpaint_jax.training import run_state
-from inpaint_jax.baselines import context_encoder as ce
 from inpaint_jax import distributed
-from inpaint_jax.evaluation import evaluate
-from inpaint_jax.data import images as image_io
-from inpaint_jax.data import input_pipeline
 from inpaint_jax import masks as masks_lib
 from inpaint_jax import metrics as metrics_lib
-from inpaint_jax.training import train_dcgan as dcgan_train
-from inpaint_jax.errors import InputError
+from inpaint_jax.baselines import context_encoder as ce
+from inpaint_jax.data import images as image_io
+from inpaint_jax.data import input_pipeline
+from inpaint_jax.evaluation import evaluate
 from inpaint_jax.models import Discriminator
+from inpaint_jax.training import loop
+from inpaint_jax.training import run_state
+from inpaint_jax.training import train_dcgan
 
-RUN_CONFIG_FILE = ce.CONFIG_FILE
+TRAINER = 'context_encoder'
 SAMPLE_IMAGES = 8
 
 
@@ -88,13 +84,9 @@ def create_state(config: ce.ContextEncoderConfig,
 def device_masks(rng: jax.Array, local: int, config: ce.ContextEncoderConfig,
                  axis_name: str | None) -> jax.Array:
   """This device's (local, R, R, 1) slice of the global batch's masks."""
-  if axis_name is None:
-    return ce.draw_masks(rng, local, config.resolution, config.mask_kinds)
-  devices = jax.lax.psum(1, axis_name)
-  every = ce.draw_masks(rng, local * devices, config.resolution,
-                        config.mask_kinds)
-  return jax.lax.dynamic_slice_in_dim(
-      every, jax.lax.axis_index(axis_name) * local, local)
+  every = ce.draw_masks(rng, loop.global_rows(local, axis_name),
+                        config.resolution, config.mask_kinds)
+  return loop.device_share(every, local, axis_name)
 
 
 def train_step(state: ContextEncoderState, batch: jax.Array, rng: jax.Array,
@@ -122,7 +114,7 @@ def train_step(state: ContextEncoderState, batch: jax.Array, rng: jax.Array,
   discriminator = Discriminator(ce.discriminator_config(config), impl=impl,
                                 axis_name=axis_name)
   tx = optimizer(config)
-  mean = (lambda x: jax.lax.pmean(x, axis_name)) if axis_name else (lambda x: x)
+  mean = lambda tree: loop.device_mean(tree, axis_name)
   masks = device_masks(rng, batch.shape[0], config, axis_name)
   weights = ce.reconstruction_weights(masks, config.overlap,
                                       config.overlap_weight)
@@ -140,7 +132,7 @@ def train_step(state: ContextEncoderState, batch: jax.Array, rng: jax.Array,
 
   # D: real images -> 1, inpainted ones -> 0 (the DCGAN's D loss).
   (d_loss, (d_stats, real_logits, fake_logits)), d_grads = (
-      jax.value_and_grad(dcgan_train._discriminator_loss, has_aux=True)(
+      jax.value_and_grad(train_dcgan.discriminator_loss, has_aux=True)(
           state.d_params, state.d_stats, discriminator, batch, inpainted))
   d_updates, d_opt_state = tx.update(mean(d_grads), state.d_opt_state,
                                      state.d_params)
@@ -153,7 +145,7 @@ def train_step(state: ContextEncoderState, batch: jax.Array, rng: jax.Array,
         {'params': d_params, 'batch_stats': d_stats},
         masks * batch + (1.0 - masks) * predicted, train=True,
         mutable=['batch_stats'])
-    adv = dcgan_train._bce_real(logits)
+    adv = train_dcgan.bce_real(logits)
     return config.lambda_rec * rec + config.lambda_adv * adv, (rec, adv)
 
   (loss, (rec, adv)), d_predicted = jax.value_and_grad(
@@ -172,15 +164,6 @@ def train_step(state: ContextEncoderState, batch: jax.Array, rng: jax.Array,
       step=state.step + 1, params=params, batch_stats=batch_stats,
       d_params=d_params, d_stats=d_stats, opt_state=opt_state,
       d_opt_state=d_opt_state), metrics
-
-
-def make_parallel_step(config: ce.ContextEncoderConfig, impl: str = 'auto'):
-  """pmap-ed train_step over all local devices (`train.parallel_step`).
-
-  Returns f(replicated_state, batch (D, B/D, R, R, C), rng) ->
-  (replicated_state, replicated metrics); rng is broadcast.
-  """
-  return dcgan_train.parallel_step(train_step, config=config, impl=impl)
 
 
 def network_variables(state: ContextEncoderState) -> dict[str, Any]:
@@ -204,11 +187,12 @@ def train(config: ce.ContextEncoderConfig, train_images, workdir: str, *,
   """Trains (or resumes) a Context Encoder in `workdir`.
 
   Args:
-    config: the settings; saved as workdir/context_encoder_config.json and
-      checked on resume (all but the bookkeeping fields must match).
+    config: the settings (and bookkeeping); recorded in workdir/run.json and
+      checked on resume (all but the bookkeeping must match).
     train_images: (N, R, R, C) uint8 training images (or float32 in [-1, 1],
       or input_pipeline.TfdsImages): train minus the validation slice.
-    workdir: directory for checkpoints/, metrics.jsonl and samples/.
+    workdir: directory for checkpoints/, metrics.jsonl, samples/ and
+      run.json.
     stop_after: if set, return after this many steps of this call.
     data_description: recorded in the checkpoints' metadata.
     show_progress: tqdm progress bar.
@@ -217,18 +201,13 @@ def train(config: ce.ContextEncoderConfig, train_images, workdir: str, *,
     (the final unreplicated state, {'wall_seconds': training time of all
     invocations, 'metrics': the last logged metrics, 'data', 'machine'}).
   """
-  devices = jax.local_device_count()
-  _check_inputs(config, devices, train_images)
-  run_state.check_run_record(
-      workdir, RUN_CONFIG_FILE, 'a Context Encoder run',
-      lambda saved: run_state.changed_settings(saved, config.to_dict(),
-                                                 ce.BOOKKEEPING))
+  loop.check_batch(config.batch_size, train_images,
+                   (config.resolution, config.resolution, config.channels))
   init_key, step_key = jax.random.split(jax.random.PRNGKey(config.seed))
-  manager = run_state.training_manager(workdir, config.keep_checkpoints)
-  state, meta = run_state.resume_train_state(
-      manager, create_state(config, init_key))
-  run_state.write_run_record(workdir, RUN_CONFIG_FILE, config.to_dict())
-  p_step = make_parallel_step(config)
+  state, meta, manager = loop.start_run(
+      workdir, TRAINER, {TRAINER: config.to_dict()}, config,
+      create_state(config, init_key))
+  p_step = loop.parallel_step(train_step, config=config)
   sample_images = np.asarray(
       train_images[np.arange(min(SAMPLE_IMAGES, len(train_images)))])
   sample_images = (image_io.from_uint8(sample_images)
@@ -239,26 +218,20 @@ def train(config: ce.ContextEncoderConfig, train_images, workdir: str, *,
   def step_fn(state, step):
     batch = input_pipeline.train_batch(train_images, config.batch_size,
                                        config.seed, step, flip=config.flip)
-    batch = batch.reshape((devices, -1) + batch.shape[1:])
     return p_step(state, batch, jax.random.fold_in(step_key, step))
 
-  def sample(state, done):
+  def sample(state):
     variables = network_variables(distributed.unreplicate(state))
     predicted = ce.predict(config, variables, sample_images, fixed_masks)
-    image_io.save_png(
-        os.path.join(workdir, 'samples', f'step_{done:07d}.png'),
-        sample_grid(sample_images, fixed_masks, predicted))
+    return sample_grid(sample_images, fixed_masks, predicted)
 
-  return dcgan_train.train_loop(
-      state, step_fn, manager, workdir, meta=meta, num_steps=config.num_steps,
-      stop_after=stop_after, log_every=config.log_every,
-      checkpoint_every=config.checkpoint_every,
-      sample_every=config.sample_every, sample=sample,
+  return loop.train_loop(
+      state, step_fn, manager, workdir, config, meta=meta,
+      stop_after=stop_after, sample=sample,
       postfix=lambda m: {'rec': f"{m['rec_loss']:.4f}",
                          'd': f"{m['d_loss']:.3f}"},
-      log_rate=True, desc='train CE', show_progress=show_progress,
-      extra_meta={'data': data_description,
-                  'machine': dcgan_train._machine()})
+      desc='train CE', show_progress=show_progress,
+      extra_meta={'data': data_description, 'machine': loop.machine()})
 
 
 def sample_grid(images: np.ndarray, masks: np.ndarray,
@@ -269,42 +242,14 @@ def sample_grid(images: np.ndarray, masks: np.ndarray,
       np.asarray(ce.paste(predicted, images, masks)), images])
 
 
-def _check_inputs(config: ce.ContextEncoderConfig, devices: int,
-                  train_images) -> None:
-  """InputError for a batch the devices cannot share or unusable images."""
-  if config.batch_size % devices:
-    raise InputError(f'batch_size={config.batch_size} is not divisible by'
-                     f' {devices} devices; choose a multiple of the device'
-                     ' count.')
-  expected = (config.resolution, config.resolution, config.channels)
-  if tuple(train_images.shape[1:]) != expected:
-    raise InputError(f'training images have shape {train_images.shape[1:]},'
-                     f' the Context Encoder needs {expected}; fix'
-                     ' --resolution.')
-  if len(train_images) < config.batch_size:
-    raise InputError(f'{len(train_images)} training images are fewer than'
-                     f' one batch of {config.batch_size}; lower'
-                     ' --batch_size.')
-
-
 def restore_run(workdir: str) -> tuple[ce.ContextEncoderConfig,
                                        ContextEncoderState, dict, int]:
-  """(config, state, checkpoint metadata, step) of a run's latest checkpoint."""
-  path = os.path.join(workdir, RUN_CONFIG_FILE)
-  if not os.path.isfile(path):
-    raise InputError(f'{workdir!r} holds no {RUN_CONFIG_FILE}: it is not a'
-                     ' training run of experiments.train_context_encoder.')
-  with open(path) as f:
-    config = ce.ContextEncoderConfig.from_dict(json.load(f))
-  template = create_state(config, jax.random.PRNGKey(0))
-  manager = run_state.training_manager(workdir, async_save=False)
-  try:
-    restored = run_state.restore_train_state(manager, template)
-  finally:
-    manager.close()
-  if restored is None:
-    raise InputError(f'No training checkpoint under {workdir}; train first.')
-  state, meta, step = restored
+  """(config, state, checkpoint metadata, step) of a run's latest checkpoint
+  (the config as the run's last invocation recorded it)."""
+  config = ce.ContextEncoderConfig.from_dict(
+      run_state.read_run(workdir, TRAINER)[TRAINER])
+  state, meta, step = run_state.restore_run_state(
+      workdir, create_state(config, jax.random.PRNGKey(0)))
   return config, state, meta, step
 
 

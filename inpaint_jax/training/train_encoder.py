@@ -9,11 +9,11 @@ pixels, or both.
 
 * `train_step(state, batch, rng) -> (state, metrics)` is pure; given an
   `axis_name` it averages gradients and batch statistics over that axis, so
-  a pmap over D devices computes the same step as one device on the global
-  batch (up to float rounding).
-* `make_parallel_step` is the one place that wraps it in `jax.pmap`.
-* `train` is the loop (`train.train_loop`), with orbax checkpoints and exact
-  resume (every batch is a function of the seed and the step).
+  a pmap over D devices (`loop.parallel_step`, G's variables broadcast)
+  computes the same step as one device on the global batch (up to float
+  rounding).
+* `train` trains (or resumes) a run with `loop.train_loop` (every batch is
+  a function of the seed and the step).
 """
 
 from __future__ import annotations
@@ -25,16 +25,13 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from inpaint_jax.training import run_state
 from inpaint_jax import masks as masks_lib
-from inpaint_jax.training import train_dcgan as train_lib
 from inpaint_jax.config import ModelConfig
 from inpaint_jax.encoder import Encoder, EncoderConfig, init_variables
-from inpaint_jax.errors import InputError
 from inpaint_jax.models import Generator, sample_z
+from inpaint_jax.training import loop
 
-AXIS = 'devices'
-RUN_CONFIG_FILE = 'encoder_run.json'
+TRAINER = 'encoder'
 
 
 @flax.struct.dataclass
@@ -47,6 +44,7 @@ class EncoderState:
 
 
 def optimizer(config: EncoderConfig) -> optax.GradientTransformation:
+  """Adam(lr)."""
   return optax.adam(config.learning_rate)
 
 
@@ -98,16 +96,14 @@ def train_step(state: EncoderState, batch: jax.Array, rng: jax.Array, *,
     (new state, {'loss', 'latent_loss', 'pixel_loss'} of the global batch).
   """
   local = batch.shape[0]
-  devices = jax.lax.psum(1, axis_name) if axis_name else 1
-  _, masks = draw_batch(rng, local * devices, model, config.mask_kinds)
-  if axis_name:
-    masks = jax.lax.dynamic_slice_in_dim(
-        masks, jax.lax.axis_index(axis_name) * local, local)
+  _, masks = draw_batch(rng, loop.global_rows(local, axis_name), model,
+                        config.mask_kinds)
+  masks = loop.device_share(masks, local, axis_name)
   z = batch
   generator = Generator(model)
   images = jax.lax.stop_gradient(generator.apply(g_vars, z, train=False))
   net = Encoder(model, config.width, axis_name=axis_name)
-  mean = (lambda x: jax.lax.pmean(x, axis_name)) if axis_name else (lambda x: x)
+  mean = lambda tree: loop.device_mean(tree, axis_name)
 
   def loss_fn(params):
     predicted, updates = net.apply(
@@ -137,25 +133,6 @@ def train_step(state: EncoderState, batch: jax.Array, rng: jax.Array, *,
                       opt_state=opt_state), metrics
 
 
-def make_parallel_step(model: ModelConfig, config: EncoderConfig,
-                       g_vars: Any):
-  """pmap-ed train_step over all local devices.
-
-  Returns f(replicated_state, z (D, B/D, z_dim), rng) -> (replicated_state,
-  replicated metrics); rng and G's variables are broadcast (an argument, not
-  a constant of the program: pmap would copy constants to the devices on
-  every call, 7x slower here).
-  """
-
-  def step(state, batch, rng, generator_vars):
-    return train_step(state, batch, rng, model=model, config=config,
-                      g_vars=generator_vars, axis_name=AXIS)
-
-  p_step = jax.pmap(step, axis_name=AXIS, in_axes=(0, 0, None, None),
-                    donate_argnums=(0,))
-  return lambda state, batch, rng: p_step(state, batch, rng, g_vars)
-
-
 def step_keys(seed: int) -> tuple[jax.Array, jax.Array, jax.Array]:
   """(initial weights, latents, masks) keys of a run; step s uses
   fold_in(key, s) of the last two."""
@@ -164,21 +141,19 @@ def step_keys(seed: int) -> tuple[jax.Array, jax.Array, jax.Array]:
 
 def train(model: ModelConfig, config: EncoderConfig, g_vars: Any,
           workdir: str, *, generator: dict[str, Any] | None = None,
-          checkpoint_every: int = 100, log_every: int = 25,
           stop_after: int | None = None, show_progress: bool = True
           ) -> tuple[EncoderState, dict[str, Any]]:
   """Trains (or resumes) an encoder in `workdir`.
 
   Args:
     model: the generator's ModelConfig.
-    config: the settings; saved in workdir/encoder_run.json with `generator`
-      and checked on resume (all but num_steps must match).
+    config: the settings (and bookkeeping); recorded in workdir/run.json
+      with `model` and `generator` and checked on resume (all but the
+      bookkeeping must match).
     g_vars: the generator's variables.
-    workdir: directory for checkpoints/ and metrics.jsonl.
+    workdir: directory for checkpoints/, metrics.jsonl and run.json.
     generator: `encoder.generator_record` of the generator (checked on
       resume).
-    checkpoint_every: steps between checkpoints.
-    log_every: steps between metrics.jsonl lines.
     stop_after: if set, return after this many steps of this call.
     show_progress: tqdm progress bar.
 
@@ -186,36 +161,20 @@ def train(model: ModelConfig, config: EncoderConfig, g_vars: Any,
     (the final unreplicated state, {'wall_seconds': training time of all
     invocations, 'metrics': the last logged metrics}).
   """
-  devices = jax.local_device_count()
-  if config.batch_size % devices:
-    raise InputError(f'batch_size={config.batch_size} is not divisible by'
-                     f' {devices} devices; choose a multiple of it.')
+  init_key, z_key, mask_key = step_keys(config.seed)
   record = {'model': model.to_dict(), 'encoder': config.to_dict(),
             'generator': generator or {}}
-
-  def differing(saved):
-    return ([k for k in ('model', 'generator') if saved.get(k) != record[k]]
-            + run_state.changed_settings(saved['encoder'], record['encoder'],
-                                           ('num_steps',)))
-
-  run_state.check_run_record(workdir, RUN_CONFIG_FILE, 'an encoder run',
-                               differing)
-  init_key, z_key, mask_key = step_keys(config.seed)
-  manager = run_state.training_manager(workdir, keep=2)
-  state, meta = run_state.resume_train_state(
-      manager, create_state(model, config, init_key))
-  run_state.write_run_record(workdir, RUN_CONFIG_FILE, record)
-  p_step = make_parallel_step(model, config, g_vars)
+  state, meta, manager = loop.start_run(
+      workdir, TRAINER, record, config, create_state(model, config, init_key))
+  p_step = loop.parallel_step(train_step, model=model, config=config,
+                              broadcast={'g_vars': g_vars})
   latents = jax.jit(lambda key: sample_z(key, config.batch_size, model.z_dim))
 
   def step_fn(state, step):
-    z = latents(jax.random.fold_in(z_key, step))
-    return p_step(state, z.reshape(devices, -1, model.z_dim),
+    return p_step(state, latents(jax.random.fold_in(z_key, step)),
                   jax.random.fold_in(mask_key, step))
 
-  return train_lib.train_loop(
-      state, step_fn, manager, workdir, meta=meta, num_steps=config.num_steps,
-      stop_after=stop_after, log_every=log_every,
-      checkpoint_every=checkpoint_every, log_wall=True,
-      postfix=lambda m: {'loss': f"{m['loss']:.4f}"}, desc='train encoder',
-      show_progress=show_progress)
+  return loop.train_loop(
+      state, step_fn, manager, workdir, config, meta=meta,
+      stop_after=stop_after, postfix=lambda m: {'loss': f"{m['loss']:.4f}"},
+      desc='train encoder', show_progress=show_progress)

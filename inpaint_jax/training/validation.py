@@ -7,10 +7,8 @@ mask types, and appends one JSON line per (step, mask) to
 `<workdir>/validation.jsonl`: what a choice of training length or width is
 made on. It resumes: pairs already in the file are not evaluated again.
 `plot_curves` draws the file as validation.png, `compare_runs` several
-runs' curves against wall time; `best_step` reads the step to
-ship from it and `export_checkpoint` writes that step as a model directory
-with its curve, samples over time and (bfloat16 or float16 weights) a check
-that the stored weights inpaint as the float32 ones did.
+runs' curves against wall time; `best_step` reads the step to ship from it
+(`export.export_checkpoint` writes that step as a model directory).
 """
 
 from __future__ import annotations
@@ -22,30 +20,17 @@ from typing import Any, Mapping, Sequence
 import jax
 import numpy as np
 
-from inpaint_jax import checkpoints
 from inpaint_jax.training import run_state
 from inpaint_jax.evaluation import evaluate
-from inpaint_jax.data import images as image_io
 from inpaint_jax.training import train_dcgan
 from inpaint_jax.data import input_pipeline
 from inpaint_jax import methods
 from inpaint_jax.config import SearchConfig
 from inpaint_jax.errors import InputError
-from inpaint_jax.models import Generator, sample_z
+from inpaint_jax.report import charts
 
 CURVE_FILE = 'validation.jsonl'
 PLOT_FILE = 'validation.png'
-# In an exported model directory.
-MODEL_CURVE_FILE = 'validation_curve.png'
-SAMPLES_OVER_TIME_FILE = 'samples_over_time.png'
-# Weights stored in 16 bits may move the validation PSNR of the float32 search
-# by less than this.
-STORED_WEIGHTS_TOLERANCE_DB = 0.05
-
-
-def stored_weights_check_key(weights_dtype: str) -> str:
-  """The metadata key of the check of weights stored as `weights_dtype`."""
-  return f'{weights_dtype}_check'
 
 
 def run_validation_images(workdir: str, dataset: str, limit: int,
@@ -53,7 +38,7 @@ def run_validation_images(workdir: str, dataset: str, limit: int,
                           ) -> tuple[np.ndarray, list[str]]:
   """(images, names): the first `limit` images of the data set's validation
   slice at the resolution of the training run in `workdir`, in [-1, 1]."""
-  model_config, _ = run_state.run_configs(workdir)
+  model_config, _ = train_dcgan.run_configs(workdir)
   return input_pipeline.load_split(dataset, 'validation', source=source,
                                    data_dir=data_dir,
                                    size=model_config.resolution, limit=limit)
@@ -131,13 +116,16 @@ def validation_curve(workdir: str, images: np.ndarray, names: Sequence[str],
 
 
 def plot_curves(rows: Sequence[dict[str, Any]], path: str) -> None:
-  """validation.png: mean PSNR against training step, one line per mask."""
-  series = {}
+  """validation.png: mean PSNR against training step, one line per mask,
+  and a dashed line per mask for the mean-colour fill of the hole."""
+  series, fills = {}, {}
   for row in sorted(rows, key=lambda r: r['step']):
     series.setdefault(row['mask'], []).append((row['step'],
                                                row['mean_psnr']))
-  image_io.save_line_plot(path, series, x_label='training step',
-                          y_label='validation PSNR (dB)')
+    if row.get('mean_psnr_mean_fill') is not None:
+      fills[f'mean fill, {row["mask"]}'] = row['mean_psnr_mean_fill']
+  charts.line_chart(path, series, references=fills, integer_x=True,
+                    x_label='training step', y_label='validation PSNR (dB)')
 
 
 def _steps_on_every_mask(rows: Sequence[dict[str, Any]], kinds: set[str]
@@ -222,137 +210,14 @@ def compare_runs(runs: Mapping[str, str], path: str) -> list[dict[str, Any]]:
       entry['mean'] = float(np.mean([entry[k] for k in kinds]))
       table.append(entry)
       for kind in kinds:
-        series.setdefault(f'{label} {kind}', []).append((hours, entry[kind]))
+        series.setdefault(f'{label}, {kind}', []).append((hours,
+                                                          entry[kind]))
   if not table:
     raise InputError('No step of these runs was evaluated on every mask type'
                      f' {kinds}: run experiments.validation_curve with'
                      ' --masks for each.')
-  last = max(r['hours'] for r in table)
-  for kind in kinds:
-    series[f'mean fill {kind}'] = [(0.0, fills[kind]), (last, fills[kind])]
-  image_io.save_line_plot(path, series, x_label='training wall time (h)',
-                          y_label='validation PSNR (dB)')
+  charts.line_chart(path, series,
+                    references={f'mean fill, {k}': fills[k] for k in kinds},
+                    x_label='training wall time (h)',
+                    y_label='validation PSNR (dB)')
   return table
-
-
-def samples_over_time(workdir: str, steps: Sequence[int], path: str,
-                      count: int = 8, seed: int = 0) -> None:
-  """A PNG with one row per step: G of the same `count` latents.
-
-  Shows how the generator's samples change as training goes on.
-  """
-  config, _ = run_state.run_configs(workdir)
-  z = sample_z(jax.random.PRNGKey(seed), count, config.z_dim)
-  rows = []
-  for step in steps:
-    _, state, _, _ = train_dcgan.restore_run(workdir, step)
-    rows.append(np.asarray(Generator(config).apply(
-        train_dcgan.generator_variables(state), z)))
-  image_io.save_png(path, image_io.image_grid(np.concatenate(rows), count))
-
-
-def _zsearch_psnr(config, g_vars, d_vars, images, names, masks, search_config,
-                  seed):
-  """{kind: per-image PSNR list} of the z-search on `images`."""
-  method = methods.zsearch_method(config, g_vars, d_vars, search_config,
-                                  seed=seed)
-  return {kind: [round(float(p), 4) for p in evaluate.evaluate(
-      method, images, names, m, show_progress=False).metrics['psnr']]
-          for kind, m in masks.items()}
-
-
-def export_checkpoint(workdir: str, export_dir: str, *,
-                      step: int | None = None,
-                      weights_dtype: str = 'float32',
-                      check_images: np.ndarray | None = None,
-                      check_names: Sequence[str] = (),
-                      search_config: SearchConfig = SearchConfig(
-                          iterations=300),
-                      kinds: Sequence[str] = ('center', 'half'),
-                      seed: int = 0) -> dict[str, Any]:
-  """Writes one training checkpoint of a run as a model directory.
-
-  Args:
-    workdir: a run of experiments.train_dcgan, ideally with a validation
-      curve (validation_curve).
-    export_dir: the model directory to write (as train_dcgan.export_model).
-    step: the checkpoint to export; None: `best_step` of the validation
-      curve, or the latest checkpoint if the run has no curve.
-    weights_dtype: 'float32', or 'bfloat16' / 'float16' (half the size on
-      disk).
-    check_images: (N, R, R, 3) validation images in [-1, 1]; with 16-bit
-      weights they are inpainted with the float32 weights and with the stored
-      ones (restored as float32), for `kinds`, and both PSNRs are recorded.
-    check_names: their names.
-    search_config, seed: the z-search of that check.
-
-  Returns:
-    The metadata added to the model directory: 'selected_step' and how it
-    was chosen, 'validation_curve' (the rows), and with 16-bit weights
-    '<weights_dtype>_check' ({'psnr': {kind: {'float32': dB, weights_dtype:
-    dB}}}, the means, and 'per_image_psnr' in the same layout with lists of
-    N values, with its settings).
-
-  Raises:
-    InputError: `workdir` is not a training run; `step` is not a checkpoint
-      of the run; the 16-bit weights change a validation PSNR by
-      STORED_WEIGHTS_TOLERANCE_DB or more (the directory is written; export
-      another dtype instead).
-  """
-  run_state.run_configs(workdir)  # A training run, else one clear error.
-  available = run_state.checkpoint_steps(workdir)
-  rows = read_curve(workdir)
-  if step is None:
-    step = best_step(rows) if rows else (available[-1] if available else None)
-    how = ('highest mean validation PSNR over '
-           + ', '.join(sorted({r['mask'] for r in rows})) if rows
-           else 'latest checkpoint (no validation curve)')
-  else:
-    how = 'given'
-  if step not in available:
-    raise InputError(f'{workdir} has no checkpoint at step {step}; its steps:'
-                     f' {available or "none"}.')
-  added = {'selected_step': step, 'selected_by': how,
-           'validation_curve': [{k: r.get(k) for k in (
-               'step', 'wall_seconds', 'mask', 'num_images', 'iterations',
-               'window', 'mean_psnr', 'mean_psnr_mean_fill')} for r in rows]}
-  path = train_dcgan.export_model(workdir, export_dir, weights_dtype, step=step)
-  if rows:
-    # Drawn from the rows, not copied: a curve run killed part-way leaves
-    # an older validation.png behind.
-    plot_curves(rows, os.path.join(path, MODEL_CURVE_FILE))
-  kept = [s for s in available if s <= step]
-  shown = sorted(set(kept[::max(1, len(kept) // 8)][:7] + [step]))
-  samples_over_time(workdir, shown, os.path.join(path, SAMPLES_OVER_TIME_FILE))
-  added['samples_over_time_steps'] = shown
-  check_key = stored_weights_check_key(weights_dtype)
-  if weights_dtype != 'float32' and check_images is not None:
-    mask_key, _ = jax.random.split(jax.random.PRNGKey(seed))
-    masks = {kind: evaluate.make_masks(kind, None, len(check_images),
-                                       check_images.shape[1], mask_key)
-             for kind in kinds}
-    config, state, _, _ = train_dcgan.restore_run(workdir, step)
-    before = _zsearch_psnr(config, train_dcgan.generator_variables(state),
-                           train_dcgan.discriminator_variables(state), check_images,
-                           check_names, masks, search_config, seed)
-    after = _zsearch_psnr(*checkpoints.restore_model(path), check_images,
-                          check_names, masks, search_config, seed)
-    added[check_key] = {
-        'num_images': len(check_images), 'iterations': search_config.iterations,
-        'window': search_config.window, 'seed': seed,
-        'psnr': {k: {'float32': float(np.mean(before[k])),
-                     weights_dtype: float(np.mean(after[k]))} for k in kinds},
-        'per_image_psnr': {k: {'float32': before[k], weights_dtype: after[k]}
-                           for k in kinds}}
-  checkpoints.update_metadata(path, **added)
-  check = added.get(check_key)
-  if check:
-    worst = max(abs(v['float32'] - v[weights_dtype])
-                for v in check['psnr'].values())
-    if worst >= STORED_WEIGHTS_TOLERANCE_DB:
-      other = 'float16' if weights_dtype == 'bfloat16' else 'float32'
-      raise InputError(
-          f'{weights_dtype} weights change the validation PSNR by'
-          f' {worst:.3f} dB (>= {STORED_WEIGHTS_TOLERANCE_DB}); export with'
-          f' --weights_dtype={other}.')
-  return added

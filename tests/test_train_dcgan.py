@@ -1,4 +1,5 @@
-"""Tests for inpaint_jax.train: the pmap-ed step and exact resume."""
+"""Tests for inpaint_jax.training.train_dcgan and export: the pmap-ed step,
+exact resume and the exported model."""
 
 import dataclasses
 import json
@@ -12,6 +13,10 @@ import numpy as np
 import pytest
 
 from inpaint_jax import checkpoints
+from inpaint_jax import models
+from inpaint_jax.training import export
+from inpaint_jax.training import loop
+from inpaint_jax.training import run_state
 from inpaint_jax.training import train_dcgan
 from inpaint_jax.config import ModelConfig, TrainConfig
 from tests.conftest import TINY_CONFIG as MODEL
@@ -32,11 +37,12 @@ def test_two_device_step_equals_one_device_step():
   batch = jnp.asarray(_images(8) / 127.5 - 1, jnp.float32)
   rng = jax.random.PRNGKey(1)
   single, single_metrics = jax.jit(
-      lambda s, b, r: train_dcgan.train_step(s, b, r, model_config=MODEL,
-                                       train_config=TRAIN))(state, batch, rng)
-  p_step = train_dcgan.make_parallel_step(MODEL, TRAIN)
-  parallel, parallel_metrics = p_step(flax.jax_utils.replicate(state),
-                                      batch.reshape(2, 4, 16, 16, 3), rng)
+      lambda s, b, r: train_dcgan.train_step(
+          s, b, r, model_config=MODEL, train_config=TRAIN))(state, batch, rng)
+  p_step = loop.parallel_step(train_dcgan.train_step, model_config=MODEL,
+                              train_config=TRAIN)
+  parallel, parallel_metrics = p_step(flax.jax_utils.replicate(state), batch,
+                                      rng)
   assert_first_replica_matches(parallel, parallel_metrics, single,
                                single_metrics, metric_tol=(1e-4, 1e-5),
                                state_tol=(1e-3, 1e-5))
@@ -46,16 +52,20 @@ def test_two_device_step_equals_one_device_step():
   assert max(moved) > 1e-5
 
 
+def _train(workdir, model=MODEL, config=TRAIN, images=None, **kwargs):
+  """train_dcgan.train's final state (tiny images, no progress bar)."""
+  state, _ = train_dcgan.train(model, config,
+                               _images() if images is None else images,
+                               str(workdir), show_progress=False, **kwargs)
+  return state
+
+
 @pytest.mark.slow
 def test_killed_and_resumed_run_equals_uninterrupted_run(tmp_path):
-  images = _images()
-  straight = train_dcgan.train_and_evaluate(MODEL, TRAIN, images,
-                                      str(tmp_path / 'a'), show_progress=False)
-  partial = train_dcgan.train_and_evaluate(MODEL, TRAIN, images, str(tmp_path / 'b'),
-                                     stop_after=2, show_progress=False)
+  straight = _train(tmp_path / 'a')
+  partial = _train(tmp_path / 'b', stop_after=2)
   assert int(partial.step) == 2
-  resumed = train_dcgan.train_and_evaluate(MODEL, TRAIN, images, str(tmp_path / 'b'),
-                                     show_progress=False)
+  resumed = _train(tmp_path / 'b')
   assert int(resumed.step) == int(straight.step) == 4
   for a, b in zip(leaves(resumed), leaves(straight)):
     np.testing.assert_array_equal(a, b)
@@ -67,54 +77,42 @@ def test_killed_and_resumed_run_equals_uninterrupted_run(tmp_path):
 
 @pytest.mark.slow
 def test_resume_with_other_settings_is_refused(tmp_path):
-  train_dcgan.train_and_evaluate(MODEL, TRAIN, _images(), str(tmp_path),
-                           stop_after=1, show_progress=False)
+  _train(tmp_path, stop_after=1)
   with pytest.raises(ValueError, match='other settings.*width'):
-    train_dcgan.train_and_evaluate(ModelConfig(resolution=16, width=8), TRAIN,
-                             _images(), str(tmp_path), show_progress=False)
+    _train(tmp_path, model=ModelConfig(resolution=16, width=8))
   with pytest.raises(ValueError, match='other settings.*learning_rate'):
-    train_dcgan.train_and_evaluate(MODEL, dataclasses.replace(TRAIN,
-                                                        learning_rate=1e-3),
-                             _images(), str(tmp_path), show_progress=False)
+    _train(tmp_path, config=dataclasses.replace(TRAIN, learning_rate=1e-3))
   # Bookkeeping may change between invocations.
-  state = train_dcgan.train_and_evaluate(
-      MODEL, dataclasses.replace(TRAIN, log_every=2, keep_checkpoints=5),
-      _images(), str(tmp_path), stop_after=1, show_progress=False)
+  state = _train(tmp_path, config=dataclasses.replace(
+      TRAIN, log_every=2, keep_checkpoints=5, sample_every=1), stop_after=1)
   assert int(state.step) == 2
 
 
 def test_a_refused_run_writes_nothing(tmp_path, tiny_variables):
   workdir = tmp_path / 'run'
   with pytest.raises(ValueError, match='fewer than one batch'):
-    train_dcgan.train_and_evaluate(MODEL, TRAIN, _images(n=4), str(workdir),
-                             show_progress=False)
+    _train(workdir, images=_images(n=4))
   with pytest.raises(ValueError, match='divisible'):
-    train_dcgan.train_and_evaluate(MODEL, dataclasses.replace(TRAIN, batch_size=7),
-                             _images(), str(workdir), show_progress=False)
+    _train(workdir, config=dataclasses.replace(TRAIN, batch_size=7))
   other = checkpoints.save_model(str(tmp_path / 'other'),
                                  ModelConfig(resolution=16, width=8),
-                                 *train_dcgan.init_variables(
+                                 *models.init_variables(
                                      ModelConfig(resolution=16, width=8),
                                      jax.random.PRNGKey(0)))
   with pytest.raises(ValueError, match='different config'):
-    train_dcgan.train_and_evaluate(MODEL, TRAIN, _images(), str(workdir),
-                             show_progress=False, init_model_dir=other)
-  assert not os.path.exists(workdir / 'train_config.json')
+    _train(workdir, init_model_dir=other)
+  assert not os.path.exists(workdir / run_state.RUN_FILE)
   # The corrected command then starts the run.
-  state = train_dcgan.train_and_evaluate(MODEL, TRAIN, _images(), str(workdir),
-                                   stop_after=1, show_progress=False)
-  assert int(state.step) == 1
+  assert int(_train(workdir, stop_after=1).step) == 1
 
 
 @pytest.mark.slow
 def test_a_resumed_run_logs_each_step_once(tmp_path):
   workdir = tmp_path / 'run'
-  train_dcgan.train_and_evaluate(MODEL, TRAIN, _images(), str(workdir), stop_after=3,
-                           show_progress=False)
+  _train(workdir, stop_after=3)
   # As if killed after logging step 3 but before its checkpoint was saved.
   shutil.rmtree(workdir / 'checkpoints' / '3')
-  train_dcgan.train_and_evaluate(MODEL, TRAIN, _images(), str(workdir),
-                           show_progress=False)
+  _train(workdir)
   lines = (workdir / 'metrics.jsonl').read_text().splitlines()
   assert [json.loads(l)['step'] for l in lines] == [1, 2, 3, 4]
 
@@ -122,13 +120,11 @@ def test_a_resumed_run_logs_each_step_once(tmp_path):
 @pytest.mark.slow
 def test_a_damaged_newest_checkpoint_falls_back_to_the_one_before(tmp_path):
   workdir = tmp_path / 'run'
-  config = dataclasses.replace(TRAIN, keep_checkpoints=5)
-  train_dcgan.train_and_evaluate(MODEL, config, _images(), str(workdir),
-                           show_progress=False)
+  _train(workdir, config=dataclasses.replace(TRAIN, keep_checkpoints=5))
   for path in (workdir / 'checkpoints' / '4').rglob('*'):
     if path.is_file():
       path.write_bytes(b'damaged')
-  model_config, state, _, step = train_dcgan.restore_run(str(workdir))
+  _, state, _, step = train_dcgan.restore_run(str(workdir))
   assert step == 2 and int(state.step) == 2
   for path in (workdir / 'checkpoints' / '2').rglob('*'):
     if path.is_file():
@@ -139,36 +135,33 @@ def test_a_damaged_newest_checkpoint_falls_back_to_the_one_before(tmp_path):
 
 @pytest.mark.slow
 def test_export_writes_a_loadable_model(tmp_path):
-  state = train_dcgan.train_and_evaluate(MODEL, TRAIN, _images(), str(tmp_path / 'w'),
-                                   show_progress=False)
-  path = train_dcgan.export_model(str(tmp_path / 'w'), str(tmp_path / 'model'))
-  config, g_vars, d_vars = checkpoints.restore_model(path)
+  state = _train(tmp_path / 'w')
+  path = export.export_model(str(tmp_path / 'w'), str(tmp_path / 'model'))
+  config, g_vars, _ = checkpoints.restore_model(path)
   assert config == MODEL
-  for a, b in zip(leaves(g_vars), leaves(train_dcgan.generator_variables(state))):
+  for a, b in zip(leaves(g_vars),
+                  leaves(train_dcgan.generator_variables(state))):
     np.testing.assert_array_equal(a, b)
+  _, metadata = checkpoints.load_model_config(path)
+  assert metadata['steps'] == 4 and 'num_steps' not in metadata['train']
+  assert metadata['train']['checkpoint_every'] == TRAIN.checkpoint_every
 
 
 @pytest.mark.slow
 def test_new_run_starts_from_an_exported_model(tmp_path):
-  train_dcgan.train_and_evaluate(MODEL, TRAIN, _images(), str(tmp_path / 'w'),
-                           show_progress=False)
-  path = train_dcgan.export_model(str(tmp_path / 'w'), str(tmp_path / 'model'))
+  _train(tmp_path / 'w')
+  path = export.export_model(str(tmp_path / 'w'), str(tmp_path / 'model'))
   _, g_vars, d_vars = checkpoints.restore_model(path)
-  start = train_dcgan.train_and_evaluate(MODEL, TRAIN, _images(), str(tmp_path / 'c'),
-                                   stop_after=0, show_progress=False,
-                                   init_model_dir=path)
+  start = _train(tmp_path / 'c', stop_after=0, init_model_dir=path)
   assert int(start.step) == 0
-  train_dcgan.train_and_evaluate(MODEL, TRAIN, _images(), str(tmp_path / 'c'),
-                           stop_after=1, show_progress=False,
-                           init_model_dir=path)
+  _train(tmp_path / 'c', stop_after=1, init_model_dir=path)
   _, metadata = checkpoints.load_model_config(
-      train_dcgan.export_model(str(tmp_path / 'c'), str(tmp_path / 'model_c')))
+      export.export_model(str(tmp_path / 'c'), str(tmp_path / 'model_c')))
   assert metadata['initialised_from']['steps'] == TRAIN.num_steps
   for a, b in zip(leaves((g_vars, d_vars)),
                   leaves((train_dcgan.generator_variables(start),
                            train_dcgan.discriminator_variables(start)))):
     np.testing.assert_array_equal(a, b)
   with pytest.raises(ValueError, match='different config'):
-    train_dcgan.train_and_evaluate(ModelConfig(resolution=16, width=8), TRAIN,
-                             _images(), str(tmp_path / 'd'), stop_after=0,
-                             show_progress=False, init_model_dir=path)
+    _train(tmp_path / 'd', model=ModelConfig(resolution=16, width=8),
+           stop_after=0, init_model_dir=path)
