@@ -1,11 +1,11 @@
-r"""Makes docs/fullsize_example.png, the README's own-photos-at-full-size picture.
+r"""Makes docs/fullsize_example.png, docs/inpainting.md's own-photos-at-full-size picture.
 
   python docs/make_fullsize_example.py        # -> docs/fullsize_example.png
 
 Copies the first three Cars test photos (128x96, their own size) to a
 temporary folder with a mask drawn at that size (white = known, a black
 rectangle = the hole, inside the central square the model sees), runs the
-README's command on them,
+command of docs/inpainting.md on them,
 
   python -m experiments.inpaint --checkpoint=models/cars64 --images=DIR \
       --mask_file=DIR/mask.png --window=15 --output_dir=OUT

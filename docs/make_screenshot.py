@@ -1,4 +1,4 @@
-r"""Makes docs/serve.png, the README's picture of the web page, in a browser.
+r"""Makes docs/serve.png, docs/web.md's picture of the web page, in a browser.
 
   python docs/make_screenshot.py                 # -> docs/serve.png
   python docs/make_screenshot.py --output=/tmp/page.png --iterations=50

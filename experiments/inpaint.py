@@ -23,8 +23,8 @@ metrics.json).
 Beyond the paper: --encoder=DIR (e.g. models/celeba64_encoder, trained by
 experiments.train_encoder for the --checkpoint model) starts each image's
 search from the latent the encoder predicts instead of a random one, so far
-fewer --iterations reach the same quality (README: "Starting from an
-encoder's z").
+fewer --iterations reach the same quality (docs/ablations.md: "Starting
+from an encoder's z").
 
 Multi-host: run the same command in every process with --distributed (on a
 TPU pod, Slurm or Open MPI that is all; elsewhere add

@@ -7,7 +7,7 @@ outside the hole and differ from it inside. Marked `requires_chromium`:
 skipped, saying why, when Playwright or Chromium is missing (Debian:
 `apt-get install chromium`; `pip install -e '.[test]'` installs Playwright).
 The page is driven with the functions of docs/make_screenshot.py, which makes
-the README's picture.
+docs/web.md's picture.
 """
 
 import importlib.util

@@ -4,6 +4,7 @@ evaluation.model_card.write_card (one writer for every model kind)."""
 import dataclasses
 import json
 import os
+import shutil
 
 import jax
 import numpy as np
@@ -20,6 +21,8 @@ from inpaint_jax.evaluation import semantic
 from inpaint_jax.report import cards
 
 KEY = jax.random.PRNGKey(0)
+SHIPPED_MODELS = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'models')
 
 
 def test_cards_render_titles_facts_tables_and_the_command():
@@ -167,3 +170,14 @@ def test_write_model_card_evaluates_every_mask(tmp_path, tiny_config,
     assert os.path.exists(os.path.join(path, f'grid_{kind}.png'))
   assert '2 images: random images' in card
   assert os.path.exists(os.path.join(path, 'samples.png'))
+
+
+@pytest.mark.parametrize('name', sorted(os.listdir(SHIPPED_MODELS)))
+def test_every_shipped_card_is_what_the_writer_writes(name, tmp_path):
+  # A hand-edited README.md would be lost on the next export: the words of
+  # a card live in its model directory's files (notes.md for prose).
+  copy = tmp_path / name
+  shutil.copytree(os.path.join(SHIPPED_MODELS, name), copy)
+  model_card.write_card(str(copy))
+  with open(os.path.join(SHIPPED_MODELS, name, 'README.md')) as f:
+    assert (copy / 'README.md').read_text() == f.read()

@@ -38,6 +38,10 @@ from inpaint_jax.report import cards
 
 CARD_FILE = 'README.md'
 EVALUATION_FILE = 'evaluation.json'
+# Written by hand, kept beside the weights: e.g. why this checkpoint was
+# shipped (its comparison with other runs and steps). Markdown starting with
+# its own '## ' heading; the card ends with it verbatim.
+NOTES_FILE = 'notes.md'
 CARD_GRID_ROWS = 8
 
 
@@ -46,7 +50,8 @@ def write_card(model_dir: str) -> str:
 
   Args:
     model_dir: a DCGAN evaluated by `write_model_card`, or an encoder,
-      classifier or Context Encoder directory (`network_cards.KINDS`).
+      classifier or Context Encoder directory (`network_cards.KINDS`). Its
+      notes.md, if any, ends the card.
 
   Raises:
     MissingInputError: no model there, or a DCGAN without evaluation.json.
@@ -56,6 +61,10 @@ def write_card(model_dir: str) -> str:
     text = dcgan_card(model_dir)
   else:
     text = network_cards.card(model_dir)
+  notes = os.path.join(model_dir, NOTES_FILE)
+  if os.path.isfile(notes):
+    with open(notes) as f:
+      text = cards.render(text, '', f.read())
   path = os.path.join(model_dir, CARD_FILE)
   with open(path, 'w') as f:
     f.write(text)
@@ -110,7 +119,8 @@ def write_model_card(model_dir: str, images: np.ndarray, names: Sequence[str],
     summaries[kind] = evaluated.summary
   with open(os.path.join(model_dir, EVALUATION_FILE), 'w') as f:
     json.dump({'data': data_description, 'command': command,
-               'results': summaries}, f, indent=2)
+               'evaluated': _evaluated_on(), 'results': summaries}, f,
+              indent=2)
   write_card(model_dir)
   return summaries
 
@@ -131,8 +141,9 @@ def dcgan_card(model_dir: str) -> str:
     evaluation = json.load(f)
   summaries = evaluation['results']
   first = next(iter(summaries.values()))
-  evaluated = time.strftime('%Y-%m-%d',
-                            time.localtime(os.path.getmtime(path)))
+  # Older evaluation.json files lack the record: the file's own date then.
+  evaluated = evaluation.get('evaluated') or _evaluated_on(
+      time.localtime(os.path.getmtime(path)))
   return cards.render(
       cards.title(os.path.basename(os.path.normpath(model_dir)),
                   'A DCGAN (Radford et al.) for the inpainting method of Yeh'
@@ -146,8 +157,14 @@ def dcgan_card(model_dir: str) -> str:
       _evaluation_lines(summaries, evaluation['data'], first['search'],
                         first['num_images']),
       cards.section('Reproduce', cards.code(evaluation['command'], 'bash'),
-                    '', f'Evaluated on {platform.machine()} with jax'
-                    f' {jax.__version__}, {evaluated}.'))
+                    '', f"Evaluated on {evaluated['machine']} with jax"
+                    f" {evaluated['jax']}, {evaluated['date']}."))
+
+
+def _evaluated_on(when: time.struct_time | None = None) -> dict[str, str]:
+  """Where and when an evaluation ran: machine, jax version, date."""
+  return {'machine': platform.machine(), 'jax': jax.__version__,
+          'date': time.strftime('%Y-%m-%d', when or time.localtime())}
 
 
 def _size_on_disk(path: str) -> int:
