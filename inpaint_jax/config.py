@@ -111,7 +111,7 @@ class SearchConfig:
     iterations: Adam steps (the paper: 1500).
     lam: weight of the prior loss, lambda in Eq. 5 (the paper: 0.003).
     learning_rate: Adam step size for z. The paper does not give it; 0.03 was
-      chosen on a validation slice of CelebA train (see README).
+      chosen on a validation slice of CelebA train (docs/ablations.md).
     beta1, beta2: Adam moments (optax defaults).
     restarts: random initialisations of z per image, searched together; the
       one with the lowest final loss is kept (beyond the paper; 1 = paper).
@@ -164,8 +164,8 @@ class SearchConfig:
 BOOKKEEPING = ('num_steps', 'checkpoint_every', 'keep_checkpoints',
                'log_every', 'sample_every')
 
-# The checks of the adversarial training fields, shared by TrainConfig and
-# context_encoder.ContextEncoderConfig.
+# The checks of TrainConfig's fields (and of ContextEncoderConfig's, which
+# extends it); the other trainers' configs check those of them they have.
 TRAINING_RULES = {
     'batch_size': AT_LEAST_1,
     'learning_rate': POSITIVE,
@@ -181,6 +181,9 @@ TRAINING_RULES = {
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
   """DCGAN training as in Radford et al. (Adam 2e-4, beta1 0.5, batch 64).
+
+  Also the training fields of `baselines.context_encoder.ContextEncoderConfig`
+  (another pair of adversarial networks), with that model's defaults.
 
   Attributes:
     batch_size: global batch, split across devices.

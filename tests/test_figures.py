@@ -36,10 +36,10 @@ def _fake_result(method, rng, record):
   if record:
     frames = rng.uniform(-1, 1, (IMAGES, FRAMES, SIZE, SIZE, 3))
     curve = rng.uniform(0, 1, (IMAGES, 8))
-  result = results.EvalResult(method, images, masks,
+  result = results.EvalResult(images, masks,
                               tuple(f'{i}.png' for i in range(IMAGES)),
                               generated, inpainted, per_image, summary,
-                              frames, curve)
+                              method=method, frames=frames, loss_curve=curve)
   return result, per_image
 
 

@@ -24,9 +24,10 @@ def _result(frames=True):
   inpainted = images * masks + generated * (1 - masks)
   per_image = {'psnr': rng.uniform(10, 30, N), 'loss': rng.uniform(0, 1, N)}
   return results.EvalResult(
-      'test', images, masks, tuple(f'dir/im{i}.jpg' for i in range(N)),
+      images, masks, tuple(f'dir/im{i}.jpg' for i in range(N)),
       generated, inpainted, per_image,
       {'num_images': N, 'mean_psnr': float(per_image['psnr'].mean())},
+      method='test',
       frames=rng.uniform(-1, 1, (4, FRAMES, SIZE, SIZE, 3)) if frames else
       None,
       loss_curve=rng.uniform(0, 1, (4, STEPS)) if frames else None)

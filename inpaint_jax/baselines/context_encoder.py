@@ -39,7 +39,7 @@ from inpaint_jax import masks as masks_lib
 from inpaint_jax import methods
 from inpaint_jax.config import (AT_LEAST_0, AT_LEAST_1, NON_NEGATIVE,
                                 RESOLUTIONS, TRAINING_RULES, DictConfig,
-                                ModelConfig, check_fields)
+                                ModelConfig, TrainConfig, check_fields)
 from inpaint_jax.errors import InputError
 from inpaint_jax.models import Downsample, Upsample, kernel_init
 
@@ -48,8 +48,13 @@ VARIABLES_DIR = checkpoints.VARIABLES_DIR
 
 
 @dataclasses.dataclass(frozen=True)
-class ContextEncoderConfig(DictConfig):
+class ContextEncoderConfig(DictConfig, TrainConfig):
   """Context Encoder architecture, loss and training (saved with the model).
+
+  Training: the fields of `config.TrainConfig` (batch_size, learning_rate
+  and beta1 of Adam for both networks (Pathak et al.: 2e-4, 0.5), num_steps,
+  seed (of the initial weights, batches, flips and masks), flip and the
+  bookkeeping), with the shorter run's defaults below.
 
   Attributes:
     resolution: image side in pixels (one of config.RESOLUTIONS).
@@ -68,15 +73,12 @@ class ContextEncoderConfig(DictConfig):
       is in the border and would dominate a loss whose job is the hole
       (known pixels are pasted back anyway).
     mask_kinds: mask kinds drawn in training, one uniformly per image.
-    batch_size: global batch, split across devices.
-    learning_rate, beta1: Adam for both networks (Pathak et al.: 2e-4, 0.5).
-    num_steps: total training steps.
-    seed: seed of the initial weights, the batches, flips and masks.
-    flip: random horizontal flips of the training images.
-    checkpoint_every, keep_checkpoints, log_every, sample_every: bookkeeping
-      (steps between checkpoints, checkpoints kept, steps between
-      metrics.jsonl lines and between sample grids).
   """
+  # TrainConfig's fields with other defaults (each keeps its place).
+  num_steps: int = 3000
+  checkpoint_every: int = 250
+  log_every: int = 25
+  sample_every: int = 250
   resolution: int = 64
   channels: int = 3
   width: int = 32
@@ -87,16 +89,6 @@ class ContextEncoderConfig(DictConfig):
   overlap: int = 4
   overlap_weight: float = 0.1
   mask_kinds: tuple[str, ...] = masks_lib.KINDS
-  batch_size: int = 64
-  learning_rate: float = 2e-4
-  beta1: float = 0.5
-  num_steps: int = 3000
-  seed: int = 0
-  flip: bool = True
-  checkpoint_every: int = 250
-  keep_checkpoints: int = 3
-  log_every: int = 25
-  sample_every: int = 250
 
   def __post_init__(self):
     object.__setattr__(self, 'mask_kinds', tuple(self.mask_kinds))

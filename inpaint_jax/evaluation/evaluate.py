@@ -151,9 +151,12 @@ def evaluate(method: methods.Method, images: np.ndarray, names: Sequence[str],
         predict_fn, labels, images, masks, outputs['inpainted'])
     per_image['correct'] = correct
     summary.update(accuracies)
-  return EvalResult(method.name, images, masks, tuple(names),
-                    outputs['generated'], outputs['inpainted'], per_image,
-                    summary, *(first.get(k) for k in ('frames', 'loss_curve')))
+  return EvalResult(images=images, masks=masks, names=tuple(names),
+                    generated=outputs['generated'],
+                    inpainted=outputs['inpainted'], metrics=per_image,
+                    summary=summary, method=method.name,
+                    frames=first.get('frames'),
+                    loss_curve=first.get('loss_curve'))
 
 
 def _fill_share(method, images, masks, share, batch_size, resume_dir,

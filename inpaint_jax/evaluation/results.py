@@ -36,6 +36,8 @@ import numpy as np
 
 from inpaint_jax import blending
 from inpaint_jax.data import images as image_io
+from inpaint_jax.report import cells
+
 GRID_ROWS = 16
 PARTIAL_DIR = 'partial'
 IMAGES_DIR = 'images'
@@ -51,35 +53,26 @@ _PARTIAL_FILE = re.compile(r'batch_\d+\.npz(\..+)?')
 
 
 @dataclasses.dataclass(frozen=True)
-class EvalResult:
+class EvalResult(cells.Inpaintings):
   """One method evaluated on N images (the same on every process).
+
+  The fields of `report.cells.Inpaintings` (images, masks, names, generated,
+  inpainted, metrics, summary), where `names` name the per-image PNGs (see
+  `image_stems`); `metrics` are in metrics.csv column order: 'psnr', 'ssim',
+  'psnr_mean_fill', the method's scores (e.g. 'loss'), 'missing_fraction'
+  and, with a classifier (evaluate's `semantic`), 'correct' (1/0: the
+  inpainted image shows its labelled class); `summary` is metrics.json: the
+  method's settings, 'num_images', timing, 'resumed_images' and the mean of
+  every metric ('mean_psnr', ...). And:
 
   Attributes:
     method: name of the method (methods.Method.name).
-    images: (N, H, W, C) float32 originals in [-1, 1].
-    masks: (N, H, W, 1) float32, 1 = known pixel.
-    names: the N image names (the per-image PNGs: see `image_stems`).
-    generated: (N, H, W, C) the method's own fill, e.g. G(z).
-    inpainted: (N, H, W, C) the final results in [-1, 1].
-    metrics: per-image (N,) arrays, in metrics.csv column order: 'psnr',
-      'ssim', 'psnr_mean_fill', the method's scores (e.g. 'loss'),
-      'missing_fraction' and, with a classifier (evaluate's `semantic`),
-      'correct' (1/0: the inpainted image shows its labelled class).
-    summary: what metrics.json holds: the method's settings, 'num_images',
-      timing, 'resumed_images' and the mean of every metric ('mean_psnr', ...).
     frames: (n, F, H, W, C) the method's intermediate fills of images 0..n-1
       (its first batch), or None (not recorded, or not process 0).
     loss_curve: (n, T) the loss at every search step of the same images, or
       None.
   """
   method: str
-  images: np.ndarray
-  masks: np.ndarray
-  names: tuple[str, ...]
-  generated: np.ndarray
-  inpainted: np.ndarray
-  metrics: dict[str, np.ndarray]
-  summary: dict[str, Any]
   frames: np.ndarray | None = None
   loss_curve: np.ndarray | None = None
 

@@ -32,20 +32,17 @@ METHOD_LABELS = {'ours': 'ours', 'ours_noblend': 'ours, no blending',
 
 
 @dataclasses.dataclass(frozen=True)
-class Cell:
-  """One method on one (data set, mask) cell, as its arrays.npz holds it.
+class Inpaintings:
+  """One method's results on N images (`Cell`, `evaluation.EvalResult`).
 
   Attributes:
-    images, generated, inpainted: (N, H, W, C) float32 in [-1, 1].
+    images: (N, H, W, C) float32 originals in [-1, 1].
     masks: (N, H, W, 1) float32, 1 = known pixel.
     names: the N image names.
-    metrics: per-image (N,) float32: 'psnr', 'ssim', 'psnr_hole',
-      'ssim_hole' and, for the z-search, 'loss'.
+    generated: (N, H, W, C) the method's own fill in [-1, 1], e.g. G(z).
+    inpainted: (N, H, W, C) the final results in [-1, 1].
+    metrics: per-image (N,) arrays by name ('psnr', ...).
     summary: the method's metrics.json (its settings among it).
-    row: the cell's summary row (results.csv).
-    frames: (n, F, H, W, C) G(z) of images 0..n-1 during the search, in
-      [-1, 1], or None (not recorded).
-    frame_steps: (F,) the search step of each frame, or None.
   """
   images: np.ndarray
   masks: np.ndarray
@@ -54,13 +51,28 @@ class Cell:
   inpainted: np.ndarray
   metrics: dict[str, np.ndarray]
   summary: dict[str, Any]
-  row: dict[str, Any]
-  frames: np.ndarray | None = None
-  frame_steps: np.ndarray | None = None
 
   def masked(self) -> np.ndarray:
     """The input the methods saw: missing pixels black, (N, H, W, C)."""
     return image_io.masked_for_display(self.images, self.masks)
+
+
+@dataclasses.dataclass(frozen=True)
+class Cell(Inpaintings):
+  """One method on one (data set, mask) cell, as its arrays.npz holds it.
+
+  The fields of `Inpaintings`, with float32 metrics 'psnr', 'ssim',
+  'psnr_hole', 'ssim_hole' and, for the z-search, 'loss'. And:
+
+  Attributes:
+    row: the cell's summary row (results.csv).
+    frames: (n, F, H, W, C) G(z) of images 0..n-1 during the search, in
+      [-1, 1], or None (not recorded).
+    frame_steps: (F,) the search step of each frame, or None.
+  """
+  row: dict[str, Any]
+  frames: np.ndarray | None = None
+  frame_steps: np.ndarray | None = None
 
 
 def read_cell(path: str) -> Cell:

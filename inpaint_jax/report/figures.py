@@ -56,6 +56,17 @@ def _save_stacked(parts: Sequence[tuple[str, Image.Image]], figures_dir: str,
                      os.path.join(figures_dir, name))
 
 
+def _stacked_figure(parts: Sequence[tuple[str, Image.Image]],
+                    figures_dir: str, name: str, caption: str, *,
+                    missing: str) -> list[Figure]:
+  """[the parts stacked as `figures_dir/name`], or [] and a note that says
+  what is `missing` when there are no parts."""
+  if not parts:
+    _note(name, missing)
+    return []
+  return [Figure(_save_stacked(parts, figures_dir, name), caption)]
+
+
 def _method_columns(run: cells.Run, dataset: str, kind: str,
                     method_names: Sequence[str], rows: slice | np.ndarray,
                     labels: dict[str, str]):
@@ -85,11 +96,10 @@ def _comparison(run: cells.Run, figures_dir: str, name: str, caption: str,
       parts.append((f'{dataset}, {kind} mask (first {len(columns[0])}'
                     ' test images)',
                     panels.labelled_grid(columns, column_labels)))
-  if not parts:
-    _note(name, f'no cell of mask {"/".join(kinds)} with every one of'
-          f' {", ".join(method_names)}')
-    return []
-  return [Figure(_save_stacked(parts, figures_dir, name), caption)]
+  return _stacked_figure(
+      parts, figures_dir, name, caption,
+      missing=(f'no cell of mask {"/".join(kinds)} with every one of'
+               f' {", ".join(method_names)}'))
 
 
 def fig1_large_holes(run: cells.Run, figures_dir: str) -> list[Figure]:
@@ -224,12 +234,11 @@ def fig12_error_images(run: cells.Run, figures_dir: str) -> list[Figure]:
                   f' {lead[i]:+.2f} dB (the largest over'
                   f' {len(lead)} images)',
                   panels.labelled_grid(columns, labels, cell_labels=notes)))
-  if not parts:
-    _note(name, "no centre-mask cell with both 'ce' and 'ours'")
-    return []
-  return [Figure(_save_stacked(parts, figures_dir, name),
-                 'Fig. 12: error images of CE and ours (PSNR under each'
-                 ' result), the image where CE leads ours by the most.')]
+  return _stacked_figure(
+      parts, figures_dir, name,
+      'Fig. 12: error images of CE and ours (PSNR under each result), the'
+      ' image where CE leads ours by the most.',
+      missing="no centre-mask cell with both 'ce' and 'ours'")
 
 
 def fig13_failures(run: cells.Run, figures_dir: str,
@@ -256,12 +265,11 @@ def fig13_failures(run: cells.Run, figures_dir: str,
                   panels.labelled_grid(columns, ['masked', 'G(z)', 'result',
                                                  'original'],
                                        cell_labels=notes)))
-  if not parts:
-    _note(name, "no cell of 'ours' with its z-search loss")
-    return []
-  return [Figure(_save_stacked(parts, figures_dir, name),
-                 'Fig. 13: failures: the highest final z-search losses of'
-                 ' ours (loss under G(z), PSNR under the result).')]
+  return _stacked_figure(
+      parts, figures_dir, name,
+      'Fig. 13: failures: the highest final z-search losses of ours (loss'
+      ' under G(z), PSNR under the result).',
+      missing="no cell of 'ours' with its z-search loss")
 
 
 def score_chart(rows: Sequence[dict[str, Any]], path: str,

@@ -109,12 +109,7 @@ def check_run(workdir: str, trainer: str,
   path = os.path.join(workdir, RUN_FILE)
   if not os.path.exists(path):
     return
-  with open(path) as f:
-    saved = json.load(f)
-  if saved.get('trainer') != trainer:
-    raise InputError(
-        f'{workdir} holds a run of experiments.train_{saved.get("trainer")},'
-        f' not of experiments.train_{trainer}; use a new --workdir.')
+  saved = _read_record(workdir, trainer, '; use a new --workdir')
   names = sorted(
       name for section, current in settings.items() for name in current
       if name not in BOOKKEEPING
@@ -141,17 +136,22 @@ def write_run(workdir: str, trainer: str,
 
 def read_run(workdir: str, trainer: str) -> dict[str, dict[str, Any]]:
   """The {section: settings} that the last invocation of a run recorded."""
-  path = os.path.join(workdir, RUN_FILE)
-  if not os.path.isfile(path):
+  if not os.path.isfile(os.path.join(workdir, RUN_FILE)):
     raise MissingInputError(f'{workdir!r} holds no {RUN_FILE}: it is not a'
                             f' training run of experiments.train_{trainer}.')
-  with open(path) as f:
+  return _read_record(workdir, trainer)['settings']
+
+
+def _read_record(workdir: str, trainer: str,
+                 advice: str = '') -> dict[str, Any]:
+  """workdir/run.json, refused (InputError + `advice`) if of another trainer."""
+  with open(os.path.join(workdir, RUN_FILE)) as f:
     saved = json.load(f)
   if saved.get('trainer') != trainer:
     raise InputError(
         f'{workdir!r} holds a run of experiments.train_{saved.get("trainer")},'
-        f' not of experiments.train_{trainer}.')
-  return saved['settings']
+        f' not of experiments.train_{trainer}{advice}.')
+  return saved
 
 
 def trim_metrics_log(path: str, step: int) -> None:

@@ -72,13 +72,8 @@ def create_state(config: ce.ContextEncoderConfig,
                    static_argnames='train')(
                        d_key, jnp.zeros((1, side, side, config.channels)),
                        train=False)
-  tx = optimizer(config)
-  return ContextEncoderState(
-      step=jnp.zeros((), jnp.int32),
-      params=variables['params'], batch_stats=variables['batch_stats'],
-      d_params=d_vars['params'], d_stats=d_vars['batch_stats'],
-      opt_state=tx.init(variables['params']),
-      d_opt_state=tx.init(d_vars['params']))
+  return train_dcgan.initial_pair_state(ContextEncoderState, optimizer(config),
+                                        variables, d_vars)
 
 
 def device_masks(rng: jax.Array, local: int, config: ce.ContextEncoderConfig,

@@ -61,13 +61,25 @@ def create_state(model_config: ModelConfig, train_config: TrainConfig,
                  key: jax.Array) -> TrainState:
   """Initial TrainState for the given configs (step 0)."""
   g_vars, d_vars = init_variables(model_config, key)
-  tx = optimizer(train_config)
-  return TrainState(
-      step=jnp.zeros((), jnp.int32),
-      g_params=g_vars['params'], g_stats=g_vars['batch_stats'],
-      d_params=d_vars['params'], d_stats=d_vars['batch_stats'],
-      g_opt_state=tx.init(g_vars['params']),
-      d_opt_state=tx.init(d_vars['params']))
+  return initial_pair_state(TrainState, optimizer(train_config), g_vars,
+                            d_vars)
+
+
+def initial_pair_state(cls: type, tx: optax.GradientTransformation,
+                       first: dict[str, Any], second: dict[str, Any]) -> Any:
+  """A step-0 state of two networks trained with `tx` (a GAN's).
+
+  Args:
+    cls: the state class; its fields, in order: step, the first network's
+      params and batch stats, the second's, then the two optimizer states
+      (`TrainState`, `train_context_encoder.ContextEncoderState`).
+    tx: the optimizer of both networks.
+    first, second: each network's {'params', 'batch_stats'} variables.
+  """
+  return cls(jnp.zeros((), jnp.int32),
+             first['params'], first['batch_stats'],
+             second['params'], second['batch_stats'],
+             tx.init(first['params']), tx.init(second['params']))
 
 
 def bce_real(logits):
