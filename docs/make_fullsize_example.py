@@ -45,7 +45,7 @@ def main():
     os.makedirs(photos_dir)
     for name in names:
       shutil.copy(os.path.join(test_dir, name), photos_dir)
-    width, height = Image.open(os.path.join(photos_dir, names[0])).size
+    width, height = image_io.image_size(os.path.join(photos_dir, names[0]))
     known = np.full((height, width), 255, np.uint8)
     # A hole in the middle of the car, inside the central square.
     known[height * 3 // 10:height * 7 // 10, width * 3 // 8:width * 5 // 8] = 0

@@ -17,6 +17,7 @@ from inpaint_jax import distributed
 from inpaint_jax.config import (BOOKKEEPING, ModelConfig, SearchConfig,
                                 TrainConfig)
 from inpaint_jax.errors import InputError
+from inpaint_jax.evaluation import output_dirs
 
 # Iterations of the z-search when a command does not say: 300 takes about a
 # minute for 64 images on a 2-core CPU; the paper's 1500 is --iterations=1500.
@@ -223,6 +224,31 @@ def define_run_flags() -> tuple[flags.FlagHolder, flags.FlagHolder]:
       'stop_after', None, 'Stop after this many steps of this invocation (the'
       ' run can be resumed).', lower_bound=1)
   return workdir, stop_after
+
+
+def check_run_outputs(workdir: str, export_dir: str | None = None) -> None:
+  """Refuses a --workdir or --export_dir that cannot be written, before any
+  work: an empty name (`--export_dir=` too: an unset shell variable, not
+  "no export"), a file, a folder under a file, an --export_dir that already
+  holds something (exports do not overwrite) or is the --workdir."""
+  output_dirs.check_output_dir(workdir, '--workdir')
+  if export_dir is None:
+    return
+  if os.path.abspath(export_dir) == os.path.abspath(workdir):
+    raise InputError(f'--export_dir={export_dir} is the --workdir; export to'
+                     ' a folder of its own, e.g. models/<name>.')
+  output_dirs.check_output_dir(export_dir, '--export_dir', new=True)
+
+
+def check_output_file(path: str, flag: str) -> None:
+  """Refuses an output file path that cannot be written, before any work:
+  empty, a folder, or in a folder that cannot be made or written."""
+  if not path:
+    raise InputError(f'{flag} is empty; name the file to write.')
+  if os.path.isdir(path):
+    raise InputError(f'{flag}={path} is a folder; name a file in it, e.g.'
+                     f' {flag}={os.path.join(path, "out")}.')
+  output_dirs.check_output_dir(os.path.dirname(path) or '.', flag)
 
 
 def define_model_flags() -> Callable[..., ModelConfig]:

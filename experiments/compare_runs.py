@@ -36,6 +36,7 @@ def main(argv):
       raise InputError(f'--run label {label!r} is given twice; use a'
                        ' different label for each run.')
     runs[label] = workdir
+  _cli.check_output_file(_OUTPUT.value, '--output')
   table = validation.compare_runs(runs, _OUTPUT.value)
   kinds = [k for k in table[0] if k not in ('run', 'step', 'hours', 'mean')]
   print('| run | step | hours | ' + ' | '.join(kinds) + ' | mean |')

@@ -18,6 +18,7 @@ from experiments import _cli
 from inpaint_jax import checkpoints
 from inpaint_jax.data import input_pipeline
 from inpaint_jax.training import export
+from inpaint_jax.training import train_dcgan
 from inpaint_jax.training import validation
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Training run directory.',
@@ -45,6 +46,8 @@ flags.adopt_module_key_flags(_cli)
 def main(argv):
   del argv
   search_config = _SEARCH_CONFIG()
+  train_dcgan.run_configs(_WORKDIR.value)  # A training run, else one line.
+  _cli.check_run_outputs(_WORKDIR.value, _EXPORT_DIR.value)
   images, names = None, ()
   if _WEIGHTS_DTYPE.value != 'float32':
     images, names = validation.run_validation_images(

@@ -42,6 +42,8 @@ from inpaint_jax.evaluation import semantic as semantic_lib
 from inpaint_jax.report import figures
 from inpaint_jax.data import input_pipeline
 from inpaint_jax import masks as masks_lib
+from inpaint_jax.errors import InputError
+from inpaint_jax.evaluation import output_dirs
 from inpaint_jax.evaluation import reproduce
 from inpaint_jax.report import results_page
 from inpaint_jax.report import tables
@@ -93,6 +95,21 @@ def _in_project(path: str) -> str:
   return path if relative.startswith('..') else relative
 
 
+def _check_outputs() -> None:
+  """Refuses unusable output paths and --ce_model patterns before any work."""
+  output_dirs.check_output_dir(_OUTPUT_DIR.value, '--output_dir')
+  if _FIGURES_DIR.value:
+    output_dirs.check_output_dir(_FIGURES_DIR.value, '--figures_dir')
+  if _RESULTS_PAGE.value:
+    _cli.check_output_file(_RESULTS_PAGE.value, '--results_page')
+  try:
+    _CE_MODEL.value.format(models_dir='', dataset='')
+  except (KeyError, IndexError, ValueError):
+    raise InputError(f'--ce_model={_CE_MODEL.value}: only {{models_dir}} and'
+                     ' {dataset} may be filled in (write other braces as {{'
+                     ' and }}).') from None
+
+
 def main(argv):
   del argv
   search_config = _SEARCH_CONFIG()
@@ -100,6 +117,7 @@ def main(argv):
                   if _RECORD_EVERY.value is None else _RECORD_EVERY.value)
   # Refuses recording with early stopping now, not after hours of baselines.
   dataclasses.replace(search_config, record_every=record_every)
+  _check_outputs()
   rows, described = [], {}
   for dataset in _DATASETS.value:
     model_dir = os.path.join(_MODELS_DIR.value, f'{dataset}64')

@@ -59,6 +59,7 @@ def _split_dir(split: str) -> str:
 def main(argv):
   del argv
   config = _CONFIG()
+  _cli.check_run_outputs(_WORKDIR.value, _EXPORT_DIR.value)
   train_dir = _split_dir('train')
   images, description = input_pipeline.training_images(
       DATASET, data_dir=_DATA_DIR.value, size=config.resolution)

@@ -67,6 +67,7 @@ flags.adopt_module_key_flags(_cli)
 def main(argv):
   del argv
   config = _CONFIG(mask_kinds=tuple(_MASK_KINDS.value))
+  _cli.check_run_outputs(_WORKDIR.value, _EXPORT_DIR.value)
   dataset = _DATASET.value
   images, description = input_pipeline.training_images(
       dataset, source=_SOURCE.value, data_dir=_DATA_DIR.value,

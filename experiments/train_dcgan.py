@@ -46,6 +46,7 @@ def main(argv):
   _INITIALIZE_DISTRIBUTED()
   model_config = _MODEL_CONFIG()
   train_config = _TRAIN_CONFIG()
+  _cli.check_run_outputs(_WORKDIR.value, _EXPORT_DIR.value)
   images, description = input_pipeline.training_images(
       _DATASET.value, source=_SOURCE.value, data_dir=_DATA_DIR.value,
       size=model_config.resolution)

@@ -34,6 +34,7 @@ from inpaint_jax import metrics
 from inpaint_jax.evaluation import reproduce
 from inpaint_jax.evaluation import model_card
 from inpaint_jax.config import SearchConfig
+from inpaint_jax.errors import InputError
 from inpaint_jax.models import Discriminator, Generator
 
 _GENERATOR = flags.DEFINE_string('generator', None, 'Generator model'
@@ -72,8 +73,9 @@ flags.adopt_module_key_flags(_cli)
 def main(argv):
   del argv
   config = _CONFIG(loss=_LOSS.value)
-  iterations = [int(i) for i in _VAL_ITERATIONS.value]
+  iterations = _validation_iterations()
   dataset = _dataset()
+  _cli.check_run_outputs(_WORKDIR.value, _EXPORT_DIR.value)
   model, g_vars, d_vars = checkpoints.restore_model(_GENERATOR.value)
   generator = encoder.generator_record(_GENERATOR.value)
   state, meta = train_encoder.train(
@@ -100,10 +102,28 @@ def main(argv):
     print(f'Encoder written to {path}')
 
 
+def _validation_iterations() -> list[int]:
+  """--validation_iterations as whole numbers >= 0, else InputError."""
+  try:
+    iterations = [int(i) for i in _VAL_ITERATIONS.value]
+  except ValueError:
+    iterations = [-1]
+  if not iterations or min(iterations) < 0:
+    raise InputError(
+        f'--validation_iterations={",".join(_VAL_ITERATIONS.value)}: give'
+        ' whole numbers >= 0, e.g. --validation_iterations=0,50.')
+  return iterations
+
+
 def _dataset() -> str | None:
   if _DATASET.value == 'none':
     return None
   if _DATASET.value:
+    if _DATASET.value not in input_pipeline.DATASETS:
+      raise InputError(
+          f'--dataset={_DATASET.value} is not a data set; use one of'
+          f' {", ".join(input_pipeline.DATASETS)}, or none to skip the'
+          ' validation.')
     return _DATASET.value
   name = os.path.basename(os.path.normpath(_GENERATOR.value))
   return next((d for d in input_pipeline.DATASETS if name.startswith(d)),

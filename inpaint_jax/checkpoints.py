@@ -179,8 +179,9 @@ def _read_config_file(directory: str) -> dict[str, Any]:
   path = os.path.join(directory, CONFIG_FILE)
   if not os.path.isdir(directory):
     raise MissingInputError(
-        f'No model directory at {directory!r}: pass --checkpoint=DIR of a model'
-        ' saved by experiments.train_dcgan (or one under models/).')
+        f'No model directory at {directory!r}: name a folder written by'
+        ' experiments.train_dcgan --export_dir or experiments.export_model'
+        ' (e.g. models/celeba64).')
   if not os.path.exists(path):
     raise MissingInputError(
         f'{directory!r} holds no {CONFIG_FILE}: it is not a model directory.'

@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 from PIL import Image
 
+from inpaint_jax.data import images as image_io
 from inpaint_jax.errors import InputError
 
 KINDS = ('center', 'pattern', 'random', 'half')
@@ -183,22 +184,16 @@ def make(kind: str, key: jax.Array, n: int, size: int = 64) -> jax.Array:
 def read_known(path: str | os.PathLike) -> np.ndarray:
   """A mask image at its own size: (H, W) bool, True = known (white).
 
-  Any PIL-readable image (PNG, JPEG, any mode) works. It is converted to grey
-  levels and a pixel is known if its grey level is above half of the image's
-  maximum grey level, so 0/255 and 0/1 images and JPEG-compressed black-and-
-  white masks all load as intended; the alpha channel is ignored. Raises
-  InputError for a file that is not a readable single-channel image.
+  Any image `images.read_image` takes works (PNG, JPEG, any mode; EXIF
+  orientation applied, as to the photos). It is read as grey levels and a
+  pixel is known if its grey level is above half of the image's maximum grey
+  level, so 0/255 and 0/1 images and JPEG-compressed black-and-white masks
+  all load as intended; the alpha channel is ignored. Raises InputError (one
+  line) for a file that is missing, not an image, truncated, too large or not
+  single-channel.
   """
-  try:
-    with Image.open(path) as img:
-      img.load()
-      if img.mode not in ('L', 'I', 'I;16', 'F'):
-        img = img.convert('L')
-      grey = np.asarray(img, dtype=np.float64)
-  except (OSError, ValueError, SyntaxError) as e:
-    raise InputError(
-        f'Cannot read mask image {os.fspath(path)!r} ({e}); give a PNG or JPEG'
-        ' file.') from e
+  image = image_io.read_image(path, 'mask image', mode='grey')
+  grey = np.asarray(image, dtype=np.float64)
   if grey.ndim != 2:
     raise InputError(f'Mask image {os.fspath(path)!r} has shape {grey.shape};'
                      ' expected a single-channel image.')

@@ -10,12 +10,16 @@ $CHROMIUM).
 """
 
 import importlib.util
+import io
 import os
 import shutil
+import struct
 import tempfile
+import zlib
 
 import jax
 import numpy as np
+from PIL import Image
 import pytest
 
 from experiments import _cli
@@ -108,3 +112,33 @@ def assert_first_replica_matches(parallel, parallel_metrics, single,
   first = jax.tree_util.tree_map(lambda x: x.addressable_data(0)[0], parallel)
   for a, b in zip(leaves(first), leaves(single)):
     np.testing.assert_allclose(a, b, rtol=state_tol[0], atol=state_tol[1])
+
+
+def png_claiming(width: int, height: int) -> bytes:
+  """A PNG file whose header says width x height (its pixels are 8 x 8).
+
+  A decompression bomb at no cost: readers must refuse it from the header,
+  before decoding.
+  """
+  buffer = io.BytesIO()
+  Image.new('L', (8, 8), 255).save(buffer, format='PNG')
+  data = bytearray(buffer.getvalue())
+  data[16:24] = struct.pack('>II', width, height)  # IHDR's width, height
+  data[29:33] = struct.pack('>I', zlib.crc32(bytes(data[12:29])))
+  return bytes(data)
+
+
+def truncated(data: bytes) -> bytes:
+  """The first two thirds of an image file: a download cut short."""
+  return data[:len(data) * 2 // 3]
+
+
+def upright_and_rotated(pixels: np.ndarray, fmt: str) -> bytes:
+  """`pixels` (H, W[, 3]) stored turned 90 degrees anticlockwise, with EXIF
+  orientation 6 (a phone's portrait photo): a viewer shows `pixels`."""
+  exif = Image.Exif()
+  exif[0x0112] = 6  # Orientation: rotate 90 degrees clockwise to show.
+  buffer = io.BytesIO()
+  Image.fromarray(np.rot90(pixels)).save(buffer, format=fmt, exif=exif,
+                                         quality=95)
+  return buffer.getvalue()

@@ -17,6 +17,7 @@ from inpaint_jax.data import images as image_io
 from inpaint_jax.data import preprocessing
 from inpaint_jax.errors import InputError
 from inpaint_jax.evaluation import own_photos
+from tests.conftest import png_claiming, upright_and_rotated
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SIZES = [(173, 131), (131, 173), (64, 64), (10, 3), (178, 218), (89, 109),
@@ -329,3 +330,39 @@ def test_write_fullsize_with_a_mask_at_the_photo_size(tmp_path):
   assert own_photos.photo_view_masks(
       own_photos.Photos(str(photos), 'center', str(tmp_path / 'm16.png')),
       ['a.png', 'b.png'], 16) is None
+
+
+def test_a_phone_photo_and_its_mask_are_used_upright(tmp_path):
+  photos = tmp_path / 'photos'
+  photos.mkdir()
+  photo = np.zeros((47, 30, 3), np.uint8)  # portrait, as a viewer shows it
+  photo[:, :15] = 255
+  # Stored as a 47-wide, 30-high landscape image with EXIF orientation 6.
+  (photos / 'phone.jpg').write_bytes(upright_and_rotated(photo, 'JPEG'))
+  mask = np.full((47, 30), 255, np.uint8)  # drawn on the upright photo
+  mask[18:28, 10:20] = 0
+  Image.fromarray(mask).save(tmp_path / 'mask.png')  # saved without EXIF
+  source = own_photos.Photos(str(photos), 'center', str(tmp_path / 'mask.png'))
+  views = own_photos.photo_view_masks(source, ['phone.jpg'], 16)
+  assert views.shape == (1, 16, 16, 1) and 0 < views.mean() < 1
+  written = own_photos.write_fullsize(str(tmp_path / 'out'), source,
+                                      ['phone.jpg'], np.zeros((1, 16, 16, 3)),
+                                      views)
+  with Image.open(tmp_path / 'out' / written[0]) as f:
+    out = np.asarray(f, np.int16)
+  assert out.shape == photo.shape
+  known = mask > 127
+  assert np.abs(out[known] - photo[known]).max() <= 32  # JPEG's blur only
+
+
+def test_inpaint_refuses_a_mask_file_bomb_in_one_line(tiny_model_dir,
+                                                      photo_folder, tmp_path):
+  (tmp_path / 'bomb.png').write_bytes(png_claiming(20000, 20000))
+  result = _run(f'--checkpoint={tiny_model_dir}', f'--images={photo_folder}',
+                f'--mask_file={tmp_path / "bomb.png"}', '--iterations=2',
+                f'--output_dir={tmp_path / "out"}')
+  assert result.returncode == 2 and 'Traceback' not in result.stderr
+  last = result.stderr.strip().splitlines()[-1]
+  assert last.startswith('error:') and 'bomb.png' in last
+  assert '400,000,000 pixels' in last and 'resize the file' in last
+  assert not (tmp_path / 'out').exists()

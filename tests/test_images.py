@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
+from inpaint_jax import masks
 from inpaint_jax.data import images
-from inpaint_jax.errors import InputError
+from inpaint_jax.errors import InputError, MissingInputError
+from tests.conftest import png_claiming, truncated, upright_and_rotated
 
 
 def test_to_uint8_rounds_and_clips():
@@ -270,3 +274,94 @@ def test_too_many_pixels_is_refused_before_decoding(tmp_path, monkeypatch,
   monkeypatch.undo()
   monkeypatch.setattr(Image, 'MAX_IMAGE_PIXELS', 10 * side)  # just fits
   assert images.open_rgb(str(path)).size == (side, 10)
+
+
+# read_image: the one guarded reader of photos, mask files and uploads -------
+
+
+def _upright_photo(height=12, width=20):
+  """uint8 (H, W, 3): left half white, right half dark red."""
+  photo = np.zeros((height, width, 3), np.uint8)
+  photo[..., 0] = 120
+  photo[:, :width // 2] = 255
+  return photo
+
+
+@pytest.mark.parametrize('fmt', ['JPEG', 'PNG'])
+def test_exif_rotated_photos_and_masks_are_read_upright(tmp_path, fmt):
+  photo = _upright_photo()
+  path = tmp_path / f'phone.{fmt.lower()}'
+  path.write_bytes(upright_and_rotated(photo, fmt))
+  loaded = np.asarray(images.open_rgb(str(path)), np.int16)
+  assert loaded.shape == photo.shape
+  assert np.abs(loaded - photo).max() <= 32  # JPEG's blur at the edge
+  assert images.image_size(str(path)) == (20, 12)
+  assert images.read_image(path.read_bytes()).size == (20, 12)  # upload
+  mask = np.full((12, 20), 255, np.uint8)
+  mask[3:9, 12:18] = 0
+  path.write_bytes(upright_and_rotated(mask, fmt))
+  known = masks.read_known(path)
+  np.testing.assert_array_equal(known, mask > 127)
+
+
+@pytest.mark.parametrize('fmt', ['JPEG', 'PNG'])
+def test_truncated_photos_and_masks_are_refused_in_one_line(tmp_path, fmt):
+  buffer = io.BytesIO()
+  Image.fromarray(_upright_photo(64, 64)).save(buffer, format=fmt)
+  path = tmp_path / f'cut.{fmt.lower()}'
+  path.write_bytes(truncated(buffer.getvalue()))
+  for read in (images.open_rgb, masks.read_known,
+               lambda p: masks.from_file(p, 16)):
+    with pytest.raises(InputError) as error:
+      read(str(path))
+    message = str(error.value)
+    assert 'cut.' in message and 'truncated or damaged' in message
+    assert 'again' in message and '\n' not in message
+  with pytest.raises(InputError, match='truncated or damaged'):
+    images.read_image(truncated(buffer.getvalue()), 'upload')
+
+
+def test_decompression_bombs_are_refused_from_the_header(tmp_path,
+                                                         monkeypatch):
+  decoded = []
+  monkeypatch.setattr(ImageFile.ImageFile, 'load',
+                      lambda self: decoded.append(self))
+  path = tmp_path / 'bomb.png'
+  path.write_bytes(png_claiming(20000, 20000))  # 400 megapixels
+  for read in (masks.read_known, lambda p: masks.from_file(p, 16),
+               images.open_rgb, lambda p: images.image_size(p)):
+    with pytest.raises(InputError) as error:
+      read(str(path))
+    message = str(error.value)
+    assert 'bomb.png' in message and '400,000,000 pixels' in message
+    assert f'{images.MAX_PIXELS:,}-pixel limit' in message
+    assert 'resize the file' in message and '\n' not in message
+  # Under Pillow's limit, over the one of the call: also before decoding.
+  with pytest.raises(InputError, match=r'The upload has 3000x2000 = '
+                     r'6,000,000 pixels, more than the 1,000,000-pixel'):
+    images.read_image(png_claiming(3000, 2000), 'upload', max_pixels=10**6)
+  assert not decoded
+
+
+def test_read_image_refuses_what_is_not_an_image_file(tmp_path):
+  (tmp_path / 'notes.png').write_text('not an image')
+  with pytest.raises(InputError, match=r"Cannot read the mask image '.*"
+                     r"notes.png': it is not an image file"):
+    images.read_image(tmp_path / 'notes.png', 'mask image', mode='grey')
+  with pytest.raises(InputError, match='is a folder'):
+    images.read_image(tmp_path, 'photo')
+  with pytest.raises(MissingInputError, match='no such file'):
+    images.image_size(tmp_path / 'gone.jpg', 'photo')
+
+
+@pytest.mark.parametrize('mode,pixels,expected', [
+    ('1', np.array([[0, 1]], bool), [0, 255]),
+    ('RGBA', np.array([[[0, 0, 0, 0], [200, 200, 200, 255]]], np.uint8),
+     [0, 200]),  # alpha ignored, as masks have always been read
+    ('I;16', np.array([[0, 40000]], np.uint16), [0, 40000]),  # kept
+])
+def test_read_image_grey_keeps_the_mask_rules(mode, pixels, expected):
+  buffer = io.BytesIO()
+  Image.fromarray(pixels).save(buffer, format='PNG')
+  grey = images.read_image(buffer.getvalue(), 'mask', mode='grey')
+  np.testing.assert_array_equal(np.asarray(grey)[0], expected)

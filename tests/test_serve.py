@@ -1,13 +1,16 @@
 """The web page's server (inpaint_jax/serve/), over HTTP, without a browser.
 
 A server on a free port in a thread, with the tiny model saved as
-`celeba16` and a few small test photos in a temporary data folder.
+`celeba16` and a few small test photos in a temporary data folder (and the
+same model outside the models folder, as `outside/celeba16`). The server
+under concurrent clients: tests/test_serve_load.py.
 """
 
 import base64
 import io
 import json
 import os
+import shutil
 import socket
 import threading
 import time
@@ -28,6 +31,7 @@ from inpaint_jax.serve import fields
 from inpaint_jax.serve import handler
 from inpaint_jax.serve import jobs
 from inpaint_jax.serve import registry
+from tests.conftest import png_claiming, truncated
 
 PHOTO_SIZES = ((30, 40), (16, 16), (41, 23))  # (width, height) of test 0, 1, 2
 PHOTOS = [np.random.default_rng(i).integers(0, 256, (h, w, 3), dtype=np.uint8)
@@ -54,14 +58,14 @@ def hole_mask(width, height, rows, cols) -> np.ndarray:
   return mask
 
 
-@pytest.fixture(scope='module')
-def dirs(tmp_path_factory, tiny_config, tiny_variables):
-  """(models_dir with celeba16, data_dir with celeba/test/*.png, photos)."""
-  root = tmp_path_factory.mktemp('serve')
+def make_dirs(root, tiny_config, tiny_variables):
+  """(models_dir with celeba16, data_dir with celeba/test/*.png, photos)
+  under the pathlib folder `root`."""
   g_vars, d_vars = tiny_variables
-  checkpoints.save_model(
-      str(root / 'models' / 'celeba16'), tiny_config, g_vars, d_vars,
-      metadata={'data': '../shared/data/celeba/train: a test model'})
+  for where in ('models', 'outside'):
+    checkpoints.save_model(
+        str(root / where / 'celeba16'), tiny_config, g_vars, d_vars,
+        metadata={'data': '../shared/data/celeba/train: a test model'})
   test_dir = root / 'data' / 'celeba' / 'test'
   test_dir.mkdir(parents=True)
   for i, photo in enumerate(PHOTOS):
@@ -71,26 +75,70 @@ def dirs(tmp_path_factory, tiny_config, tiny_variables):
 
 
 @pytest.fixture(scope='module')
+def dirs(tmp_path_factory, tiny_config, tiny_variables):
+  """make_dirs in a temporary folder."""
+  return make_dirs(tmp_path_factory.mktemp('serve'), tiny_config,
+                   tiny_variables)
+
+
+@pytest.fixture(scope='module')
 def url(dirs):
   models_dir, data_dir, _ = dirs
   with handler.running(app_lib.App(models_dir, data_dir)) as base:
     yield base
 
 
-def call(url, path, body=None, content_type='application/json', raw=False):
+def call(url, path, body=None, content_type='application/json', raw=False,
+         method=None):
   """(status, JSON or bytes) of GET url+path, or POST of `body` (JSON)."""
   data = None
   headers = {}
   if body is not None:
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
     headers['Content-Type'] = content_type
-  request = urllib.request.Request(url + path, data=data, headers=headers)
+  request = urllib.request.Request(url + path, data=data, headers=headers,
+                                   method=method)
   try:
     with urllib.request.urlopen(request, timeout=60) as response:
       status, payload = response.status, response.read()
   except urllib.error.HTTPError as e:
     status, payload = e.code, e.read()
   return status, payload if raw else json.loads(payload)
+
+
+def send_raw(url, data: bytes, close_early=False):
+  """(status, headers text, body) of raw request bytes sent to the server;
+  close_early: stop sending after `data` (a body shorter than said)."""
+  host, port = url.rsplit('/', 1)[1].split(':')
+  with socket.create_connection((host, int(port)), timeout=60) as s:
+    s.sendall(data)
+    if close_early:
+      s.shutdown(socket.SHUT_WR)
+    answer = b''
+    while chunk := s.recv(65536):
+      answer += chunk
+  head, _, body = answer.partition(b'\r\n\r\n')
+  return int(head.split()[1]), head.decode('latin-1'), body
+
+
+def post_raw(url, body: bytes, length=None, path='/api/inpaint', **kwargs):
+  """send_raw of a POST with Content-Length `length` (None: none sent)."""
+  lines = [f'POST {path} HTTP/1.1', 'Host: x',
+           'Content-Type: application/json']
+  if length is not None:
+    lines.append(f'Content-Length: {length}')
+  head = ('\r\n'.join(lines) + '\r\n\r\n').encode()
+  return send_raw(url, head + body, **kwargs)
+
+
+def assert_one_line_error(status, body, expected_status=None):
+  """A refusal: 4xx (or 503) with {"error": one line}."""
+  assert 400 <= status < 500 or status == 503, (status, body)
+  if expected_status is not None:
+    assert status == expected_status, (status, body)
+  answer = json.loads(body)
+  assert set(answer) == {'error'} and answer['error'], answer
+  assert '\n' not in answer['error'] and b'\n' not in body.strip(), body
 
 
 def wait_for(url, job_id, timeout=120.0):
@@ -156,10 +204,23 @@ def test_a_job_can_start_from_the_models_encoder(tmp_path, tiny_config,
     assert job['status'] == 'done' and job['settings']['encoder'], job
 
 
-def test_a_model_directory_path_works_too(url, dirs):
-  path = os.path.join(dirs[0], 'celeba16')
-  status, model = call(url, '/api/model?model=' + path)
-  assert status == 200 and model['resolution'] == 16
+def test_a_model_directory_path_works_only_when_allowed(dirs, tmp_path):
+  models_dir, data_dir, _ = dirs
+  outside = os.path.join(os.path.dirname(models_dir), 'outside', 'celeba16')
+  with handler.running(app_lib.App(models_dir, data_dir,
+                                   allow_models_outside=True)) as base:
+    for path in (outside, os.path.join(models_dir, 'celeba16')):
+      status, model = call(base, '/api/model?model=' + path)
+      assert status == 200 and model['resolution'] == 16, model
+    assert model['path'] == 'celeba16'  # What the page sends back.
+  # By default a model is named relative to models_dir, nested or not.
+  nested = tmp_path / 'models' / 'mine' / 'celeba16'
+  shutil.copytree(os.path.join(models_dir, 'celeba16'), nested)
+  with handler.running(app_lib.App(str(tmp_path / 'models'))) as base:
+    status, model = call(base, '/api/model?model=mine/celeba16')
+    assert status == 200 and model['path'] == 'mine/celeba16', model
+    status, answer = call(base, '/api/model?model=' + str(nested))
+    assert status == 400 and 'outside the models folder' in answer['error']
 
 
 def test_test_image_is_the_photo_at_full_size(url, dirs):
@@ -240,6 +301,18 @@ def _bad_requests():
   yield 'no image', request(photo, ok, image=None), 'No image'
   yield 'bad image', request(photo, ok, image=as_data_url(b'not an image')), (
       'cannot be read as an image')
+  bomb = as_data_url(png_claiming(20000, 20000))
+  yield 'bomb image', request(photo, ok, image=bomb), (
+      '400,000,000 pixels, more than the 25,000,000-pixel limit')
+  yield 'bomb mask', dict(request(photo), mask=bomb), (
+      '25,000,000-pixel limit')
+  yield 'truncated image', request(
+      photo, ok, image=as_data_url(truncated(png(photo)))), (
+          'The uploaded photo ("image") cannot be read as an image: it is'
+          ' truncated or damaged')
+  yield 'truncated mask', dict(
+      request(photo), mask=as_data_url(truncated(png(ok)))), (
+      'The uploaded mask ("mask") cannot be read as an image: it is truncated')
   yield 'bad base64', request(photo, ok, image='data:image/png;base64,@@'), (
       'not valid base64')
   yield 'no mask', request(photo), 'No mask'
@@ -282,7 +355,7 @@ def test_other_bad_requests(url):
   assert status == 400 and 'JSON' in answer['error']
   status, answer = call(url, '/api/test_image?model=celeba16&index=3')
   assert status == 400 and 'from 0 to 2' in answer['error']
-  status, answer = call(url, '/api/model?model=/no/such/dir')
+  status, answer = call(url, '/api/model?model=no/such/dir')
   assert status == 400 and 'Unknown model' in answer['error']
   assert call(url, '/api/jobs/999')[0] == 404
   status, answer = call(url, '/api/view?model=celeba16&width=0&height=5'

@@ -2,9 +2,7 @@
 exact resume and the exported model."""
 
 import dataclasses
-import json
 import os
-import shutil
 
 import flax
 import jax
@@ -60,19 +58,7 @@ def _train(workdir, model=MODEL, config=TRAIN, images=None, **kwargs):
   return state
 
 
-@pytest.mark.slow
-def test_killed_and_resumed_run_equals_uninterrupted_run(tmp_path):
-  straight = _train(tmp_path / 'a')
-  partial = _train(tmp_path / 'b', stop_after=2)
-  assert int(partial.step) == 2
-  resumed = _train(tmp_path / 'b')
-  assert int(resumed.step) == int(straight.step) == 4
-  for a, b in zip(leaves(resumed), leaves(straight)):
-    np.testing.assert_array_equal(a, b)
-  lines = (tmp_path / 'b' / 'metrics.jsonl').read_text().splitlines()
-  assert [json.loads(l)['step'] for l in lines] == [1, 2, 3, 4]
-  assert sorted(os.listdir(tmp_path / 'b' / 'samples')) == [
-      'step_0000002.png', 'step_0000004.png']
+# Kill-and-resume at every moment: tests/test_resume.py.
 
 
 @pytest.mark.slow
@@ -104,17 +90,6 @@ def test_a_refused_run_writes_nothing(tmp_path, tiny_variables):
   assert not os.path.exists(workdir / run_state.RUN_FILE)
   # The corrected command then starts the run.
   assert int(_train(workdir, stop_after=1).step) == 1
-
-
-@pytest.mark.slow
-def test_a_resumed_run_logs_each_step_once(tmp_path):
-  workdir = tmp_path / 'run'
-  _train(workdir, stop_after=3)
-  # As if killed after logging step 3 but before its checkpoint was saved.
-  shutil.rmtree(workdir / 'checkpoints' / '3')
-  _train(workdir)
-  lines = (workdir / 'metrics.jsonl').read_text().splitlines()
-  assert [json.loads(l)['step'] for l in lines] == [1, 2, 3, 4]
 
 
 @pytest.mark.slow

@@ -3,21 +3,27 @@
 Images are float32 (H, W, 3) or (N, H, W, 3) arrays in [-1, 1]
 (uint8 / 127.5 - 1); masks are (..., H, W, 1) with 1 = known pixel.
 
-Reading (`open_rgb`, `to_rgb`) turns every mode Pillow opens into 8-bit RGB:
-16-bit grey is scaled by its bit depth, transparent pixels are composited
-on white, and what has no unambiguous 8-bit reading is refused with an
-InputError (see `to_rgb`).
+Every image a user hands in (photos, mask files, uploads) is read by
+`read_image` (`image_size`, `open_rgb`: the same guards): pixel limit checked
+from the header, EXIF orientation applied, truncated or damaged files refused,
+each failure one InputError line. In RGB (`to_rgb`) every mode Pillow opens
+becomes 8-bit RGB: 16-bit grey is scaled by its bit depth, transparent pixels
+are composited on white, and what has no unambiguous 8-bit reading is
+refused with an InputError.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import re
-from typing import Sequence
+import struct
+from typing import Sequence, Union
 import warnings
+import zlib
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from inpaint_jax.errors import InputError, MissingInputError
 
@@ -27,6 +33,14 @@ _SIXTEEN_BIT_MODES = ('I;16', 'I;16L', 'I;16B', 'I;16N')
 # Modes with an alpha channel (La and RGBa: premultiplied).
 _ALPHA_MODES = ('LA', 'La', 'PA', 'RGBA', 'RGBa')
 _TO_8_BIT = 'convert the file to 8-bit RGB (e.g. a PNG or JPEG).'
+# Grey modes a mask file is read in as they are (any other: converted to L).
+_GREY_MODES = ('L', 'I', 'I;16', 'F')
+# The most pixels an image handed in may have: a 48-megapixel phone photo
+# fits, a decompression bomb does not (PIL.Image.MAX_IMAGE_PIXELS applies
+# too where it is lower).
+MAX_PIXELS = 50_000_000
+# A file path, or the bytes of an uploaded file.
+ImageSource = Union[str, os.PathLike, bytes]
 
 
 def to_uint8(images: np.ndarray) -> np.ndarray:
@@ -138,39 +152,160 @@ def to_rgb(image: Image.Image, name: str | None = None) -> Image.Image:
                      f' converted to RGB ({e}); {_TO_8_BIT}') from None
 
 
-def _too_many_pixels(path: str, error: Exception) -> InputError:
-  found = re.search(r'\((\d+) pixels\)', str(error))
-  size = f'{int(found.group(1)):,} pixels' if found else 'too many pixels'
+def _source_name(source: ImageSource) -> str | None:
+  return None if isinstance(source, bytes) else os.fspath(source)
+
+
+def _refusal(source: ImageSource, what: str, problem: str,
+             fix: str) -> InputError:
+  """The one-line error naming the file (or the upload), problem and fix."""
+  name = _source_name(source)
+  if name is None:
+    return InputError(f'The {what} cannot be read as an image: {problem};'
+                      f' {fix}')
+  return InputError(f'Cannot read the {what} {name!r}: {problem}; {fix}')
+
+
+def _limit(max_pixels: int) -> int:
+  """`max_pixels`, or Pillow's own bomb limit where that is lower."""
+  pillow = Image.MAX_IMAGE_PIXELS
+  return max_pixels if pillow is None else min(max_pixels, int(pillow))
+
+
+def _too_many_pixels(source: ImageSource, what: str, pixels: str,
+                     limit: int) -> InputError:
+  name = _source_name(source)
+  subject = f'The {what}' + ('' if name is None else f' {name!r}')
   return InputError(
-      f'{path!r} has {size}, more than the {Image.MAX_IMAGE_PIXELS:,}-pixel'
-      ' limit (PIL.Image.MAX_IMAGE_PIXELS, a guard against decompression'
-      ' bombs); resize the file (e.g. to 1024x1024) first.')
+      f'{subject} has {pixels}, more than the {limit:,}-pixel limit (a guard'
+      ' against decompression bombs); resize the file (e.g. to 2000 pixels'
+      ' wide) first.')
 
 
-def open_rgb(path: str) -> Image.Image:
-  """Opens an image file as an 8-bit RGB PIL image (see `to_rgb`).
+def _pillow_error(error: Exception) -> str:
+  """`Class: message` of a Pillow error, on one short line."""
+  text = ' '.join(str(error).split())
+  if isinstance(error, UnidentifiedImageError) or not text:
+    return error.__class__.__name__  # Its message only repeats the file.
+  return f'{error.__class__.__name__}: {text[:100]}'
 
-  Raises MissingInputError (missing file) or InputError (not an image,
-  truncated, a mode or value range with no 8-bit reading, or more pixels than
-  PIL.Image.MAX_IMAGE_PIXELS, refused before decoding), naming the file.
-  """
-  if not os.path.isfile(path):
-    raise MissingInputError(f'No image file at {path!r}; check the path.')
+
+# What Pillow raises for a file of a known format with cut or broken data.
+_DAMAGED = (OSError, SyntaxError, ValueError, EOFError, struct.error,
+            zlib.error)
+
+
+def _damaged(source: ImageSource, what: str, error: Exception) -> InputError:
+  return _refusal(source, what,
+                  f'it is truncated or damaged ({_pillow_error(error)})',
+                  'save, copy or download the file again.')
+
+
+def _decode(source: ImageSource, what: str, max_pixels: int,
+            decode: bool) -> Image.Image | tuple[int, int]:
+  """The guarded core of `read_image` and `image_size` (see them)."""
+  name = _source_name(source)
+  if name is not None and not os.path.isfile(name):
+    if os.path.isdir(name):
+      raise _refusal(source, what, 'it is a folder',
+                     'give the path of an image file.')
+    raise MissingInputError(f'Cannot read the {what} {name!r}: there is no'
+                            ' such file; check the path.')
+  limit = _limit(max_pixels)
   try:
     with warnings.catch_warnings():
-      # Pillow warns above MAX_IMAGE_PIXELS (and raises above twice that):
-      # both are refused, before the pixels are decoded.
+      # Pillow warns above MAX_IMAGE_PIXELS (and raises above twice that)
+      # while reading the header: both are refused, before any decoding.
       warnings.simplefilter('error', Image.DecompressionBombWarning)
-      with Image.open(path) as image:
-        return to_rgb(image, path)
-  except InputError:
-    raise
+      opened = Image.open(io.BytesIO(source) if name is None else name)
   except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-    raise _too_many_pixels(path, e) from None
-  except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-    raise InputError(f'Cannot read {path!r} as an image'
-                     f' ({e.__class__.__name__}); use a JPEG or PNG file.'
+    found = re.search(r'\((\d+) pixels\)', str(e))
+    pixels = f'{int(found.group(1)):,} pixels' if found else 'too many pixels'
+    raise _too_many_pixels(source, what, pixels, limit) from None
+  except PermissionError:
+    raise _refusal(source, what, 'permission denied',
+                   'make the file readable (chmod) first.') from None
+  except UnidentifiedImageError as e:
+    raise _refusal(source, what, f'it is not an image file Pillow can read'
+                   f' ({_pillow_error(e)})', 'use a JPEG or PNG file.'
+                   ) from None
+  except _DAMAGED as e:  # A known format whose header is cut or broken.
+    raise _damaged(source, what, e) from None
+  with opened as image:
+    width, height = image.size
+    if width * height > limit:
+      raise _too_many_pixels(source, what,
+                             f'{width}x{height} = {width * height:,} pixels',
+                             limit)
+    try:
+      if not decode:
+        orientation = image.getexif().get(ExifTags.Base.Orientation)
+        return (height, width) if orientation in (5, 6, 7, 8) else (width,
+                                                                   height)
+      image.load()  # Truncated or damaged data fails here, never silently.
+      ImageOps.exif_transpose(image, in_place=True)
+      return image
+    except Image.DecompressionBombError:  # A frame larger than the header.
+      raise _too_many_pixels(source, what, 'too many pixels', limit) from None
+    except _DAMAGED as e:
+      raise _damaged(source, what, e) from None
+
+
+def read_image(source: ImageSource, what: str = 'image', *,
+               mode: str | None = 'RGB',
+               max_pixels: int = MAX_PIXELS) -> Image.Image:
+  """The one reader of images handed in: photos, mask files, uploads.
+
+  Guards, each failure an InputError of one line naming the file (or, for
+  bytes, `what`) and the fix: a missing path (MissingInputError) or a folder;
+  a file Pillow cannot identify; more than `max_pixels` pixels (or Pillow's
+  PIL.Image.MAX_IMAGE_PIXELS where lower), refused from the header before
+  any decoding; truncated or damaged data (never decoded leniently:
+  ImageFile.LOAD_TRUNCATED_IMAGES is not set). The EXIF orientation is
+  applied (`ImageOps.exif_transpose`), so a phone photo is upright as a
+  viewer shows it, and a mask drawn on it has the same orientation.
+
+  Args:
+    source: a file path, or the bytes of an uploaded file.
+    what: what the image is, for messages, e.g. 'photo' or 'mask image'.
+    mode: 'RGB': 8-bit RGB as `to_rgb` (grey, palette, 16-bit, float;
+      transparency on white). 'grey': grey levels as mask files are read,
+      i.e. L, I, I;16 and F as they are and any other mode converted to L
+      (alpha ignored). None: as decoded.
+    max_pixels: the largest width x height taken.
+
+  Returns:
+    The decoded, upright PIL image.
+  """
+  if mode not in ('RGB', 'grey', None):
+    raise ValueError(f"mode={mode!r}; use 'RGB', 'grey' or None.")
+  image = _decode(source, what, max_pixels, decode=True)
+  if mode == 'RGB':
+    return to_rgb(image, _source_name(source))
+  if mode == 'grey' and image.mode not in _GREY_MODES:
+    try:
+      return image.convert('L')
+    except ValueError:  # Pillow: "conversion from X to L not supported".
+      raise _refusal(source, what, f'its mode {image.mode!r} has no grey'
+                     ' levels', 'save it as an 8-bit grey or RGB PNG.'
                      ) from None
+  return image
+
+
+def image_size(source: ImageSource, what: str = 'image', *,
+               max_pixels: int = MAX_PIXELS) -> tuple[int, int]:
+  """(width, height) of an image as `read_image` gives it (EXIF-upright).
+
+  Read from the header (JPEG) where it can be, else by decoding (a PNG's
+  EXIF block may follow its pixels); the same guards and errors as
+  `read_image`.
+  """
+  return _decode(source, what, max_pixels, decode=False)
+
+
+def open_rgb(path: str | os.PathLike, what: str = 'image') -> Image.Image:
+  """An image file as an upright 8-bit RGB PIL image: `read_image(path)`."""
+  return read_image(path, what)
 
 
 def save_png(path: str, image: np.ndarray) -> None:

@@ -1,8 +1,10 @@
 """Output folders: checked before any work, and one run at a time.
 
-`prepare_output_dir` makes a folder and checks it can be written, with a
-one-line InputError naming the flag otherwise (an empty name, a file, a path
-under a file, a broken link, no write permission). `locked_output_dir` also
+`check_output_dir` checks a folder without making it (run it on every folder
+a command will write, before the work; `new=True` for an export, which must
+not overwrite); `prepare_output_dir` makes a folder and checks it can be
+written; both with a one-line InputError naming the flag otherwise (an empty
+name, a file, a path under a file, a broken link, no write permission). `locked_output_dir` also
 holds `<output_dir>/.lock` while a run writes there: a second run into the same
 folder is refused, not mixed in; the lock of a process that has ended is taken
 over.
@@ -35,6 +37,54 @@ def _file_above(path: str) -> str | None:
   return None if os.path.isdir(parent) else parent
 
 
+def check_output_dir(output_dir: str, flag: str = '--output_dir', *,
+                     new: bool = False) -> str:
+  """Checks, without making anything, that `output_dir` can be a folder.
+
+  For the checks a command runs before any work on every folder it will
+  write: the work may still fail, and then no empty folder is left behind.
+
+  Args:
+    output_dir: the folder (it need not exist).
+    flag: the command-line flag that names it, for the messages.
+    new: the folder must not exist yet, or be empty (an export, which does
+      not overwrite).
+
+  Returns:
+    output_dir.
+
+  Raises:
+    InputError: the name is empty, is a file (or a broken link), lies under a
+      file, is an existing folder that cannot be written or (with `new`) is
+      not empty; one line with the fix.
+  """
+  if not output_dir:
+    raise InputError(f'The output directory is empty; name one, e.g.'
+                     f' {flag}=results/run.')
+  output_dir = os.fspath(output_dir)
+  if '\0' in output_dir:
+    raise InputError(f'Cannot write to the output directory {output_dir!r}'
+                     f' (a NUL character in the name); choose another {flag}.')
+  if os.path.lexists(output_dir) and not os.path.isdir(output_dir):
+    kind = 'a file' if os.path.exists(output_dir) else 'a broken link'
+    raise InputError(f'The output directory {output_dir!r} is {kind}, not a'
+                     f' folder; choose another {flag} or move it away.')
+  blocker = _file_above(output_dir)
+  if blocker is not None:
+    raise InputError(f'The output directory {output_dir!r} cannot be made:'
+                     f' {blocker!r} is a file, not a folder; choose another'
+                     f' {flag}.')
+  if os.path.isdir(output_dir):
+    if new and os.listdir(output_dir):
+      raise InputError(f'{flag}={output_dir} already exists and is not empty;'
+                       f' choose a new {flag} or delete that folder first.')
+    if not os.access(output_dir, os.W_OK | os.X_OK):
+      raise InputError(f'Cannot write to the output directory {output_dir!r}'
+                       f' (permission denied); choose another {flag} or fix'
+                       ' its permissions.')
+  return output_dir
+
+
 def prepare_output_dir(output_dir: str, flag: str = '--output_dir') -> str:
   """Makes `output_dir` (and its parents) and checks that it can be written.
 
@@ -49,23 +99,10 @@ def prepare_output_dir(output_dir: str, flag: str = '--output_dir') -> str:
     output_dir.
 
   Raises:
-    InputError: the name is empty, is a file (or a broken link), lies under a
-      file, or names a folder that cannot be made or written; one line with
-      the fix.
+    InputError: as `check_output_dir`, or the folder cannot be made or
+      written; one line with the fix.
   """
-  if not output_dir:
-    raise InputError(f'The output directory is empty; name one, e.g.'
-                     f' {flag}=results/run.')
-  output_dir = os.fspath(output_dir)
-  if os.path.lexists(output_dir) and not os.path.isdir(output_dir):
-    kind = 'a file' if os.path.exists(output_dir) else 'a broken link'
-    raise InputError(f'The output directory {output_dir!r} is {kind}, not a'
-                     f' folder; choose another {flag} or move it away.')
-  blocker = _file_above(output_dir)
-  if blocker is not None:
-    raise InputError(f'The output directory {output_dir!r} cannot be made:'
-                     f' {blocker!r} is a file, not a folder; choose another'
-                     f' {flag}.')
+  output_dir = check_output_dir(output_dir, flag)
   try:
     os.makedirs(output_dir, exist_ok=True)
     with tempfile.TemporaryFile(dir=output_dir):

@@ -56,22 +56,13 @@ def read_mask(path: str) -> np.ndarray:
 
 
 def _mask_size(path: str) -> tuple[int, int]:
-  """(width, height) of a mask image, read from its header."""
-  try:
-    with Image.open(path) as img:
-      return img.size
-  except (OSError, ValueError, SyntaxError) as e:
-    raise InputError(f'Cannot read mask image {os.fspath(path)!r} ({e}); give'
-                     ' a PNG or JPEG file.') from e
+  """(width, height) of a mask image, upright (`images.image_size`)."""
+  return image_io.image_size(path, 'mask image')
 
 
 def _photo_size(path: str) -> tuple[int, int]:
-  """(width, height) of a photo, from its header when it reads cleanly."""
-  try:
-    with Image.open(path) as img:
-      return img.size
-  except (OSError, ValueError, SyntaxError):
-    return image_io.open_rgb(path).size  # Raises the InputError.
+  """(width, height) of a photo, upright (`images.image_size`)."""
+  return image_io.image_size(path, 'photo')
 
 
 def _check_mask_fits(mask_size: tuple[int, int], photo_size: tuple[int, int],
@@ -162,8 +153,8 @@ def write_fullsize(directory: str, photos: Photos, names: Sequence[str],
   os.makedirs(directory, exist_ok=True)
   written = []
   for i, (name, stem) in enumerate(zip(names, results.image_stems(names))):
-    photo = np.asarray(image_io.open_rgb(os.path.join(photos.folder, name)),
-                       np.uint8)
+    photo = np.asarray(image_io.open_rgb(os.path.join(photos.folder, name),
+                                         'photo'), np.uint8)
     h, w = photo.shape[:2]
     box = preprocessing.crop_box(w, h, photos.crop)
     if mask_size is not None and _check_mask_fits(

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Any
+import time
+from typing import Any, Callable
 
 import numpy as np
 
@@ -88,7 +89,8 @@ def parse_settings(request: Any,
   crop = fields.crop_name(request.get('crop', 'center'))
   use_encoder = request.get('encoder', False)
   if not isinstance(use_encoder, bool):
-    raise InputError(f'encoder={use_encoder!r} must be true or false.')
+    raise InputError(f'encoder={fields.shown(use_encoder)} must be true or'
+                     ' false.')
   if use_encoder and not registry_lib.has_encoder(path):
     raise InputError(
         'The model has no z encoder at'
@@ -136,15 +138,25 @@ def decode_images(request: dict[str, Any], settings: Settings) -> Images:
 class App:
   """The page's state: models, test images and the job runner thread.
 
+  models_dir: the models offered; allow_models_outside: let a request name
+  any model directory, not only one under models_dir; keep_seconds and
+  kept_jobs: how long and how many ended jobs stay readable (`JobQueue`);
+  clock: the clock of their expiry (tests set it).
   Call `close()` when done (stops the current job and the thread).
   """
 
   def __init__(self, models_dir: str | None = None,
-               data_dir: str | None = None):
+               data_dir: str | None = None, *,
+               allow_models_outside: bool = False,
+               keep_seconds: float = jobs_lib.KEEP_SECONDS,
+               kept_jobs: int = jobs_lib.KEPT_JOBS,
+               clock: Callable[[], float] = time.monotonic):
     self.registry = registry_lib.ModelRegistry(
-        models_dir or registry_lib.default_models_dir())
+        models_dir or registry_lib.default_models_dir(),
+        allow_outside=allow_models_outside)
     self.test_images = registry_lib.TestImages(data_dir)
-    self.jobs = jobs_lib.JobQueue(self.registry)
+    self.jobs = jobs_lib.JobQueue(self.registry, keep_seconds=keep_seconds,
+                                  kept_jobs=kept_jobs, clock=clock)
 
   def close(self) -> None:
     """Cancels queued and running jobs and joins the runner thread."""
@@ -161,7 +173,7 @@ class App:
       try:
         listed.append(self.registry.info(path, self.test_images))
       except InputError as e:
-        listed.append(dict(name=name, path=path, error=str(e)))
+        listed.append(dict(name=name, path=name, error=str(e)))
     return dict(models=listed, models_dir=self.registry.models_dir,
                 data_dir=self.test_images.data_dir,
                 defaults=dict(iterations=DEFAULT_ITERATIONS, restarts=1,
@@ -170,7 +182,7 @@ class App:
                             restarts=RESTARTS_RANGE))
 
   def model(self, model: Any) -> dict[str, Any]:
-    """GET /api/model?model=: one model by name or directory path."""
+    """GET /api/model?model=: one model by name (`registry.resolve`)."""
     return self.registry.info(self.registry.resolve(model), self.test_images)
 
   def test_image(self, model: Any, index: Any) -> dict[str, Any]:
@@ -210,7 +222,8 @@ class App:
     """POST /api/inpaint: validates the request and queues a job.
 
     request: a JSON object with
-      model: a name under models_dir or a model directory path;
+      model: a name under models_dir (a directory path only when the
+        server allows models outside it: `registry.ModelRegistry`);
       image: the photo, a data: URL of a PNG/JPEG/... file (any size);
       mask: a data: URL of a PNG at the photo's size (white = known, black
         = hole), or mask_kind: one of masks.KINDS (drawn on the model's view);

@@ -11,11 +11,10 @@ import binascii
 import io
 import math
 from typing import Any
-import warnings
 
 import jax
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
 
 from inpaint_jax import masks as masks_lib
 from inpaint_jax.data import images as images_lib
@@ -24,6 +23,9 @@ from inpaint_jax.errors import InputError
 
 CROPS = ('center', 'celeba')  # What fullsize.model_view takes.
 MAX_PIXELS = 25_000_000  # An uploaded photo's limit (a 5000 x 5000 image).
+# How error lines name the two uploads (their request fields).
+_PHOTO = 'uploaded photo ("image")'
+_MASK = 'uploaded mask ("mask")'
 
 
 # Images and masks in, PNGs out ---------------------------------------------
@@ -55,48 +57,29 @@ def decode_data_url(value: Any, what: str) -> bytes:
                      ) from None
 
 
-def _open(data: bytes, what: str) -> Image.Image:
-  """A decoded PIL image of the file bytes, refusing bombs and non-images."""
-  try:
-    with warnings.catch_warnings():
-      warnings.simplefilter('error', Image.DecompressionBombWarning)
-      image = Image.open(io.BytesIO(data))
-      if image.width * image.height > MAX_PIXELS:
-        raise InputError(
-            f'The {what} has {image.width}x{image.height} pixels, more than'
-            f' the page takes ({MAX_PIXELS:,}); resize it (e.g. to 2000'
-            ' pixels wide) first.')
-      image.load()
-      return image
-  except InputError:
-    raise
-  except (Image.DecompressionBombError, Image.DecompressionBombWarning,
-          UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-    raise InputError(f'The {what} cannot be read as an image'
-                     f' ({e.__class__.__name__}); use a JPEG or PNG file.'
-                     ) from None
-
-
 def decode_photo(data: bytes) -> np.ndarray:
   """Uploaded image file bytes -> uint8 (H, W, 3) RGB as a browser shows it.
 
-  EXIF orientation is applied (browsers do, so the mask drawn on the page
-  has the same orientation); modes and transparency as `images.to_rgb`.
+  Read by `images.read_image` (at most MAX_PIXELS pixels; bombs, damaged
+  and truncated files refused in one line): EXIF orientation is applied
+  (browsers do, so the mask drawn on the page has the same orientation);
+  modes and transparency as `images.to_rgb`.
   """
-  image = _open(data, 'image')
-  image = ImageOps.exif_transpose(image)
-  return np.asarray(images_lib.to_rgb(image, 'uploaded image'), np.uint8)
+  image = images_lib.read_image(data, _PHOTO, max_pixels=MAX_PIXELS)
+  return np.asarray(image, np.uint8)
 
 
 def decode_mask(data: bytes, shape: tuple[int, int]) -> np.ndarray:
   """A mask PNG (white = known, black = hole) -> (H, W) bool, True = known.
 
-  A pixel is known if its grey level is above half the image's brightest
-  (as `masks.from_file`). The mask must be drawn at the photo's size
-  `shape` (H, W) and have both a hole and known pixels.
+  Read by `images.read_image` as mask files are (grey levels, EXIF
+  orientation applied); a pixel is known if its grey level is above half the
+  image's brightest (as `masks.from_file`). The mask must be drawn at the
+  photo's size `shape` (H, W) and have both a hole and known pixels.
   """
-  image = _open(data, 'mask')
-  grey = np.asarray(image.convert('L'), np.float32)
+  image = images_lib.read_image(data, _MASK, mode='grey',
+                                max_pixels=MAX_PIXELS)
+  grey = np.asarray(image, np.float32)
   if grey.shape != tuple(shape):
     raise InputError(
         f'The mask is {grey.shape[1]}x{grey.shape[0]} pixels but the photo'
@@ -121,11 +104,20 @@ def masked_view(view: np.ndarray, view_mask: np.ndarray) -> np.ndarray:
 # Settings ------------------------------------------------------------------
 
 
+def shown(value: Any, most: int = 40) -> str:
+  """repr(value) cut to `most` characters, for an error line."""
+  text = repr(value)
+  return text if len(text) <= most else text[:most - 3] + '...'
+
+
 def _number(value: Any, name: str) -> float:
   if isinstance(value, bool) or value is None:
     number = math.nan
   elif isinstance(value, (int, float)):
-    number = float(value)
+    try:
+      number = float(value)
+    except OverflowError:  # An int past 1e308.
+      number = math.inf
   elif isinstance(value, str):
     try:
       number = float(value.strip())
@@ -134,7 +126,8 @@ def _number(value: Any, name: str) -> float:
   else:
     number = math.nan
   if not math.isfinite(number):
-    raise InputError(f'{name}={value!r} is not a number; type a number.')
+    raise InputError(f'{name}={shown(value)} is not a number; type a'
+                     ' number.')
   return number
 
 
@@ -142,8 +135,8 @@ def whole_number(value: Any, name: str, lo: int, hi: int) -> int:
   """`value` (a JSON number or numeric text) as an int in [lo, hi]."""
   number = _number(value, name)
   if number != int(number) or not lo <= number <= hi:
-    raise InputError(f'{name}={value!r} is out of range: use a whole number'
-                     f' from {lo} to {hi}.')
+    raise InputError(f'{name}={shown(value)} is out of range: use a whole'
+                     f' number from {lo} to {hi}.')
   return int(number)
 
 
@@ -151,7 +144,7 @@ def nonnegative_number(value: Any, name: str) -> float:
   """`value` (a JSON number or numeric text) as a finite float >= 0."""
   number = _number(value, name)
   if number < 0:
-    raise InputError(f'{name}={value!r} is negative: use a number >= 0'
+    raise InputError(f'{name}={shown(value)} is negative: use a number >= 0'
                      ' (the paper: 0.003).')
   return number
 
@@ -159,14 +152,14 @@ def nonnegative_number(value: Any, name: str) -> float:
 def crop_name(crop: Any) -> str:
   """`crop` if it is one of CROPS (the views `fullsize.model_view` takes)."""
   if crop not in CROPS:
-    raise InputError(f'crop={crop!r} is unknown: use one of {CROPS}.')
+    raise InputError(f'crop={shown(crop)} is unknown: use one of {CROPS}.')
   return crop
 
 
 def kind_mask(kind: Any, seed: int, size: int) -> np.ndarray:
   """(size, size, 1) float32 mask of a kind, keyed as zsearch_method does."""
   if kind not in masks_lib.KINDS:
-    raise InputError(f'Unknown mask kind {kind!r}; use one of'
+    raise InputError(f'Unknown mask kind {shown(kind)}; use one of'
                      f' {masks_lib.KINDS}.')
   mask_key, _ = jax.random.split(jax.random.PRNGKey(seed))
   return np.asarray(masks_lib.make(kind, mask_key, 1, size)[0], np.float32)

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import itertools
 import queue
+import secrets
 import threading
 import time
-from typing import Any
+from typing import Any, Callable
 
 from absl import logging
 import jax
@@ -32,7 +32,11 @@ from inpaint_jax.serve import registry as registry_lib
 from inpaint_jax.serve import fields
 
 MAX_WAITING_JOBS = 4  # Queued or running; more are refused (HTTP 503).
-KEPT_JOBS = 8  # Finished jobs whose results stay available.
+KEPT_JOBS = 8  # Finished jobs whose results stay available (the newest).
+KEEP_SECONDS = 30 * 60  # ... for this long after they ended, then forgotten.
+ID_BYTES = 16  # A job id's random bytes: 128 bits, 22 URL-safe characters.
+ID_PATTERN = r'[A-Za-z0-9_-]{1,64}'  # What the routes take as a job id.
+_SWEEP_SECONDS = 30.0  # How often the runner forgets expired jobs when idle.
 RESULT_NAMES = ('masked', 'generated', 'blended', 'result', 'mask')
 
 
@@ -42,6 +46,15 @@ class NotFound(Exception):
 
 class Busy(Exception):
   """Too many jobs waiting (HTTP 503)."""
+
+
+def new_id() -> str:
+  """An unguessable job id: ID_BYTES random bytes as URL-safe base64.
+
+  A job's status and pictures are read through its id alone, so ids must not
+  be guessable from one another (no counter).
+  """
+  return secrets.token_urlsafe(ID_BYTES)
 
 
 def report_every(iterations: int, target: int = 40, most: int = 25) -> int:
@@ -85,6 +98,7 @@ class Job:
   error: str | None = None
   started: float | None = None
   seconds: float | None = None
+  ended: float | None = None  # The queue's clock when the job ended.
   files: dict[str, bytes] = dataclasses.field(default_factory=dict)
   sizes: dict[str, tuple[int, int]] = dataclasses.field(default_factory=dict)
   cancel: threading.Event = dataclasses.field(default_factory=threading.Event)
@@ -105,18 +119,26 @@ class Job:
 
 
 class JobQueue:
-  """The jobs (queued, running and the last KEPT_JOBS finished) and the
-  thread that runs them with the models of `registry`.
+  """The jobs and the thread that runs them with the models of `registry`.
 
+  Kept: the queued and running jobs, and of the ended ones (done, error,
+  cancelled) the newest `kept_jobs` for `keep_seconds` after they ended;
+  older ones are forgotten (their JSON and PNGs; 404 from then on). A job is
+  found only by its id (`new_id`); there is no listing.
   Call `close()` when done (stops the current job and the thread).
   """
 
-  def __init__(self, registry: registry_lib.ModelRegistry):
+  def __init__(self, registry: registry_lib.ModelRegistry,
+               keep_seconds: float = KEEP_SECONDS,
+               kept_jobs: int = KEPT_JOBS,
+               clock: Callable[[], float] = time.monotonic):
     self.registry = registry
+    self.keep_seconds = keep_seconds
+    self.kept_jobs = kept_jobs
+    self._clock = clock
     self._jobs: collections.OrderedDict[str, Job] = collections.OrderedDict()
     self._lock = threading.Lock()
     self._queue: queue.Queue[Job | None] = queue.Queue()
-    self._ids = itertools.count(1)
     self._thread = threading.Thread(target=self._work, name='inpaint-jobs',
                                     daemon=True)
     self._thread.start()
@@ -141,9 +163,9 @@ class JobQueue:
       if waiting >= MAX_WAITING_JOBS:
         raise Busy(f'{waiting} jobs are waiting already; wait for them or'
                    ' cancel one.')
-      job = Job(id=str(next(self._ids)), **fields)
-      self._jobs[job.id] = job
       self._forget_old_jobs()
+      job = Job(id=new_id(), **fields)
+      self._jobs[job.id] = job
       self._queue.put(job)
       return job.to_json()
 
@@ -153,10 +175,14 @@ class JobQueue:
       return self._get(job_id).to_json()
 
   def cancel(self, job_id: str) -> dict[str, Any]:
-    """Stops job `job_id` at its next progress report; returns its JSON."""
+    """Stops job `job_id`: a queued one at once, a running one at its next
+    progress report; returns its JSON."""
     with self._lock:
       job = self._get(job_id)
       job.cancel.set()
+      if job.status == 'queued':  # The runner skips it; free its photo now.
+        job.status = job.phase = 'cancelled'
+        self._end(job)
       return job.to_json()
 
   def file(self, job_id: str, name: str) -> bytes:
@@ -168,24 +194,45 @@ class JobQueue:
       return files[name]
 
   def _get(self, job_id: str) -> Job:
-    if job_id not in self._jobs:
-      raise NotFound(f'No job {job_id!r}: it finished long ago or never'
-                     ' existed; start it again.')
+    self._forget_old_jobs()
+    if not isinstance(job_id, str) or job_id not in self._jobs:
+      raise NotFound('No such job: it ended more than'
+                     f' {self.keep_seconds / 60:g} minutes ago, was pushed'
+                     ' out by newer ones, or never existed; start it again.')
     return self._jobs[job_id]
 
+  def _end(self, job: Job) -> None:
+    """Marks `job` ended now and drops its photo and masks (lock held)."""
+    job.ended = self._clock()
+    if job.started is not None:
+      job.seconds = time.time() - job.started
+    job.photo = job.known = job.view = job.view_mask = None
+
   def _forget_old_jobs(self) -> None:
-    finished = [k for k, j in self._jobs.items()
-                if j.status not in ('queued', 'running')]
-    for key in finished[:max(0, len(self._jobs) - KEPT_JOBS)]:
+    """Forgets ended jobs past keep_seconds or beyond kept_jobs (lock
+    held)."""
+    ended = [k for k, j in self._jobs.items() if j.ended is not None]
+    expired = set(ended[:max(0, len(ended) - self.kept_jobs)])
+    now = self._clock()
+    expired.update(k for k in ended
+                   if now - self._jobs[k].ended >= self.keep_seconds)
+    for key in expired:
       del self._jobs[key]
 
   # The runner thread.
 
   def _work(self) -> None:
     while True:
-      job = self._queue.get()
+      try:
+        job = self._queue.get(timeout=_SWEEP_SECONDS)
+      except queue.Empty:
+        with self._lock:
+          self._forget_old_jobs()
+        continue
       if job is None:
         return
+      if job.ended is not None:  # Cancelled while it waited.
+        continue
       try:
         self._run(job)
       except InputError as e:
@@ -197,9 +244,7 @@ class JobQueue:
                      ' see the server log.')
       finally:
         with self._lock:
-          if job.started is not None:
-            job.seconds = time.time() - job.started
-          job.photo = job.known = job.view = job.view_mask = None
+          self._end(job)
 
   def _update(self, job: Job, **fields) -> None:
     with self._lock:
@@ -207,11 +252,12 @@ class JobQueue:
         setattr(job, name, value)
 
   def _run(self, job: Job) -> None:
-    if job.cancel.is_set():
-      self._update(job, status='cancelled', phase='cancelled')
-      return
-    self._update(job, status='running', phase='loading the model',
-                 started=time.time())
+    with self._lock:  # Atomic with `cancel` of a queued job.
+      if job.cancel.is_set():
+        job.status = job.phase = 'cancelled'
+        return
+      job.status, job.phase = 'running', 'loading the model'
+      job.started = time.time()
     config, g_vars, d_vars = self.registry.load(job.model_path)
     generator, discriminator = Generator(config), Discriminator(config)
     _, z_key = jax.random.split(jax.random.PRNGKey(job.seed))

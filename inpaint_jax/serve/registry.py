@@ -1,7 +1,8 @@
 """The models the page offers and the test photos of their data sets.
 
-`ModelRegistry` lists the model directories under --models_dir (or takes a
-typed directory path) and keeps the one restored last in memory;
+`ModelRegistry` lists the model directories under --models_dir, resolves a
+typed model (a path relative to that folder; any directory only when the
+server allows models outside it) and keeps the one restored last in memory;
 `TestImages` reads the test split of a model's data set from --data_dir.
 """
 
@@ -63,49 +64,89 @@ def model_window(directory: str) -> int:
 
 
 class ModelRegistry:
-  """The model directories under `models_dir` (or any typed path); keeps
-  the one restored last in memory."""
+  """The model directories under `models_dir`; keeps the one restored last
+  in memory.
 
-  def __init__(self, models_dir: str):
+  A request names a model by its path relative to models_dir (e.g.
+  'celeba64'); nothing outside models_dir is reachable (no '..', absolute
+  path or symlink out of it) unless `allow_outside` (the server's
+  --allow_models_outside), which lets a request name any model directory.
+  """
+
+  def __init__(self, models_dir: str, allow_outside: bool = False):
     self.models_dir = os.path.abspath(models_dir)
+    self.allow_outside = allow_outside
     self._lock = threading.Lock()
     self._cached: tuple[str, float, Any] | None = None
 
   def names(self) -> list[str]:
-    """Sorted names of the subdirectories holding a model_config.json."""
+    """Sorted names of the subdirectories holding a model_config.json (and,
+    unless allow_outside, not links out of models_dir)."""
     if not os.path.isdir(self.models_dir):
       return []
     return sorted(
         name for name in os.listdir(self.models_dir) if os.path.isfile(
-            os.path.join(self.models_dir, name, checkpoints.CONFIG_FILE)))
+            os.path.join(self.models_dir, name, checkpoints.CONFIG_FILE))
+        and (self.allow_outside or self._inside(name)))
+
+  def _inside(self, path: str) -> bool:
+    """Whether models_dir/path, links followed, lies strictly inside it."""
+    root = os.path.realpath(self.models_dir)
+    real = os.path.realpath(os.path.join(self.models_dir, path))
+    return real != root and os.path.commonpath([real, root]) == root
 
   def resolve(self, model: Any) -> str:
-    """A model name under models_dir, or a directory path -> absolute path."""
+    """A typed model (see the class) -> the absolute path of its directory.
+
+    Raises:
+      InputError: no model, one outside models_dir (not allowed), or no
+        model directory (holding model_config.json) there.
+    """
     if not isinstance(model, str) or not model.strip():
       raise InputError('No model chosen: pick one from the list or type the'
                        ' path of a model directory.')
     model = model.strip()
-    if model in self.names():
-      return os.path.join(self.models_dir, model)
-    path = os.path.abspath(os.path.expanduser(model))
+    if not model.isprintable() or len(model) > 4096:
+      raise InputError('The model name has control characters or is too'
+                       ' long; pick a model from the list.')
+    if self.allow_outside:  # Under models_dir first, else from the cwd.
+      path = os.path.join(self.models_dir, os.path.expanduser(model))
+      if not os.path.isfile(os.path.join(path, checkpoints.CONFIG_FILE)):
+        path = os.path.abspath(os.path.expanduser(model))
+    elif (os.path.isabs(model) or model.startswith('~') or '..' in
+          re.split(r'[/\\]', model) or not self._inside(model)):
+      raise InputError(
+          f'The model {model!r} is outside the models folder: name one'
+          f' under it (one of {self.names()}), or start the server with'
+          ' --allow_models_outside.')
+    else:
+      path = os.path.join(self.models_dir, model)
+    path = os.path.normpath(path)
     if os.path.isfile(os.path.join(path, checkpoints.CONFIG_FILE)):
       return path
     raise InputError(
         f'Unknown model {model!r}: pick one of {self.names()} or type the'
         ' path of a model directory (one holding model_config.json).')
 
+  def key(self, path: str) -> str:
+    """How requests name the model at `path` (resolved): its path relative
+    to models_dir, or (outside it) the absolute path."""
+    relative = os.path.relpath(path, self.models_dir)
+    if relative == '..' or relative.startswith('..' + os.sep):
+      return path
+    return relative
+
   def info(self, path: str, test_images: 'TestImages') -> dict[str, Any]:
     """What the page shows of a model: name, data set, size, test images."""
     config, metadata = checkpoints.load_model_config(path)
     dataset = model_dataset(path, metadata)
     count, note = test_images.count(dataset)
-    parent = os.path.dirname(path)
     return dict(
-        name=os.path.basename(path) if parent == self.models_dir else path,
-        path=path, dataset=dataset, resolution=config.resolution,
-        window=model_window(path), crop='celeba' if dataset == 'celeba'
-        else 'center', test_images=count, data_note=note,
-        steps=metadata.get('steps'), encoder=has_encoder(path))
+        name=self.key(path), path=self.key(path), dataset=dataset,
+        resolution=config.resolution, window=model_window(path),
+        crop='celeba' if dataset == 'celeba' else 'center',
+        test_images=count, data_note=note, steps=metadata.get('steps'),
+        encoder=has_encoder(path))
 
   def load_encoder(self, path: str) -> encoder_lib.LoadedEncoder:
     """The z encoder made for the model at `path` (`encoder_path`), checked

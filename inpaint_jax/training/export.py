@@ -12,6 +12,7 @@ float32 ones did.
 from __future__ import annotations
 
 import os
+import shutil
 from typing import Any, Sequence
 
 import jax
@@ -23,6 +24,7 @@ from inpaint_jax.config import SearchConfig
 from inpaint_jax.data import images as image_io
 from inpaint_jax.errors import InputError
 from inpaint_jax.evaluation import evaluate
+from inpaint_jax.evaluation import output_dirs
 from inpaint_jax.models import Generator, sample_z
 from inpaint_jax.training import loop
 from inpaint_jax.training import run_state
@@ -43,8 +45,11 @@ def export_model(workdir: str, output_dir: str,
   The latest checkpoint, or the one at `step`; its metadata: the steps, the
   machine, the weights' dtype, the run's training settings and the
   checkpoint's metadata (wall time, last metrics, data), then
-  `extra_metadata`. Returns the directory's path.
+  `extra_metadata`. Returns the directory's path. InputError if
+  `output_dir` exists and is not empty, or cannot be made (exports do not
+  overwrite).
   """
+  output_dirs.check_output_dir(output_dir, '--export_dir', new=True)
   model_config, state, meta, step = train_dcgan.restore_run(workdir, step)
   metadata = {'steps': step, 'machine': loop.machine(),
               'weights_dtype': weights_dtype, **meta, **(extra_metadata or {})}
@@ -100,23 +105,22 @@ def export_checkpoint(workdir: str, export_dir: str, *,
            'validation_curve': [{k: r.get(k) for k in (
                'step', 'wall_seconds', 'mask', 'num_images', 'iterations',
                'window', 'mean_psnr', 'mean_psnr_mean_fill')} for r in rows]}
-  path = export_model(workdir, export_dir, weights_dtype, step=step)
-  if rows:
-    # Drawn from the rows, not copied: a curve run killed part-way leaves
-    # an older validation.png behind.
-    validation.plot_curves(rows,
-                           os.path.join(path, checkpoints.MODEL_CURVE_FILE))
-  kept = [s for s in available if s <= step]
-  shown = sorted(set(kept[::max(1, len(kept) // 8)][:7] + [step]))
-  samples_over_time(workdir, shown,
-                    os.path.join(path, checkpoints.SAMPLES_OVER_TIME_FILE))
-  added['samples_over_time_steps'] = shown
-  check_key = checkpoints.stored_weights_check_key(weights_dtype)
-  if weights_dtype != 'float32' and check_images is not None:
-    added[check_key] = _stored_weights_check(
-        workdir, step, path, weights_dtype, check_images, check_names,
-        search_config, kinds, seed)
-  checkpoints.update_metadata(path, **added)
+  existed = os.path.isdir(export_dir)
+  try:
+    path = export_model(workdir, export_dir, weights_dtype, step=step)
+    _add_pictures(workdir, path, rows, available, step, added)
+    check_key = checkpoints.stored_weights_check_key(weights_dtype)
+    if weights_dtype != 'float32' and check_images is not None:
+      added[check_key] = _stored_weights_check(
+          workdir, step, path, weights_dtype, check_images, check_names,
+          search_config, kinds, seed)
+    checkpoints.update_metadata(path, **added)
+  except BaseException:
+    # No half-written model directory (e.g. an older checkpoint that the
+    # pictures need is damaged, or the run was interrupted).
+    if not existed and jax.process_index() == 0:
+      shutil.rmtree(export_dir, ignore_errors=True)
+    raise
   check = added.get(check_key)
   if check:
     worst = max(abs(v['float32'] - v[weights_dtype])
@@ -128,6 +132,22 @@ def export_checkpoint(workdir: str, export_dir: str, *,
           f' {worst:.3f} dB (>= {STORED_WEIGHTS_TOLERANCE_DB}); export with'
           f' --weights_dtype={other}.')
   return added
+
+
+def _add_pictures(workdir: str, path: str, rows: Sequence[dict[str, Any]],
+                  available: Sequence[int], step: int,
+                  added: dict[str, Any]) -> None:
+  """Draws the validation curve and G's samples over time into `path`."""
+  if rows:
+    # Drawn from the rows, not copied: a curve run killed part-way leaves
+    # an older validation.png behind.
+    validation.plot_curves(rows,
+                           os.path.join(path, checkpoints.MODEL_CURVE_FILE))
+  kept = [s for s in available if s <= step]
+  shown = sorted(set(kept[::max(1, len(kept) // 8)][:7] + [step]))
+  samples_over_time(workdir, shown,
+                    os.path.join(path, checkpoints.SAMPLES_OVER_TIME_FILE))
+  added['samples_over_time_steps'] = shown
 
 
 def _select_step(workdir: str, rows: Sequence[dict[str, Any]],

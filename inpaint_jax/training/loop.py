@@ -173,7 +173,8 @@ def start_run(workdir: str, trainer: str, record: dict[str, dict[str, Any]],
   """
   check_batch(settings.batch_size)
   run_state.check_run(workdir, trainer, record)
-  manager = run_state.training_manager(workdir, settings.keep_checkpoints)
+  manager = run_state.training_manager(workdir, settings.keep_checkpoints,
+                                       cleanup=True)
   restored = run_state.restore_train_state(manager, template)
   if restored is not None:
     state, meta, _ = restored
@@ -193,6 +194,7 @@ def machine() -> str:
 # The loop -----------------------------------------------------------------
 
 
+@run_state.quiet_save_errors()
 def train_loop(state: Any, step_fn: Callable[[Any, int], tuple[Any, Any]],
                manager, workdir: str, settings: Settings, *,
                stop_after: int | None,
@@ -212,7 +214,8 @@ def train_loop(state: Any, step_fn: Callable[[Any, int], tuple[Any, Any]],
   workdir/samples/step_<step>.png (process 0); every
   `settings.checkpoint_every` steps saves an orbax checkpoint to `manager`;
   all three also at `end` (num_steps, or stop_after steps of this call).
-  Then closes `manager`.
+  Then closes `manager`. A checkpoint that cannot be written (a full disk)
+  stops the loop with `run_state.save_train_state`'s InputError.
 
   Args:
     state: the unreplicated state to continue from (`start_run`).
@@ -253,33 +256,38 @@ def train_loop(state: Any, step_fn: Callable[[Any, int], tuple[Any, Any]],
   wall = lambda: wall_before + time.time() - t0
   window_t, window_steps = time.time(), 0
   last = meta.get('metrics', {})
-  for step in range(start, end):
-    state, metrics = step_fn(state, step)
-    window_steps += 1
-    done = step + 1
-    if done % settings.log_every == 0 or done == end:
-      last = {k: float(v) for k, v in distributed.unreplicate(metrics).items()}
-      rate = window_steps / max(time.time() - window_t, 1e-9)
-      window_t, window_steps = time.time(), 0
-      if write:
-        with open(metrics_path, 'a') as f:
-          f.write(json.dumps({'step': done, 'steps_per_second': rate,
-                              'wall_seconds': round(wall(), 1),
-                              **last}) + '\n')
-      progress.set_postfix(**postfix(last), sps=f'{rate:.2f}')
-    if sample is not None and (done % settings.sample_every == 0
-                               or done == end):
-      grid = sample(state)
-      if write:
-        image_io.save_png(os.path.join(workdir, SAMPLES_DIR,
-                                       f'step_{done:07d}.png'), grid)
-    if done % settings.checkpoint_every == 0 or done == end:
-      run_state.save_train_state(
-          manager, done, distributed.unreplicate(state),
-          {'wall_seconds': wall(), 'metrics': last, **extra_meta})
-    progress.update(1)
-  progress.close()
-  manager.wait_until_finished()
+  try:
+    for step in range(start, end):
+      state, metrics = step_fn(state, step)
+      window_steps += 1
+      done = step + 1
+      if done % settings.log_every == 0 or done == end:
+        last = {k: float(v)
+                for k, v in distributed.unreplicate(metrics).items()}
+        rate = window_steps / max(time.time() - window_t, 1e-9)
+        window_t, window_steps = time.time(), 0
+        if write:
+          with run_state.writing(manager, metrics_path), open(
+              metrics_path, 'a') as f:
+            f.write(json.dumps({'step': done, 'steps_per_second': rate,
+                                'wall_seconds': round(wall(), 1),
+                                **last}) + '\n')
+        progress.set_postfix(**postfix(last), sps=f'{rate:.2f}')
+      if sample is not None and (done % settings.sample_every == 0
+                                 or done == end):
+        grid = sample(state)
+        path = os.path.join(workdir, SAMPLES_DIR, f'step_{done:07d}.png')
+        if write:
+          with run_state.writing(manager, path):
+            image_io.save_png(path, grid)
+      if done % settings.checkpoint_every == 0 or done == end:
+        run_state.save_train_state(
+            manager, done, distributed.unreplicate(state),
+            {'wall_seconds': wall(), 'metrics': last, **extra_meta})
+      progress.update(1)
+  finally:
+    progress.close()  # before an error line, not on the bar's line
+  run_state.finish_saves(manager)
   manager.close()
   return distributed.unreplicate(state), {'wall_seconds': wall(),
                                           'metrics': last, **extra_meta}

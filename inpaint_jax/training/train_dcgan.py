@@ -32,6 +32,7 @@ from inpaint_jax import distributed
 from inpaint_jax.config import ModelConfig, TrainConfig
 from inpaint_jax.data import images as image_io
 from inpaint_jax.data import input_pipeline
+from inpaint_jax.errors import InputError
 from inpaint_jax.models import (Discriminator, Generator, init_variables,
                                 sample_z)
 from inpaint_jax.training import loop
@@ -292,8 +293,16 @@ def run_configs(workdir: str) -> tuple[ModelConfig, TrainConfig]:
   """The (ModelConfig, TrainConfig) of the DCGAN run in `workdir` (as its
   last invocation recorded them)."""
   record = run_state.read_run(workdir, TRAINER)
-  return (ModelConfig.from_dict(record['model']),
-          TrainConfig(**record['train']))
+  try:
+    return (ModelConfig.from_dict(record['model']),
+            TrainConfig(**record['train']))
+  except InputError:
+    raise
+  except (KeyError, TypeError, ValueError) as e:
+    raise InputError(
+        f'{os.path.join(workdir, run_state.RUN_FILE)} is damaged'
+        f' ({e.__class__.__name__}: {e}); restore it, or train again in a new'
+        ' --workdir.') from None
 
 
 def restore_run(workdir: str, step: int | None = None

@@ -44,13 +44,39 @@ def run_validation_images(workdir: str, dataset: str, limit: int,
                                    size=model_config.resolution, limit=limit)
 
 
+# The numbers of every row that the curves, exports and comparisons read.
+_ROW_NUMBERS = ('wall_seconds', 'num_images', 'iterations', 'window',
+                'mean_psnr', 'mean_psnr_mean_fill')
+
+
 def read_curve(workdir: str) -> list[dict[str, Any]]:
-  """The rows of `<workdir>/validation.jsonl` (an empty list if none)."""
+  """The rows of `<workdir>/validation.jsonl` (an empty list if none).
+
+  InputError names the first damaged line (not JSON, or a row without the
+  fields validation_curve writes, e.g. cut short by a killed run).
+  """
   path = os.path.join(workdir, CURVE_FILE)
   if not os.path.exists(path):
     return []
+  rows = []
   with open(path) as f:
-    return [json.loads(line) for line in f if line.strip()]
+    for number, line in enumerate(f, 1):
+      if not line.strip():
+        continue
+      try:
+        row = json.loads(line)
+        valid = (isinstance(row, dict) and isinstance(row.get('step'), int)
+                 and isinstance(row.get('mask'), str)
+                 and all(isinstance(row.get(k), (int, float))
+                         for k in _ROW_NUMBERS))
+      except ValueError:
+        valid = False
+      if not valid:
+        raise InputError(
+            f'{path} line {number} is damaged: delete that line (its step is'
+            ' evaluated again by experiments.validation_curve).')
+      rows.append(row)
+  return rows
 
 
 def validation_curve(workdir: str, images: np.ndarray, names: Sequence[str],
