@@ -115,26 +115,18 @@ def test_a_masked_input_classifier_sees_only_the_known_pixels(tmp_path):
     semantic.predictor(path)  # it cannot score whole inpainted images
 
 
-@pytest.mark.slow
-def test_resumed_training_equals_uninterrupted(tmp_path):
+def test_a_run_with_other_settings_is_refused(tmp_path):
+  # Exact resume at every moment: tests/test_resume.py.
   rng = np.random.default_rng(0)
   images = rng.integers(0, 256, (24, 16, 16, 3), dtype=np.uint8)
   labels = rng.integers(0, 10, 24)
   config = semantic.ClassifierConfig(resolution=16, widths=(4, 8),
-                                       batch_size=8, num_steps=4,
-                                       checkpoint_every=2)
-  whole, _ = train_classifier.train(config, images, labels,
-                                    str(tmp_path / 'a'), show_progress=False)
+                                     batch_size=8, num_steps=4,
+                                     checkpoint_every=2)
   train_classifier.train(config, images, labels, str(tmp_path / 'b'),
-                         stop_after=2, show_progress=False)
-  resumed, _ = train_classifier.train(config, images, labels,
-                                      str(tmp_path / 'b'),
-                                      show_progress=False)
-  assert int(resumed.step) == 4
-  for a, b in zip(leaves(whole.params), leaves(resumed.params)):
-    np.testing.assert_array_equal(a, b)
+                         stop_after=1, show_progress=False)
   other = semantic.ClassifierConfig(resolution=16, widths=(4, 8),
-                                      batch_size=8, seed=1)
+                                    batch_size=8, seed=1)
   with pytest.raises(InputError, match='other settings'):
     train_classifier.train(other, images, labels, str(tmp_path / 'b'),
                            show_progress=False)

@@ -111,18 +111,16 @@ def test_two_device_step_equals_one_device_step():
 
 
 @pytest.mark.slow
-def test_killed_and_resumed_run_equals_uninterrupted_run(tmp_path):
+def test_a_resumed_run_logs_samples_refuses_other_settings_and_exports(
+    tmp_path):
+  # Exact resume at every moment: tests/test_resume.py.
   images = _images()
-  straight, _ = ce_train.train(TINY, images, str(tmp_path / 'a'),
-                               show_progress=False)
   partial, _ = ce_train.train(TINY, images, str(tmp_path / 'b'), stop_after=2,
                               show_progress=False)
   assert int(partial.step) == 2
   resumed, meta = ce_train.train(TINY, images, str(tmp_path / 'b'),
                                  show_progress=False)
-  assert int(resumed.step) == int(straight.step) == 4
-  for a, b in zip(leaves(resumed), leaves(straight)):
-    np.testing.assert_array_equal(a, b)
+  assert int(resumed.step) == 4
   lines = (tmp_path / 'b' / 'metrics.jsonl').read_text().splitlines()
   assert [json.loads(l)['step'] for l in lines] == [1, 2, 3, 4]
   assert sorted(os.listdir(tmp_path / 'b' / 'samples')) == [
