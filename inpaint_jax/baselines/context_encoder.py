@@ -19,7 +19,7 @@ into the hole (Pathak et al. paste it; no Poisson blending here).
 * `predict`, `context_encoder_method`: inference and the `methods.Method`.
 * `save` / `restore`: a model directory (`context_encoder_config.json` with a
   `variables_sha256` checked on load, orbax `variables/`). Training is in
-  `context_encoder_train`.
+  `inpaint_jax.training.train_context_encoder`.
 """
 
 from __future__ import annotations
