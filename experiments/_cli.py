@@ -55,6 +55,12 @@ _HELP = {
     'keep_checkpoints': 'How many recent checkpoints to keep.',
     'log_every': 'Steps between lines of metrics.jsonl.',
     'sample_every': 'Steps between sample grids.',
+    'ema_decay': 'Beyond the paper: if > 0, keep a moving average of G\'s'
+                 ' weights with this decay (e.g. 0.999) and use it for'
+                 ' samples, validation and export; 0: none (the paper).',
+    'augment': 'Beyond the paper: DiffAugment for D, a comma-separated'
+               ' selection of color, translation, cutout (e.g.'
+               ' color,translation,cutout); empty: none (the paper).',
 }
 
 _DEFINE = {bool: flags.DEFINE_bool, int: flags.DEFINE_integer,

@@ -164,7 +164,7 @@ class SearchConfig:
 BOOKKEEPING = ('num_steps', 'checkpoint_every', 'keep_checkpoints',
                'log_every', 'sample_every')
 
-# The checks of TrainConfig's fields (and of ContextEncoderConfig's, which
+# The checks of AdamTrainConfig's fields (and of ContextEncoderConfig's, which
 # extends it); the other trainers' configs check those of them they have.
 TRAINING_RULES = {
     'batch_size': AT_LEAST_1,
@@ -179,15 +179,14 @@ TRAINING_RULES = {
 
 
 @dataclasses.dataclass(frozen=True)
-class TrainConfig:
-  """DCGAN training as in Radford et al. (Adam 2e-4, beta1 0.5, batch 64).
-
-  Also the training fields of `baselines.context_encoder.ContextEncoderConfig`
-  (another pair of adversarial networks), with that model's defaults.
+class AdamTrainConfig:
+  """The training fields every adversarial pair shares (the DCGAN's
+  `TrainConfig`, `baselines.context_encoder.ContextEncoderConfig`), with
+  Radford et al.'s defaults (Adam 2e-4, beta1 0.5, batch 64).
 
   Attributes:
     batch_size: global batch, split across devices.
-    learning_rate, beta1: Adam for both G and D.
+    learning_rate, beta1: Adam for both networks.
     num_steps: total training steps.
     seed: PRNG seed for parameters, z and augmentation.
     flip: random horizontal flips (Sec. 3.4).
@@ -210,3 +209,43 @@ class TrainConfig:
 
   def __post_init__(self):
     check_fields(self, TRAINING_RULES)
+
+
+AUGMENT_POLICIES = ('color', 'translation', 'cutout')
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig(AdamTrainConfig):
+  """DCGAN training as in Radford et al., with two options beyond the paper.
+
+  The fields of `AdamTrainConfig`, and, both off by default (the paper's
+  recipe):
+
+  Attributes:
+    ema_decay: if > 0, keep an exponential moving average of G's weights
+      (and batch statistics), g_ema <- d g_ema + (1 - d) g after every step,
+      and use it for samples, validation and export (e.g. 0.999).
+    augment: DiffAugment policies applied to every image D sees, real or
+      generated: a comma-separated selection of 'color', 'translation',
+      'cutout' (`training.augment`); '' = none.
+  """
+
+  ema_decay: float = 0.0
+  augment: str = ''
+
+  def __post_init__(self):
+    super().__post_init__()
+    check_fields(self, {'ema_decay': (
+        lambda v: 0 <= v < 1, 'in [0, 1) (0: no average, the paper)')})
+    policy = self.augment_policy
+    if not set(policy) <= set(AUGMENT_POLICIES) or len(set(policy)) != len(
+        policy):
+      raise InputError(
+          f'TrainConfig.augment={self.augment!r}: use a comma-separated'
+          f' selection of {", ".join(AUGMENT_POLICIES)} without repeats, or'
+          " '' for none (the paper); fix --augment.")
+
+  @property
+  def augment_policy(self) -> tuple[str, ...]:
+    """The DiffAugment policies of `augment`, in its order (() = none)."""
+    return tuple(p.strip() for p in self.augment.split(',') if p.strip())

@@ -2,6 +2,7 @@
 exact resume and the exported model."""
 
 import dataclasses
+import json
 import os
 
 import flax
@@ -29,16 +30,23 @@ def _images(n=24, seed=0):
   return rng.integers(0, 256, (n, 16, 16, 3), dtype=np.uint8)
 
 
-def test_two_device_step_equals_one_device_step():
+# Both options beyond the paper (EMA of G, DiffAugment for D).
+OPTIONS = dataclasses.replace(TRAIN, ema_decay=0.9,
+                              augment='color,translation,cutout')
+
+
+@pytest.mark.parametrize('config', [TRAIN, OPTIONS], ids=['paper', 'options'])
+def test_two_device_step_equals_one_device_step(config):
   assert jax.local_device_count() == 2, 'conftest sets two CPU devices'
-  state = train_dcgan.create_state(MODEL, TRAIN, jax.random.PRNGKey(0))
+  state = train_dcgan.create_state(MODEL, config, jax.random.PRNGKey(0))
   batch = jnp.asarray(_images(8) / 127.5 - 1, jnp.float32)
   rng = jax.random.PRNGKey(1)
   single, single_metrics = jax.jit(
       lambda s, b, r: train_dcgan.train_step(
-          s, b, r, model_config=MODEL, train_config=TRAIN))(state, batch, rng)
+          s, b, r, model_config=MODEL, train_config=config))(state, batch,
+                                                              rng)
   p_step = loop.parallel_step(train_dcgan.train_step, model_config=MODEL,
-                              train_config=TRAIN)
+                              train_config=config)
   parallel, parallel_metrics = p_step(flax.jax_utils.replicate(state), batch,
                                       rng)
   assert_first_replica_matches(parallel, parallel_metrics, single,
@@ -50,6 +58,35 @@ def test_two_device_step_equals_one_device_step():
   assert max(moved) > 1e-5
 
 
+def test_the_moving_average_follows_g_and_the_paper_keeps_none():
+  batch = jnp.asarray(_images(8) / 127.5 - 1, jnp.float32)
+  rng = jax.random.PRNGKey(1)
+  step = jax.jit(lambda s, config: train_dcgan.train_step(
+      s, batch, rng, model_config=MODEL, train_config=config),
+                 static_argnums=1)
+  state = train_dcgan.create_state(MODEL, OPTIONS, jax.random.PRNGKey(0))
+  for a, b in zip(leaves(state.g_ema), leaves(
+      {'params': state.g_params, 'batch_stats': state.g_stats})):
+    np.testing.assert_array_equal(a, b)
+  new, _ = step(state, OPTIONS)
+  g_new = {'params': new.g_params, 'batch_stats': new.g_stats}
+  for average, before, after in zip(leaves(new.g_ema), leaves(state.g_ema),
+                                    leaves(g_new)):
+    np.testing.assert_allclose(average, 0.9 * before + 0.1 * after,
+                               rtol=1e-6, atol=1e-7)
+  # Samples and export use the average.
+  assert train_dcgan.generator_variables(new) is new.g_ema
+  # The paper's recipe keeps none and its step is unchanged by the option's
+  # existence: the same G update as the average-keeping step.
+  paper = train_dcgan.create_state(MODEL, TRAIN, jax.random.PRNGKey(0))
+  assert paper.g_ema is None
+  paper_new, _ = step(paper, TRAIN)
+  assert paper_new.g_ema is None
+  with_average, _ = step(state, dataclasses.replace(TRAIN, ema_decay=0.9))
+  for a, b in zip(leaves(paper_new.g_params), leaves(with_average.g_params)):
+    np.testing.assert_array_equal(a, b)
+
+
 def _train(workdir, model=MODEL, config=TRAIN, images=None, **kwargs):
   """train_dcgan.train's final state (tiny images, no progress bar)."""
   state, _ = train_dcgan.train(model, config,
@@ -59,6 +96,31 @@ def _train(workdir, model=MODEL, config=TRAIN, images=None, **kwargs):
 
 
 # Kill-and-resume at every moment: tests/test_resume.py.
+
+
+def test_a_run_with_the_options_resumes_exactly(tmp_path):
+  whole = _train(tmp_path / 'whole', config=OPTIONS)
+  _train(tmp_path / 'parts', config=OPTIONS, stop_after=1)
+  _train(tmp_path / 'parts', config=OPTIONS, stop_after=2)
+  parts = _train(tmp_path / 'parts', config=OPTIONS)
+  assert int(parts.step) == 4
+  for a, b in zip(leaves(whole), leaves(parts)):
+    np.testing.assert_array_equal(a, b)
+  assert whole.g_ema is not None
+
+
+def test_a_run_recorded_before_the_options_existed_resumes(tmp_path):
+  workdir = tmp_path / 'run'
+  _train(workdir, stop_after=1)
+  path = workdir / run_state.RUN_FILE
+  record = json.loads(path.read_text())
+  for name in ('ema_decay', 'augment'):
+    del record['settings']['train'][name]
+  path.write_text(json.dumps(record))
+  assert int(_train(workdir, stop_after=1).step) == 2
+  path.write_text(json.dumps(record))
+  with pytest.raises(ValueError, match='other settings.*ema_decay'):
+    _train(workdir, config=OPTIONS)
 
 
 @pytest.mark.slow

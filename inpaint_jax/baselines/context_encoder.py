@@ -38,8 +38,8 @@ from inpaint_jax import checkpoints
 from inpaint_jax import masks as masks_lib
 from inpaint_jax import methods
 from inpaint_jax.config import (AT_LEAST_0, AT_LEAST_1, NON_NEGATIVE,
-                                RESOLUTIONS, TRAINING_RULES, DictConfig,
-                                ModelConfig, TrainConfig, check_fields)
+                                RESOLUTIONS, TRAINING_RULES, AdamTrainConfig,
+                                DictConfig, ModelConfig, check_fields)
 from inpaint_jax.errors import InputError
 from inpaint_jax.models import Downsample, Upsample, kernel_init
 
@@ -48,10 +48,10 @@ VARIABLES_DIR = checkpoints.VARIABLES_DIR
 
 
 @dataclasses.dataclass(frozen=True)
-class ContextEncoderConfig(DictConfig, TrainConfig):
+class ContextEncoderConfig(DictConfig, AdamTrainConfig):
   """Context Encoder architecture, loss and training (saved with the model).
 
-  Training: the fields of `config.TrainConfig` (batch_size, learning_rate
+  Training: the fields of `config.AdamTrainConfig` (batch_size, learning_rate
   and beta1 of Adam for both networks (Pathak et al.: 2e-4, 0.5), num_steps,
   seed (of the initial weights, batches, flips and masks), flip and the
   bookkeeping), with the shorter run's defaults below.
@@ -74,7 +74,7 @@ class ContextEncoderConfig(DictConfig, TrainConfig):
       (known pixels are pasted back anyway).
     mask_kinds: mask kinds drawn in training, one uniformly per image.
   """
-  # TrainConfig's fields with other defaults (each keeps its place).
+  # AdamTrainConfig's fields with other defaults (each keeps its place).
   num_steps: int = 3000
   checkpoint_every: int = 250
   log_every: int = 25

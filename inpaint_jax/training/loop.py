@@ -152,7 +152,8 @@ def check_batch(batch_size: int, images: Any = None,
 
 def start_run(workdir: str, trainer: str, record: dict[str, dict[str, Any]],
               settings: Settings, template: Any,
-              fresh: Callable[[Any], tuple[Any, dict[str, Any]]] | None = None
+              fresh: Callable[[Any], tuple[Any, dict[str, Any]]] | None = None,
+              defaults: dict[str, dict[str, Any]] | None = None
               ) -> tuple[Any, dict[str, Any], Any]:
   """Resumes the run in `workdir`, or starts it; records its settings.
 
@@ -165,6 +166,8 @@ def start_run(workdir: str, trainer: str, record: dict[str, dict[str, Any]],
     template: the initial state (step 0), the structure of the checkpoints.
     fresh: template -> (state, metadata) of a run without a checkpoint
       (e.g. weights of an exported model); default (template, {}).
+    defaults: the record's settings at their defaults, for a record written
+      before a setting existed (`run_state.check_run`).
 
   Returns:
     (the unreplicated state to continue from, the restored checkpoint's
@@ -172,7 +175,7 @@ def start_run(workdir: str, trainer: str, record: dict[str, dict[str, Any]],
     written only once every check passed.
   """
   check_batch(settings.batch_size)
-  run_state.check_run(workdir, trainer, record)
+  run_state.check_run(workdir, trainer, record, defaults)
   manager = run_state.training_manager(workdir, settings.keep_checkpoints,
                                        cleanup=True)
   restored = run_state.restore_train_state(manager, template)

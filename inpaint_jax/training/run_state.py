@@ -221,7 +221,8 @@ def checkpoint_steps(workdir: str) -> list[int]:
 
 
 def check_run(workdir: str, trainer: str,
-              settings: dict[str, dict[str, Any]]) -> None:
+              settings: dict[str, dict[str, Any]],
+              defaults: dict[str, dict[str, Any]] | None = None) -> None:
   """On resume, refuses another trainer's run or other settings.
 
   Args:
@@ -229,6 +230,9 @@ def check_run(workdir: str, trainer: str,
     trainer: the trainer's name ('dcgan': experiments.train_dcgan).
     settings: {section: {name: value}} of this invocation; every name but
       the bookkeeping ones (config.BOOKKEEPING) must have the run's value.
+    defaults: {section: {name: default}}: the value of a setting that the
+      run's record lacks (a field added to the config after the run was
+      recorded, whose default keeps the behaviour it had then).
   """
   path = os.path.join(workdir, RUN_FILE)
   if not os.path.exists(path):
@@ -237,7 +241,8 @@ def check_run(workdir: str, trainer: str,
   names = sorted(
       name for section, current in settings.items() for name in current
       if name not in BOOKKEEPING
-      and saved['settings'].get(section, {}).get(name) != current[name])
+      and saved['settings'].get(section, {}).get(
+          name, (defaults or {}).get(section, {}).get(name)) != current[name])
   if names:
     raise InputError(
         f'{workdir} holds a run with other settings ({", ".join(names)};'

@@ -3,11 +3,13 @@
 What is specific to the DCGAN; the loop, the pmap wrapper, the run record and
 the checkpoints are `loop`'s, the export `export`'s.
 
-* `create_state` builds the initial TrainState (both networks and optimisers).
+* `create_state` builds the initial TrainState (both networks and optimisers,
+  and G's moving average when `TrainConfig.ema_decay` > 0).
 * `train_step(state, batch, rng) -> (state, metrics)` is pure; given an
   `axis_name` it averages gradients and batch-norm statistics over that axis,
   so a pmap over D devices (`loop.parallel_step`) computes the same step as
-  one device on the global batch.
+  one device on the global batch. With `TrainConfig.augment`, D sees every
+  image through DiffAugment (`augment`).
 * `train` trains (or resumes) a run: every process reads its share of each
   batch (`input_pipeline.train_batch`), sample grids come from a fixed z.
 * `restore_run` reads a run's checkpoint back (for the validation curve and
@@ -35,6 +37,7 @@ from inpaint_jax.data import input_pipeline
 from inpaint_jax.errors import InputError
 from inpaint_jax.models import (Discriminator, Generator, init_variables,
                                 sample_z)
+from inpaint_jax.training import augment as augment_lib
 from inpaint_jax.training import loop
 from inpaint_jax.training import run_state
 
@@ -43,7 +46,12 @@ TRAINER = 'dcgan'
 
 @flax.struct.dataclass
 class TrainState:
-  """Everything training needs to continue exactly (a pytree)."""
+  """Everything training needs to continue exactly (a pytree).
+
+  g_ema: G's moving average {'params', 'batch_stats'} (TrainConfig.ema_decay
+  > 0), else None (the paper; the pytree of such a run is the one before the
+  option existed, so its checkpoints still restore).
+  """
   step: jax.Array
   g_params: Any
   g_stats: Any
@@ -51,6 +59,7 @@ class TrainState:
   d_stats: Any
   g_opt_state: Any
   d_opt_state: Any
+  g_ema: Any = None
 
 
 def optimizer(config: TrainConfig) -> optax.GradientTransformation:
@@ -62,8 +71,18 @@ def create_state(model_config: ModelConfig, train_config: TrainConfig,
                  key: jax.Array) -> TrainState:
   """Initial TrainState for the given configs (step 0)."""
   g_vars, d_vars = init_variables(model_config, key)
-  return initial_pair_state(TrainState, optimizer(train_config), g_vars,
-                            d_vars)
+  state = initial_pair_state(TrainState, optimizer(train_config), g_vars,
+                             d_vars)
+  return _with_fresh_average(state, keep=train_config.ema_decay > 0)
+
+
+def _with_fresh_average(state: TrainState, keep: bool) -> TrainState:
+  """`state` whose moving average of G starts at G's weights (None unless
+  `keep`)."""
+  if not keep:
+    return state.replace(g_ema=None)
+  return state.replace(g_ema=jax.tree_util.tree_map(
+      jnp.array, {'params': state.g_params, 'batch_stats': state.g_stats}))
 
 
 def initial_pair_state(cls: type, tx: optax.GradientTransformation,
@@ -93,10 +112,12 @@ def _bce_fake(logits):  # -log(1 - sigmoid(l))
   return jnp.mean(jax.nn.softplus(logits))
 
 
-def discriminator_loss(d_params, d_stats, discriminator, real, fake):
+def discriminator_loss(d_params, d_stats, discriminator, real, fake,
+                       augment=lambda images, which: images):
   """D's loss (real -> 1, G(z) -> 0) and (new batch stats, both logits).
 
   Also the Context Encoder's adversary (fake: its inpainted images).
+  `augment(images, which)` transforms what D sees ('real' or 'fake').
 
   Two passes, real then generated, each with its own batch statistics. (One
   vmap-ed pass over both batches, combining the running statistics after,
@@ -104,11 +125,11 @@ def discriminator_loss(d_params, d_stats, discriminator, real, fake):
   1.0 s on the 2-core CPU.)
   """
   real_logits, upd = discriminator.apply(
-      {'params': d_params, 'batch_stats': d_stats}, real, train=True,
-      mutable=['batch_stats'])
-  fake_logits, upd = discriminator.apply(
-      {'params': d_params, 'batch_stats': upd['batch_stats']}, fake,
+      {'params': d_params, 'batch_stats': d_stats}, augment(real, 'real'),
       train=True, mutable=['batch_stats'])
+  fake_logits, upd = discriminator.apply(
+      {'params': d_params, 'batch_stats': upd['batch_stats']},
+      augment(fake, 'fake'), train=True, mutable=['batch_stats'])
   loss = bce_real(real_logits) + _bce_fake(fake_logits)
   return loss, (upd['batch_stats'], real_logits, fake_logits)
 
@@ -131,12 +152,23 @@ def train_step(state: TrainState, batch: jax.Array, rng: jax.Array, *,
 
   Returns:
     (new state, metrics dict of scalars: d_loss, g_loss, d_real, d_fake).
+    With DiffAugment, D's outputs are those on the augmented images.
   """
   generator = Generator(model_config, impl=impl, axis_name=axis_name)
   discriminator = Discriminator(model_config, impl=impl, axis_name=axis_name)
   tx = optimizer(train_config)
   z = _device_latents(rng, batch.shape[0], model_config.z_dim, axis_name)
   mean = lambda tree: loop.device_mean(tree, axis_name)
+  policy = train_config.augment_policy
+  # Keys of the three augmented batches (D's real and fake, G's fake); z
+  # keeps `rng` itself, so without augmentation the step is the paper's.
+  augment_keys = {'real': jax.random.fold_in(rng, 1),
+                  'fake': jax.random.fold_in(rng, 2),
+                  'g_fake': jax.random.fold_in(rng, 3)}
+
+  def augment(images, which):
+    return augment_lib.diff_augment(images, augment_keys[which], policy,
+                                    axis_name)
 
   # G runs forward once; its VJP is kept for the G update after D's step.
   def g_forward(g_params):
@@ -149,7 +181,7 @@ def train_step(state: TrainState, batch: jax.Array, rng: jax.Array, *,
 
   (d_loss, (d_stats, real_logits, fake_logits)), d_grads = jax.value_and_grad(
       discriminator_loss, has_aux=True)(state.d_params, state.d_stats,
-                                         discriminator, batch, fake)
+                                         discriminator, batch, fake, augment)
   d_grads = mean(d_grads)
   d_updates, d_opt_state = tx.update(d_grads, state.d_opt_state,
                                      state.d_params)
@@ -159,8 +191,8 @@ def train_step(state: TrainState, batch: jax.Array, rng: jax.Array, *,
   # batch statistics from this pass are discarded: D is not trained here.
   def g_loss_fn(generated):
     logits, _ = discriminator.apply(
-        {'params': d_params, 'batch_stats': d_stats}, generated, train=True,
-        mutable=['batch_stats'])
+        {'params': d_params, 'batch_stats': d_stats},
+        augment(generated, 'g_fake'), train=True, mutable=['batch_stats'])
     return bce_real(logits)
 
   g_loss, d_loss_d_fake = jax.value_and_grad(g_loss_fn)(fake)
@@ -176,8 +208,21 @@ def train_step(state: TrainState, batch: jax.Array, rng: jax.Array, *,
       'd_fake': jnp.mean(jax.nn.sigmoid(fake_logits))})
   new_state = TrainState(step=state.step + 1, g_params=g_params,
                          g_stats=g_stats, d_params=d_params, d_stats=d_stats,
-                         g_opt_state=g_opt_state, d_opt_state=d_opt_state)
+                         g_opt_state=g_opt_state, d_opt_state=d_opt_state,
+                         g_ema=_updated_average(state.g_ema, g_params,
+                                                g_stats,
+                                                train_config.ema_decay))
   return new_state, metrics
+
+
+def _updated_average(g_ema: Any, g_params: Any, g_stats: Any,
+                     decay: float) -> Any:
+  """decay * g_ema + (1 - decay) * G's new weights (None stays None)."""
+  if g_ema is None:
+    return None
+  return jax.tree_util.tree_map(
+      lambda average, new: decay * average + (1 - decay) * new, g_ema,
+      {'params': g_params, 'batch_stats': g_stats})
 
 
 def _device_latents(rng: jax.Array, local: int, z_dim: int,
@@ -188,7 +233,10 @@ def _device_latents(rng: jax.Array, local: int, z_dim: int,
 
 
 def generator_variables(state: TrainState) -> dict[str, Any]:
-  """G's {'params', 'batch_stats'} from an (unreplicated) state."""
+  """G's {'params', 'batch_stats'} from an (unreplicated) state: its moving
+  average when the run keeps one (for samples, validation and export)."""
+  if state.g_ema is not None:
+    return state.g_ema
   return {'params': state.g_params, 'batch_stats': state.g_stats}
 
 
@@ -232,7 +280,8 @@ def train(model_config: ModelConfig, train_config: TrainConfig,
       workdir, TRAINER, _record(model_config, train_config), train_config,
       create_state(model_config, train_config, init_key),
       fresh=lambda template: _initial_weights(template, model_config,
-                                              init_model_dir))
+                                              init_model_dir),
+      defaults=_record(ModelConfig(), TrainConfig()))
   initialised_from = meta.get('initialised_from')
   p_step = loop.parallel_step(train_step, model_config=model_config,
                               train_config=train_config)
@@ -282,11 +331,12 @@ def _initial_weights(state: TrainState, model_config: ModelConfig,
              'steps': source.get('steps'),
              'wall_seconds': source.get('wall_seconds')}
   logging.info('Initialised from the weights in %s.', init_model_dir)
-  return state.replace(g_params=g_vars['params'],
-                       g_stats=g_vars['batch_stats'],
-                       d_params=d_vars['params'],
-                       d_stats=d_vars['batch_stats']), {
-                           'initialised_from': lineage}
+  state = state.replace(g_params=g_vars['params'],
+                        g_stats=g_vars['batch_stats'],
+                        d_params=d_vars['params'],
+                        d_stats=d_vars['batch_stats'])
+  return (_with_fresh_average(state, keep=state.g_ema is not None),
+          {'initialised_from': lineage})
 
 
 def run_configs(workdir: str) -> tuple[ModelConfig, TrainConfig]:
