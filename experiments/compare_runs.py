@@ -38,13 +38,18 @@ def main(argv):
     runs[label] = workdir
   _cli.check_output_file(_OUTPUT.value, '--output')
   table = validation.compare_runs(runs, _OUTPUT.value)
-  kinds = [k for k in table[0] if k not in ('run', 'step', 'hours', 'mean')]
-  print('| run | step | hours | ' + ' | '.join(kinds) + ' | mean |')
-  print('| --- ' * (len(kinds) + 4) + '|')
+  kinds = [k for k in table[0] if k not in ('run', 'step', 'hours', 'mean',
+                                            'samples_ms_swd',
+                                            'samples_images')]
+  realism = all('samples_ms_swd' in row for row in table)
+  print('| run | step | hours | ' + ' | '.join(kinds) + ' | mean |'
+        + (' samples MS-SWD |' if realism else ''))
+  print('| --- ' * (len(kinds) + 4 + realism) + '|')
   for row in table:
     print(f"| {row['run']} | {row['step']} | {row['hours']:.2f} | "
           + ' | '.join(f'{row[k]:.2f}' for k in kinds)
-          + f" | {row['mean']:.2f} |")
+          + f" | {row['mean']:.2f} |"
+          + (f" {row['samples_ms_swd']:.1f} |" if realism else ''))
   print(f'wrote {_OUTPUT.value}')
 
 

@@ -136,6 +136,10 @@ def main(argv):
         f"PSNR {summary['mean_psnr']:.2f} dB, SSIM {summary['mean_ssim']:.3f} "
         f"(mean-colour fill: {summary['mean_psnr_mean_fill']:.2f} dB), "
         f"{summary['seconds']:.1f} s. Results in {_OUTPUT_DIR.value}/")
+  if 'ms_swd' in summary:
+    print(f"Realism, MS-SWD x10^3 against the originals (lower is better): "
+          f"{summary['ms_swd']:.1f} (mean-colour fill: "
+          f"{summary['ms_swd_mean_fill']:.1f}).")
   if semantic is not None:
     print(f"Semantic accuracy (digit classifier): inpainted "
           f"{summary['semantic_accuracy']:.3f}, originals "

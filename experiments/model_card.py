@@ -16,6 +16,8 @@ from experiments import _cli
 from inpaint_jax.evaluation import semantic
 from inpaint_jax.data import input_pipeline
 from inpaint_jax.evaluation import model_card
+from inpaint_jax.evaluation import sample_realism
+
 _MODEL_DIR = flags.DEFINE_string('model_dir', None, 'Model directory.',
                                  required=True)
 _DATASET = flags.DEFINE_enum('dataset', 'celeba', input_pipeline.DATASETS,
@@ -30,6 +32,10 @@ _BATCH = flags.DEFINE_integer('batch_size', 64, 'Images per batch.',
 _WORK_DIR = flags.DEFINE_string('work_dir', 'results/model_card',
                                 'Where full per-mask results go.')
 _CLASSIFIER = _cli.define_classifier_flag()
+_REALISM_IMAGES = flags.DEFINE_integer(
+    'realism_images', sample_realism.DEFAULT_IMAGES, 'Samples of G compared'
+    ' (MS-SWD) with as many validation images, beside the floor of as many'
+    ' train images; 0: no sample realism on the card.', lower_bound=0)
 flags.adopt_module_key_flags(_cli)
 
 
@@ -50,7 +56,10 @@ def main(argv):
       batch_size=_BATCH.value,
       semantic=semantic.semantic_for_split(
           _DATASET.value, _SPLIT.value, names, _CLASSIFIER.value,
-          _DATA_DIR.value, required=flags.FLAGS['classifier'].present))
+          _DATA_DIR.value, required=flags.FLAGS['classifier'].present),
+      realism_sets=sample_realism.reference_sets(
+          _DATASET.value, _REALISM_IMAGES.value, data_dir=_DATA_DIR.value,
+          size=images.shape[1]) if _REALISM_IMAGES.value else None)
 
 
 if __name__ == '__main__':

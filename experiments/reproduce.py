@@ -6,7 +6,8 @@ data set and mask.
 Runs ours (z-search + Poisson blending), the ablations without blending and
 without the prior loss, the Context Encoder (--ce_model, trained with
 experiments.train_context_encoder; a data set without one is skipped with a
-note) and the TV, LR, NN and PM baselines on the first
+note) and the TV, LR, NN and PM baselines and OpenCV's cv2.inpaint (Telea
+and Navier-Stokes; where the optional extra opencv is installed) on the first
 --num_images test images of each data set, with the same masks for every
 method, and writes results.csv, table1.md (the paper's Table 1 beside ours),
 table1_ssim.md, table_all.md and, for SVHN, table_semantic.md (the digit
@@ -143,6 +144,12 @@ def main(argv):
             f' {dataset} (train one with experiments.train_context_encoder).',
             file=sys.stderr)
       names_here.remove('ce')
+    no_opencv = [m for m in names_here
+                 if m.startswith('opencv_') and m not in factories]
+    if no_opencv:
+      print(f'note: OpenCV is not installed; skipping {", ".join(no_opencv)}'
+            " (pip install -e '.[opencv]').", file=sys.stderr)
+      names_here = [m for m in names_here if m not in no_opencv]
     for kind in _MASKS.value:
       rows += reproduce.run_cell(dataset, kind, images, names, factories,
                                  names_here, _OUTPUT_DIR.value,

@@ -1,9 +1,11 @@
 """Tests for inpaint_jax.baselines: the classical inpainting methods."""
 
 import numpy as np
+import pytest
 import threadpoolctl
 
 from inpaint_jax.baselines import classical
+from inpaint_jax.baselines import opencv
 from inpaint_jax.evaluation import evaluate
 from inpaint_jax import masks as masks_lib
 from inpaint_jax.baselines import patchmatch
@@ -130,3 +132,27 @@ def test_pm_plugs_into_the_evaluation_and_beats_the_mean_fill():
                              ['a', 'b'], masks, show_progress=False)
   assert result.method == 'pm'
   assert np.all(result.metrics['psnr'] > result.metrics['psnr_mean_fill'])
+
+
+@pytest.mark.parametrize('algorithm', opencv.ALGORITHMS)
+def test_opencv_fills_a_smooth_hole_and_keeps_the_known_pixels(algorithm):
+  images = _smooth_images()
+  masks = np.asarray(masks_lib.center(len(images), 32))
+  filled = opencv.opencv_inpaint(images, masks, algorithm)
+  known = np.broadcast_to(masks > 0.5, images.shape)
+  np.testing.assert_array_equal(filled[known], images[known])
+  result = evaluate.evaluate(opencv.opencv_method(algorithm), images,
+                             ['a', 'b'], masks, show_progress=False)
+  assert result.method == f'opencv_{algorithm}'
+  assert result.summary['algorithm'] == algorithm
+  assert np.all(result.metrics['psnr'] > result.metrics['psnr_mean_fill'])
+
+
+def test_opencv_missing_or_a_bad_algorithm_is_one_clear_error(monkeypatch):
+  images = _smooth_images()
+  masks = np.asarray(masks_lib.center(len(images), 32))
+  with pytest.raises(ValueError, match='one of'):
+    opencv.opencv_inpaint(images, masks, 'fast')
+  monkeypatch.setattr(opencv, 'available', lambda: False)
+  with pytest.raises(ValueError, match=r"pip install -e '\.\[opencv\]'"):
+    opencv.opencv_method('telea')

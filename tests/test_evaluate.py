@@ -124,6 +124,9 @@ def test_a_baseline_method_plugs_into_evaluate(images, tmp_path):
   assert result.inpainted.shape == images.shape and result.frames is None
   assert result.summary['num_images'] == 5
   assert result.summary['mean_psnr'] == pytest.approx(float(expected.mean()))
+  # Realism of the set: the mean fill is the mean-fill reference itself.
+  assert result.summary['ms_swd'] == result.summary['ms_swd_mean_fill'] > 0
+  assert list(result.summary['ms_swd_levels']) == ['swd_16']
   # Its batches were saved, so the same call again fills nothing.
   assert len(os.listdir(tmp_path / results.PARTIAL_DIR)) == 3
   again = evaluate.evaluate(method, images, names, masks, batch_size=2,
@@ -344,3 +347,19 @@ def test_non_finite_results_are_refused_not_scored(images):
     evaluate.evaluate(methods.Method('broken', fill), images,
                       [f'image{i}' for i in range(len(images))],
                       _center_masks(len(images)), show_progress=False)
+
+
+def test_realism_is_zero_for_the_originals_and_grows_with_a_worse_fill(
+    images):
+  masks = _center_masks(len(images))
+  exact = evaluate.realism_scores(images, masks, images)
+  assert exact['ms_swd'] == pytest.approx(0, abs=1e-6)
+  assert exact['ms_swd_mean_fill'] > 0
+  noisy = images + 0.3 * np.random.default_rng(0).standard_normal(
+      images.shape).astype(np.float32) * (1 - masks)
+  worse = evaluate.realism_scores(images, masks, np.clip(noisy, -1, 1))
+  assert worse['ms_swd'] > 0 and worse['ms_swd_mean_fill'] == (
+      exact['ms_swd_mean_fill'])
+  # Images MS-SWD does not take are left without it (not refused).
+  assert evaluate.realism_scores(images[:, :12, :12], masks[:, :12, :12],
+                                 images[:, :12, :12]) == {}

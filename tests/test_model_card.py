@@ -147,6 +147,26 @@ def test_dcgan_card_from_its_evaluation(tmp_path, tiny_config, tiny_variables):
   assert 'importance window 3' in card and 'Semantic accuracy' not in card
   assert '| half | 25 % | 20.00 | 0.500 | 15.00 |' in card
   assert '![half](grid_half.png)' in card and 'python -m card' in card
+  assert 'MS-SWD' not in card  # not measured: not shown
+  # An evaluation that measured realism shows it, and the options of a run
+  # beyond the paper are named.
+  realism = {'ms_swd': 12.25, 'ms_swd_mean_fill': 40.0}
+  path = checkpoints.save_model(
+      str(tmp_path / 'options'), tiny_config, *tiny_variables,
+      metadata={'steps': 9, 'train': {'batch_size': 8, 'ema_decay': 0.995,
+                                      'augment': 'color,cutout'}})
+  with open(os.path.join(path, model_card.EVALUATION_FILE), 'w') as f:
+    json.dump({'data': 'two images', 'command': 'python -m card',
+               'results': {'center': {**summary, **realism}},
+               'samples_realism': {'samples_ms_swd': 50.0, 'floor': 30.5,
+                                   'samples_images': 256}}, f)
+  card = _read(model_card.write_card(path))
+  assert '| center | 25 % | 20.00 | 0.500 | 15.00 | 12.2 | 40.0 |' in card
+  assert ('MS-SWD x10³ (Karras et al. 2018; lower is more realistic) of 256'
+          ' samples against the first 256 validation images: **50.0**') in card
+  assert 'floor, 256 real train images' in card and '19.5 above it' in card
+  assert ('G weights averaged (EMA decay 0.995), DiffAugment color,cutout'
+          ' for D') in card
 
 
 def test_a_folder_without_a_model_is_refused(tmp_path):

@@ -35,13 +35,24 @@ def test_every_kept_checkpoint_is_evaluated_once(tmp_path, tiny_config):
   images = rng.uniform(-1, 1, (3, 16, 16, 3)).astype(np.float32)
   names = ['a', 'b', 'c']
   search = SearchConfig(iterations=2)
+  reference = rng.uniform(-1, 1, (4, 16, 16, 3)).astype(np.float32)
   rows = validation.validation_curve(workdir, images, names, kinds=('center',),
                                      search_config=search, batch_size=2,
-                                     show_progress=False)
+                                     show_progress=False,
+                                     sample_reference=reference,
+                                     floor_images=reference[::-1] * 0.5)
   assert [(r['step'], r['mask']) for r in rows] == [(2, 'center'),
                                                    (4, 'center')]
   assert all(np.isfinite(r['mean_psnr']) and r['num_images'] == 3
              for r in rows)
+  # Realism: of the fills (paired) and of 4 samples against the reference,
+  # with the floor of the two real sets.
+  assert all(r['ms_swd'] > 0 and r['samples_images'] == 4
+             and r['samples_ms_swd'] > 0 and r['samples_ms_swd_floor'] > 0
+             for r in rows)
+  assert rows[0]['samples_ms_swd'] != rows[1]['samples_ms_swd']
+  assert rows[0]['samples_ms_swd_floor'] == rows[1]['samples_ms_swd_floor']
+  assert os.path.exists(os.path.join(workdir, validation.REALISM_PLOT_FILE))
   # Another mask later: only the new pairs are evaluated.
   rows = validation.validation_curve(workdir, images, names,
                                      kinds=('center', 'half'),
@@ -141,6 +152,16 @@ def test_compare_runs_tables_the_common_masks_against_wall_time(tmp_path):
       {'run': 'w64', 'step': 500, 'hours': 0.3, 'center': 18.4, 'half': 14.0,
        'mean': 16.2}]
   with Image.open(path) as plot:
+    assert plot.size == (640, 400)
+  assert not os.path.exists(tmp_path / 'compare_realism.png')
+  # With the samples' realism in every row, it is tabled and drawn too.
+  _write_curve(small, [dict(_row(500, m, 18.0, 0.1), samples_ms_swd=40.0,
+                            samples_images=256) for m in ('center', 'half')])
+  _write_curve(large, [dict(_row(500, m, 18.0, 0.3), samples_ms_swd=30.0,
+                            samples_images=256) for m in ('center', 'half')])
+  table = validation.compare_runs({'w32': small, 'w64': large}, path)
+  assert [e['samples_ms_swd'] for e in table] == [40.0, 30.0]
+  with Image.open(tmp_path / 'compare_realism.png') as plot:
     assert plot.size == (640, 400)
 
 

@@ -6,6 +6,8 @@ data/, report/ and baselines/ below the package):
   output_dirs    output folders checked before any work, locked while a run
                  writes
   semantic       the SVHN digit classifier behind the semantic accuracy
+  sample_realism the realism of a generator's samples (MS-SWD against real
+                 images, beside the real-vs-real floor)
   results        EvalResult, the resume store, metrics.csv / metrics.json,
                  grids and per-image files
   own_photos     your photos: the folder, mask files at either size, and the

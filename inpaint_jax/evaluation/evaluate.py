@@ -30,6 +30,7 @@ from inpaint_jax import inpaint
 from inpaint_jax import masks as masks_lib
 from inpaint_jax import methods
 from inpaint_jax import metrics
+from inpaint_jax import realism
 from inpaint_jax.evaluation import output_dirs
 from inpaint_jax.evaluation import own_photos
 from inpaint_jax.evaluation import results
@@ -113,8 +114,9 @@ def evaluate(method: methods.Method, images: np.ndarray, names: Sequence[str],
   Returns:
     EvalResult; its summary holds method.settings, 'num_images', 'seconds'
     (this call's filling, compilation included), 'images_per_second' (batches
-    reused from a killed run count in neither), 'device', 'resumed_images'
-    and the mean of every metric.
+    reused from a killed run count in neither), 'device', 'resumed_images',
+    the mean of every metric and the realism of the set (`realism_scores`:
+    'ms_swd', 'ms_swd_mean_fill', 'ms_swd_levels').
   """
   images = np.asarray(images, np.float32)
   masks = np.asarray(masks, np.float32)
@@ -145,6 +147,7 @@ def evaluate(method: methods.Method, images: np.ndarray, names: Sequence[str],
       'device': jax.devices()[0].device_kind,
       'resumed_images': resumed,
       **{f'mean_{k}': float(np.mean(v)) for k, v in per_image.items()},
+      **realism_scores(images, masks, outputs['inpainted']),
   }
   if predict_fn is not None:
     correct, accuracies = semantic_lib.semantic_scores(
@@ -213,6 +216,34 @@ def _check_finite(method: str, names: Sequence[str],
         f'{method} produced NaN or infinite pixels for {len(bad)} image(s),'
         f' e.g. {names[bad[0]]!r}: the model weights are probably damaged'
         ' (check the model directory or export it again).')
+
+
+def realism_scores(images: np.ndarray, masks: np.ndarray,
+                   inpainted: np.ndarray) -> dict[str, Any]:
+  """MS-SWD (x10^3) of the inpainted set and of the mean-colour fill against
+  the originals: whole images, the same neighbourhoods of image k in both
+  sets (`realism.ms_swd`, paired, key 0), so identical sets score 0 and
+  methods are compared on the same positions.
+
+  Args:
+    images: (N, S, S, 3) originals in [-1, 1].
+    masks: (N, S, S, 1), 1 = known pixel.
+    inpainted: (N, S, S, 3) in [-1, 1].
+
+  Returns:
+    {'ms_swd', 'ms_swd_mean_fill', 'ms_swd_levels': {'swd_<S>': ...}}, or {}
+    for images MS-SWD does not take (not RGB, or a side that is not a power
+    of 2 >= 16).
+  """
+  n, size, _, channels = images.shape
+  if channels != 3 or size < 16 or size & (size - 1):
+    return {}
+  key = jax.random.PRNGKey(0)
+  ours = realism.ms_swd(inpainted, images, key, paired=True)
+  mean_fill = realism.ms_swd(np.asarray(methods.mean_fill(images, masks)),
+                             images, key, paired=True)
+  return {'ms_swd': ours['ms_swd'], 'ms_swd_mean_fill': mean_fill['ms_swd'],
+          'ms_swd_levels': {k: v for k, v in ours.items() if k != 'ms_swd'}}
 
 
 def _score(images, masks, inpainted, scores) -> dict[str, np.ndarray]:

@@ -33,6 +33,7 @@ from inpaint_jax.evaluation import evaluate
 from inpaint_jax.evaluation import network_cards
 from inpaint_jax.evaluation import output_dirs
 from inpaint_jax.evaluation import results
+from inpaint_jax.evaluation import sample_realism
 from inpaint_jax.models import Generator, sample_z
 from inpaint_jax.report import cards
 
@@ -75,7 +76,9 @@ def write_model_card(model_dir: str, images: np.ndarray, names: Sequence[str],
                      data_description: str, work_dir: str,
                      search_config: SearchConfig, command: str,
                      batch_size: int = 64, seed: int = 0,
-                     semantic: Any = None) -> dict[str, Any]:
+                     semantic: Any = None,
+                     realism_sets: tuple[np.ndarray, np.ndarray] | None = None
+                     ) -> dict[str, Any]:
   """Evaluates `model_dir` on every mask type and writes its model card.
 
   Args:
@@ -88,6 +91,10 @@ def write_model_card(model_dir: str, images: np.ndarray, names: Sequence[str],
     batch_size, seed: as in evaluate.inpaint_and_evaluate.
     semantic: optional (classifier, labels) of evaluate.evaluate: the card
       then reports the semantic accuracy per mask.
+    realism_sets: optional (reference, floor images) of
+      `sample_realism.reference_sets`: the card then reports the realism of
+      the model's samples against the reference beside the real-vs-real
+      floor.
 
   Returns:
     {mask kind: summary dict of evaluate.inpaint_and_evaluate}.
@@ -107,6 +114,12 @@ def write_model_card(model_dir: str, images: np.ndarray, names: Sequence[str],
       g_vars, sample_z(jax.random.PRNGKey(seed), 64, config.z_dim))
   image_io.save_png(os.path.join(model_dir, 'samples.png'),
                     image_io.image_grid(np.asarray(samples), 8))
+  realism = None
+  if realism_sets is not None:
+    reference, floor_images = realism_sets
+    realism = {**sample_realism.samples_realism(config, g_vars, reference,
+                                                seed),
+               'floor': sample_realism.floor(floor_images, reference, seed)}
   summaries = {}
   for kind in masks_lib.KINDS:
     out = os.path.join(work_dir, kind)
@@ -119,7 +132,8 @@ def write_model_card(model_dir: str, images: np.ndarray, names: Sequence[str],
     summaries[kind] = evaluated.summary
   with open(os.path.join(model_dir, EVALUATION_FILE), 'w') as f:
     json.dump({'data': data_description, 'command': command,
-               'evaluated': _evaluated_on(), 'results': summaries}, f,
+               'evaluated': _evaluated_on(), 'results': summaries,
+               **({'samples_realism': realism} if realism else {})}, f,
               indent=2)
   write_card(model_dir)
   return summaries
@@ -154,11 +168,28 @@ def dcgan_card(model_dir: str) -> str:
       _training_lines(metadata),
       cards.section('Samples (64 draws of z, `samples.png`)',
                     cards.image('samples', 'samples.png'), ''),
+      _realism_lines(evaluation.get('samples_realism')),
       _evaluation_lines(summaries, evaluation['data'], first['search'],
                         first['num_images']),
       cards.section('Reproduce', cards.code(evaluation['command'], 'bash'),
                     '', f"Evaluated on {evaluated['machine']} with jax"
                     f" {evaluated['jax']}, {evaluated['date']}."))
+
+
+def _realism_lines(realism: dict[str, Any] | None) -> list[str]:
+  """The samples' realism (MS-SWD) beside its floor; nothing for an
+  evaluation that did not measure it."""
+  if not realism:
+    return []
+  n = realism['samples_images']
+  return cards.section(
+      'Realism of samples',
+      f'MS-SWD x10³ (Karras et al. 2018; lower is more realistic) of {n}'
+      f' samples against the first {n} validation images: **'
+      f'{realism["samples_ms_swd"]:.1f}**. The floor, {n} real train images'
+      f' against the same validation images: {realism["floor"]:.1f}; the'
+      f' samples are {realism["samples_ms_swd"] - realism["floor"]:.1f}'
+      ' above it.', '')
 
 
 def _evaluated_on(when: time.struct_time | None = None) -> dict[str, str]:
@@ -187,7 +218,11 @@ def _model_facts(model_dir: str, config, metadata: dict[str, Any]) -> list:
       ('Training', f'{metadata.get("steps", "?")} steps, batch'
        f' {train.get("batch_size", "?")}, Adam lr'
        f' {train.get("learning_rate", "?")}, beta1 {train.get("beta1", "?")},'
-       f' flips {train.get("flip", "?")}, seed {train.get("seed", "?")}'),
+       f' flips {train.get("flip", "?")}, seed {train.get("seed", "?")}'
+       + (f', G weights averaged (EMA decay {train["ema_decay"]})'
+          if train.get('ema_decay') else '')
+       + (f', DiffAugment {train["augment"]} for D'
+          if train.get('augment') else '')),
       *_lineage(metadata.get('initialised_from')),
       ('Training data', metadata.get('data', '?')),
       ('Training wall time',
@@ -213,7 +248,9 @@ def _lineage(source: dict[str, Any] | None) -> list[tuple[str, str]]:
 
 def _evaluation_lines(summaries: dict[str, Any], data_description: str,
                       search: dict[str, Any], num_images: int) -> list[str]:
-  """The test-set section: scores per mask, semantic accuracy, grids."""
+  """The test-set section: scores per mask (with the realism of the
+  results where it was measured), semantic accuracy, grids."""
+  realism = all('ms_swd' in r for r in summaries.values())
   lines = cards.section(
       'Inpainting on held-out test images',
       f'{num_images} images: {data_description}. z-search:'
@@ -223,10 +260,13 @@ def _evaluation_lines(summaries: dict[str, Any], data_description: str,
       ' originals; "mean fill" fills the hole with the mean colour of the'
       ' known pixels.', '',
       cards.table(
-          ('mask', 'missing', 'PSNR (dB)', 'SSIM', 'mean-fill PSNR (dB)'),
+          ('mask', 'missing', 'PSNR (dB)', 'SSIM', 'mean-fill PSNR (dB)')
+          + (('MS-SWD', 'mean-fill MS-SWD') if realism else ()),
           [(kind, f'{100 * r["mean_missing_fraction"]:.0f} %',
             f'{r["mean_psnr"]:.2f}', f'{r["mean_ssim"]:.3f}',
             f'{r["mean_psnr_mean_fill"]:.2f}')
+           + ((f'{r["ms_swd"]:.1f}', f'{r["ms_swd_mean_fill"]:.1f}')
+              if realism else ())
            for kind, r in summaries.items()]), '')
   if all('semantic_accuracy' in r for r in summaries.values()):
     lines += cards.section(
@@ -285,6 +325,7 @@ def _curve_lines(curve: list[dict[str, Any]],
   step in bold."""
   selected = metadata.get('selected_step')
   kinds = list(dict.fromkeys(r['mask'] for r in curve))
+  realism = any('samples_ms_swd' in r for r in curve)
   first = curve[0]
   by_step = {}
   for row in curve:
@@ -293,12 +334,22 @@ def _curve_lines(curve: list[dict[str, Any]],
   for step, by_kind in sorted(by_step.items()):
     mark = '**' if step == selected else ''
     wall = next(iter(by_kind.values())).get('wall_seconds')
+    samples = next((r['samples_ms_swd'] for r in by_kind.values()
+                    if 'samples_ms_swd' in r), None)
     rows.append([f'{mark}{step}{mark}', cards.hours(wall)]
                 + [f'{by_kind[k]["mean_psnr"]:.2f}' if k in by_kind else '-'
-                   for k in kinds])
+                   for k in kinds]
+                + ([f'{samples:.1f}' if samples is not None else '-']
+                   if realism else []))
   fills = [next(r for r in curve if r['mask'] == k)['mean_psnr_mean_fill']
            for k in kinds]
-  rows.append(['mean-colour fill', ''] + [f'{f:.2f}' for f in fills])
+  rows.append(['mean-colour fill', ''] + [f'{f:.2f}' for f in fills]
+              + ([''] if realism else []))
+  floors = [r['samples_ms_swd_floor'] for r in curve
+            if 'samples_ms_swd_floor' in r]
+  if floors:
+    rows.append(['real vs real (floor)', ''] + [''] * len(kinds)
+                + [f'{floors[-1]:.1f}'])
   return cards.section(
       'Validation curve',
       f'Inpainting PSNR (dB) of the training checkpoints on'
@@ -307,4 +358,5 @@ def _curve_lines(curve: list[dict[str, Any]],
       f' {first["window"]} (`python -m experiments.validation_curve`).'
       f' Shipped: step {selected} ({metadata.get("selected_by", "?")}).', '',
       cards.image('validation curve', checkpoints.MODEL_CURVE_FILE), '',
-      cards.table(['step', 'wall time (h)', *kinds], rows), '')
+      cards.table(['step', 'wall time (h)', *kinds]
+                  + (['samples MS-SWD'] if realism else []), rows), '')

@@ -46,13 +46,15 @@ from inpaint_jax.evaluation import evaluate
 from inpaint_jax import metrics
 from inpaint_jax import methods
 from inpaint_jax.baselines import context_encoder
+from inpaint_jax.baselines import opencv
 from inpaint_jax.data import images as image_io
 from inpaint_jax.evaluation import results
 from inpaint_jax.config import SearchConfig
 from inpaint_jax.report import cells
 from inpaint_jax.report import tables
 
-METHODS = ('ours', 'ours_noblend', 'ours_lam0', 'ce', 'tv', 'lr', 'nn', 'pm')
+METHODS = ('ours', 'ours_noblend', 'ours_lam0', 'ce', 'tv', 'lr', 'nn', 'pm',
+           'opencv_telea', 'opencv_ns')
 EXTRA_METHODS = ('mean_fill', 'ours_average')
 # Seeds of the z-search that 'ours_average' averages.
 AVERAGED_SEEDS = 4
@@ -105,7 +107,8 @@ def method_factories(model_dir: str, search_config: SearchConfig,
   """name -> a function making that Method (models are loaded lazily).
 
   'nn' is there only with `train_images`, 'ce' only when `ce_model_dir`
-  holds a Context Encoder (`context_encoder.is_model_dir`). `record_every`
+  holds a Context Encoder (`context_encoder.is_model_dir`), 'opencv_telea'
+  and 'opencv_ns' only where OpenCV is installed (`opencv.available`). `record_every`
   > 0 records the search of 'ours' (G(z) every that many steps, for Fig. 3b
   and search.gif; `search_config.stop_tolerance` must then be 0); the
   ablations never record.
@@ -135,6 +138,10 @@ def method_factories(model_dir: str, search_config: SearchConfig,
   }
   if train_images is not None:
     factories['nn'] = lambda: classical.nn_method(train_images)
+  if opencv.available():
+    for algorithm in opencv.ALGORITHMS:
+      factories[f'opencv_{algorithm}'] = functools.partial(
+          opencv.opencv_method, algorithm)
   if context_encoder.is_model_dir(ce_model_dir):
     factories['ce'] = lambda: context_encoder.context_encoder_method(
         ce_model_dir)
@@ -146,6 +153,8 @@ def summary_row(dataset: str, kind: str, method: str,
                 summary: dict[str, Any] | None = None) -> dict[str, Any]:
   """One row of results.csv: mean and 95 % half-width of every SCORES.
 
+  With `summary` (evaluate.evaluate's) also 'ms_swd', the realism of the
+  set (no interval: it is a distance between sets, not a per-image mean).
   With a semantic evaluation (per_image 'correct', `summary` from
   evaluate.evaluate with `semantic`) also the SEMANTIC columns: the
   classifier's accuracy on the inpainted images (with its interval), on the
@@ -155,6 +164,8 @@ def summary_row(dataset: str, kind: str, method: str,
          'images': len(per_image['psnr'])}
   for score in tables.SCORES:
     row[score], row[f'{score}_ci95'] = confidence_interval(per_image[score])
+  if summary and 'ms_swd' in summary:
+    row['ms_swd'] = summary['ms_swd']
   if 'correct' in per_image:
     row['semantic_accuracy'], row['semantic_accuracy_ci95'] = (
         confidence_interval(per_image['correct']))

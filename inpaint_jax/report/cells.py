@@ -25,10 +25,11 @@ ARRAYS_FILE = 'arrays.npz'
 DATASET_ORDER = ('celeba', 'svhn', 'cars')
 MASK_ORDER = ('center', 'pattern', 'random', 'half')
 METHOD_ORDER = ('ours', 'ours_noblend', 'ours_lam0', 'ce', 'tv', 'lr', 'nn',
-                'pm')
+                'pm', 'opencv_telea', 'opencv_ns')
 METHOD_LABELS = {'ours': 'ours', 'ours_noblend': 'ours, no blending',
                  'ours_lam0': 'ours, lambda=0', 'ce': 'CE', 'tv': 'TV',
-                 'lr': 'LR', 'nn': 'NN', 'pm': 'PM'}
+                 'lr': 'LR', 'nn': 'NN', 'pm': 'PM',
+                 'opencv_telea': 'OpenCV Telea', 'opencv_ns': 'OpenCV NS'}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -26,6 +26,7 @@ RESULTS_CSV = 'results.csv'
 LARGE_HOLES = ('center', 'half')
 BASELINES = ('tv', 'lr', 'nn', 'pm')
 _NAMES = {'ce': 'CE', 'tv': 'TV', 'lr': 'LR', 'nn': 'NN', 'pm': 'PM',
+          'opencv_telea': 'OpenCV Telea', 'opencv_ns': 'OpenCV NS',
           'ours': 'ours', 'ours_noblend': 'ours without blending',
           'ours_lam0': 'ours with λ = 0'}
 

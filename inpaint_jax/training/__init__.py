@@ -8,7 +8,8 @@
   record (run.json), the metrics log.
 * `train_dcgan`, `train_encoder`, `train_classifier`,
   `train_context_encoder`: each model's state, pure `train_step(state, batch,
-  rng)` and `train(...)`.
+  rng)` and `train(...)`; `augment`: DiffAugment for D (an option of
+  train_dcgan beyond the paper).
 * `validation`: validation curves of a DCGAN run (inpainting PSNR of its
   checkpoints); `export`: a DCGAN checkpoint as a model directory.
 """

@@ -9,6 +9,13 @@ made on. It resumes: pairs already in the file are not evaluated again.
 `plot_curves` draws the file as validation.png, `compare_runs` several
 runs' curves against wall time; `best_step` reads the step to ship from it
 (`export.export_checkpoint` writes that step as a model directory).
+
+Realism (#29, `realism.ms_swd`): every row holds 'ms_swd', the MS-SWD of the
+inpainted validation images against the originals (paired); given a
+reference set (the validation slice), also 'samples_ms_swd', the MS-SWD of
+as many samples of G (fixed latents) against it, and given a train slice of
+the same size, 'samples_ms_swd_floor', the real-vs-real distance no
+generator can go below on these sets (drawn as validation_realism.png).
 """
 
 from __future__ import annotations
@@ -26,11 +33,13 @@ from inpaint_jax.training import train_dcgan
 from inpaint_jax.data import input_pipeline
 from inpaint_jax import methods
 from inpaint_jax.config import SearchConfig
+from inpaint_jax.evaluation import sample_realism
 from inpaint_jax.errors import InputError
 from inpaint_jax.report import charts
 
 CURVE_FILE = 'validation.jsonl'
 PLOT_FILE = 'validation.png'
+REALISM_PLOT_FILE = 'validation_realism.png'
 
 
 def run_validation_images(workdir: str, dataset: str, limit: int,
@@ -84,7 +93,10 @@ def validation_curve(workdir: str, images: np.ndarray, names: Sequence[str],
                      search_config: SearchConfig = SearchConfig(
                          iterations=300),
                      every: int = 1, batch_size: int = 64, seed: int = 0,
-                     show_progress: bool = True) -> list[dict[str, Any]]:
+                     show_progress: bool = True,
+                     sample_reference: np.ndarray | None = None,
+                     floor_images: np.ndarray | None = None
+                     ) -> list[dict[str, Any]]:
   """Evaluates the checkpoints of a training run; returns all curve rows.
 
   Args:
@@ -97,11 +109,19 @@ def validation_curve(workdir: str, images: np.ndarray, names: Sequence[str],
     batch_size, seed: as in evaluate.evaluate_checkpoint (same masks and
       initial z for every checkpoint).
     show_progress: progress bars.
+    sample_reference: (M, R, R, 3) real images in [-1, 1] (the validation
+      slice) that M samples of G are compared with
+      (`sample_realism.samples_realism`).
+    floor_images: (M, R, R, 3) other real images (a train slice): their
+      distance to `sample_reference` is the floor of 'samples_ms_swd'.
 
   Returns:
     Every row of validation.jsonl: {'step', 'wall_seconds', 'mask',
     'mean_psnr', 'mean_ssim', 'mean_psnr_mean_fill', 'num_images',
-    'iterations', 'window'}.
+    'iterations', 'window', 'ms_swd', 'ms_swd_mean_fill'} and with
+    `sample_reference` 'samples_ms_swd', 'samples_images' (and with
+    `floor_images` 'samples_ms_swd_floor'); rows written before realism was
+    measured lack those.
   """
   if every < 1:
     raise InputError(f'every={every}: evaluate every N-th step, N >= 1.')
@@ -114,14 +134,25 @@ def validation_curve(workdir: str, images: np.ndarray, names: Sequence[str],
   mask_key, _ = jax.random.split(jax.random.PRNGKey(seed))
   masks = {kind: evaluate.make_masks(kind, None, len(images), images.shape[1],
                                      mask_key) for kind in kinds}
+  floor = {}
+  if sample_reference is not None and floor_images is not None and any(
+      (s, k) not in done for s in steps for k in kinds):
+    floor = {'samples_ms_swd_floor': sample_realism.floor(
+        floor_images, sample_reference, seed)}
   for step in steps:
     todo = [k for k in kinds if (step, k) not in done]
     if not todo:
       continue
     config, state, meta, _ = train_dcgan.restore_run(workdir, step)
+    g_vars = train_dcgan.generator_variables(state)
     method = methods.zsearch_method(
-        config, train_dcgan.generator_variables(state),
-        train_dcgan.discriminator_variables(state), search_config, seed=seed)
+        config, g_vars, train_dcgan.discriminator_variables(state),
+        search_config, seed=seed)
+    samples = {}
+    if sample_reference is not None:
+      samples = {**sample_realism.samples_realism(config, g_vars,
+                                                  sample_reference, seed),
+                 **floor}
     for kind in todo:
       result = evaluate.evaluate(method, images, names, masks[kind],
                                  batch_size=batch_size,
@@ -131,14 +162,32 @@ def validation_curve(workdir: str, images: np.ndarray, names: Sequence[str],
              'iterations': search_config.iterations,
              'window': search_config.window,
              **{k: result.summary[k] for k in
-                ('mean_psnr', 'mean_ssim', 'mean_psnr_mean_fill')}}
+                ('mean_psnr', 'mean_ssim', 'mean_psnr_mean_fill', 'ms_swd',
+                 'ms_swd_mean_fill') if k in result.summary},
+             **samples}
       if jax.process_index() == 0:
         with open(os.path.join(workdir, CURVE_FILE), 'a') as f:
           f.write(json.dumps(row) + '\n')
   rows = read_curve(workdir)
   if jax.process_index() == 0:
     plot_curves(rows, os.path.join(workdir, PLOT_FILE))
+    if any('samples_ms_swd' in r for r in rows):
+      plot_realism(rows, os.path.join(workdir, REALISM_PLOT_FILE))
   return rows
+
+
+def plot_realism(rows: Sequence[dict[str, Any]], path: str) -> None:
+  """validation_realism.png: MS-SWD of G's samples against training step,
+  with the real-vs-real floor as a dashed line."""
+  by_step = {r['step']: r for r in rows if 'samples_ms_swd' in r}
+  floors = [r['samples_ms_swd_floor'] for r in by_step.values()
+            if 'samples_ms_swd_floor' in r]
+  charts.line_chart(
+      path, {'samples': [(s, r['samples_ms_swd'])
+                         for s, r in sorted(by_step.items())]},
+      references={'real vs real (floor)': floors[-1]} if floors else None,
+      integer_x=True, x_label='training step',
+      y_label='MS-SWD x10³ (lower: more realistic)')
 
 
 def plot_curves(rows: Sequence[dict[str, Any]], path: str) -> None:
@@ -196,9 +245,12 @@ def compare_runs(runs: Mapping[str, str], path: str) -> list[dict[str, Any]]:
 
   Returns:
     One row per (label, step), ordered as `runs` then by step: {'run',
-    'step', 'hours', '<mask>': dB for each mask type, 'mean': their mean};
-    the mask types are those every run was evaluated on, and only steps
-    evaluated on all of them are shown.
+    'step', 'hours', '<mask>': dB for each mask type, 'mean': their mean,
+    and where the curve measured it 'samples_ms_swd'}; the mask types are
+    those every run was evaluated on, and only steps evaluated on all of
+    them are shown. Where every run measured its samples' realism on the
+    same number of images, `<path>` without .png + '_realism.png' draws
+    'samples_ms_swd' against wall time too.
 
   Raises:
     InputError: a run has no validation curve, or the runs' curves differ in
@@ -234,6 +286,10 @@ def compare_runs(runs: Mapping[str, str], path: str) -> list[dict[str, Any]]:
       entry = {'run': label, 'step': step, 'hours': hours,
                **{k: by_mask[k]['mean_psnr'] for k in kinds}}
       entry['mean'] = float(np.mean([entry[k] for k in kinds]))
+      first = by_mask[kinds[0]]
+      if 'samples_ms_swd' in first:
+        entry['samples_ms_swd'] = first['samples_ms_swd']
+        entry['samples_images'] = first['samples_images']
       table.append(entry)
       for kind in kinds:
         series.setdefault(f'{label}, {kind}', []).append((hours,
@@ -246,4 +302,14 @@ def compare_runs(runs: Mapping[str, str], path: str) -> list[dict[str, Any]]:
                     references={f'mean fill, {k}': fills[k] for k in kinds},
                     x_label='training wall time (h)',
                     y_label='validation PSNR (dB)')
+  if (all('samples_ms_swd' in e for e in table)
+      and len({e['samples_images'] for e in table}) == 1):
+    realism_series = {}
+    for e in table:
+      realism_series.setdefault(e['run'], []).append((e['hours'],
+                                                      e['samples_ms_swd']))
+    charts.line_chart(os.path.splitext(path)[0] + '_realism.png',
+                      realism_series, x_label='training wall time (h)',
+                      y_label='MS-SWD x10³ of samples (lower: more'
+                      ' realistic)')
   return table
