@@ -123,6 +123,25 @@ class SearchConfig:
       steps (or after `iterations`), and the batch shrinks to the images
       still searching. 0: every image runs all iterations (the paper).
     check_every: steps between those convergence checks.
+    ilo_steps: beyond the paper (intermediate layer optimisation, Daras et
+      al. 2021): after the z-search, this many Adam steps on the activation
+      of G's stage `ilo_layer` instead of z, the layers above it fixed and
+      the activation kept within an L1 ball around G's own activation of
+      the found z (projected after every step); Eq. 2's loss unchanged.
+      0: none (the paper).
+    ilo_layer: the stage whose activation is searched (0: after the dense
+      4x4 projection, 1: the 8x8 one, ...; `models.Generator`).
+    ilo_radius: the ball's radius as a fraction of the L1 norm of G's own
+      activation.
+    ilo_learning_rate: Adam step size on the activation.
+    finetune_steps: beyond the paper (Pan et al. 2020; Roich et al. 2021):
+      after the z-search (and the intermediate search, if any), this many
+      Adam steps on a per-image copy of G's weights above the searched
+      input, the input fixed, with `finetune_weight` x the squared distance
+      to the trained weights added to the loss. 0: none (the paper).
+    finetune_learning_rate: Adam step size on the weights.
+    finetune_weight: weight of the squared distance to the trained weights
+      (summed over the weights).
   """
 
   iterations: int = 1500
@@ -135,6 +154,13 @@ class SearchConfig:
   record_every: int = 0
   stop_tolerance: float = 0.0
   check_every: int = 25
+  ilo_steps: int = 0
+  ilo_layer: int = 1
+  ilo_radius: float = 0.1
+  ilo_learning_rate: float = 0.01
+  finetune_steps: int = 0
+  finetune_learning_rate: float = 1e-4
+  finetune_weight: float = 1.0
 
   def __post_init__(self):
     check_fields(self, {
@@ -148,7 +174,21 @@ class SearchConfig:
         'stop_tolerance': (lambda v: 0 <= v < 1,
                            'in [0, 1) (0: no early stopping, the paper)'),
         'check_every': AT_LEAST_1,
+        'ilo_steps': (lambda v: v >= 0, 'a whole number >= 0 (0: none, the'
+                      ' paper)'),
+        'ilo_layer': AT_LEAST_0,
+        'ilo_radius': POSITIVE,
+        'ilo_learning_rate': POSITIVE,
+        'finetune_steps': (lambda v: v >= 0, 'a whole number >= 0 (0: none,'
+                           ' the paper)'),
+        'finetune_learning_rate': POSITIVE,
+        'finetune_weight': NON_NEGATIVE,
     })
+    if self.refines and (self.stop_tolerance > 0 or self.record_every > 0):
+      raise InputError('SearchConfig: the searches after the z-search'
+                       ' (--ilo_steps, --finetune_steps) cannot be combined'
+                       ' with early stopping (--stop_tolerance) or recording'
+                       ' (--record_every); drop one of them.')
     if self.stop_tolerance > 0 and self.record_every > 0:
       raise InputError('SearchConfig: early stopping (--stop_tolerance) and'
                        ' recording (--record_every) cannot be combined; drop'
@@ -157,6 +197,11 @@ class SearchConfig:
       raise InputError(f'SearchConfig.window={self.window}: the importance'
                        ' window needs a centre pixel; use a positive odd'
                        ' number (--window=7 as in the paper, or 15).')
+
+  @property
+  def refines(self) -> bool:
+    """Whether a search beyond the paper follows the z-search."""
+    return self.ilo_steps > 0 or self.finetune_steps > 0
 
 
 # The bookkeeping fields of every trainer's config (training.loop): they do

@@ -15,6 +15,7 @@ the same vmap and keeps the one with the lowest final loss;
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any, Iterator, Sequence
 
 import jax
@@ -24,7 +25,7 @@ import numpy as np
 from inpaint_jax import latent_search
 from inpaint_jax import losses
 from inpaint_jax import masks as masks_lib
-from inpaint_jax.config import SearchConfig
+from inpaint_jax.config import ModelConfig, SearchConfig
 from inpaint_jax.errors import InputError
 from inpaint_jax.models import Discriminator, Generator, sample_z
 
@@ -96,6 +97,17 @@ def validate_inputs(images: Any, masks: Any, resolution: int,
   masks_lib.check_masks(masks)
 
 
+def check_search_config(config: SearchConfig,
+                        model_config: ModelConfig) -> None:
+  """InputError when `config` asks for what the model does not have (an
+  intermediate layer beyond G's hidden stages)."""
+  if config.ilo_steps and config.ilo_layer >= model_config.num_layers:
+    raise InputError(
+        f'SearchConfig.ilo_layer={config.ilo_layer}: this generator has'
+        f' {model_config.num_layers} hidden stages (0: the 4x4 projection'
+        f' ... {model_config.num_layers - 1}); fix --ilo_layer.')
+
+
 def shard_batch(tree: Any, devices: Sequence[jax.Device] | None) -> Any:
   """Places arrays split along their first axis over `devices` (one mesh axis).
 
@@ -156,6 +168,7 @@ def search(generator: Generator, discriminator: Discriminator, g_vars: Any,
   """
   cfg = generator.config
   validate_inputs(images, masks, cfg.resolution, cfg.channels)
+  check_search_config(config, cfg)
   z0 = _starting_latents(key, len(images), config.restarts, cfg.z_dim,
                          index_offset, initial_z)
   if devices is None:
@@ -169,10 +182,37 @@ def search(generator: Generator, discriminator: Discriminator, g_vars: Any,
                                    images, masks, z0, config, devices)
   batch = shard_batch((np.asarray(images, np.float32),
                        np.asarray(masks, np.float32), z0), devices)
+  if config.refines and len(devices) > 1:
+    run = _per_device_search(generator, discriminator, config,
+                             tuple(devices))
+    return SearchResult(**run(g_vars, d_vars, *batch))
   out = latent_search.search_latents(
       g_vars, d_vars, *batch, generator=generator,
       discriminator=discriminator, config=config)
   return SearchResult(**out)
+
+
+@functools.lru_cache(maxsize=8)
+def _per_device_search(generator: Generator, discriminator: Discriminator,
+                       config: SearchConfig,
+                       devices: tuple[jax.Device, ...]) -> Any:
+  """`latent_search.search_latents` run by every device on its share of the
+  batch (`jax.shard_map`), compiled once per settings and devices.
+
+  For the refinements (`refine`) on several devices: left to the compiler's
+  sharding of one program, the fine-tuned images of the second device came
+  out other than on one device (measured, XLA:CPU, 2 devices); each device
+  searching its own images gives the one-device result.
+  """
+  mesh = jax.sharding.Mesh(np.asarray(devices), ('batch',))
+  spec = jax.sharding.PartitionSpec
+  search = functools.partial(latent_search.search_latents,
+                             generator=generator, discriminator=discriminator,
+                             config=config)
+  return jax.jit(jax.shard_map(
+      search, mesh=mesh,
+      in_specs=(spec(), spec(), spec('batch'), spec('batch'), spec('batch')),
+      out_specs=spec('batch')))
 
 
 def _starting_latents(key, n, restarts, z_dim, index_offset, initial_z):

@@ -8,6 +8,8 @@ optimizer state, for early stopping and progress reports). G and D run with
 batch norm in inference mode, so an image's result does not depend on the
 other images in its batch. With K restarts per image the K latents are
 searched in the same vmap and the one with the lowest final loss is kept.
+Beyond the paper, the kept result may then be refined in the same vmap
+(`refine`: a search on an intermediate activation, fine-tuning G).
 
 What users call, with input checks, initial latents, device placement, early
 stopping and progress reports, is `inpaint.search` / `search_progressive`.
@@ -23,6 +25,7 @@ import jax.numpy as jnp
 import optax
 
 from inpaint_jax import losses
+from inpaint_jax import refine
 from inpaint_jax.config import SearchConfig
 from inpaint_jax.models import Discriminator, Generator
 
@@ -117,6 +120,9 @@ def _per_image_search(g_vars, d_vars, image, weights, z0, *, generator,
       step, z0, optimizer.init(z0), config,
       lambda z: generator.apply(g_vars, z, train=False))
   best, out = _best_restart(objective, z)
+  out.update(refine.refine(g_vars, d_vars, image, weights, out['z'],
+                           generator=generator, discriminator=discriminator,
+                           config=config))
   if curve is not None:
     out['loss_curve'] = curve[best]
     out['frames'] = frames[best]

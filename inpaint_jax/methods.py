@@ -86,6 +86,7 @@ def zsearch_method(config: ModelConfig, g_vars: Any, d_vars: Any,
   discriminator = Discriminator(config, dtype=dtype)
   _, z_key = jax.random.split(jax.random.PRNGKey(seed))
   combine = blending.poisson_blend if blend else blending.overlay
+  inpaint.check_search_config(search_config, config)
   if encoder is not None:
     encoder_lib.check_generator(encoder, config)
 

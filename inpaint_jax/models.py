@@ -84,9 +84,11 @@ class Downsample(_Stride2Conv):
   upsample = False
 
 
-def _batch_norm(train: bool, axis_name: str | None, dtype: Any):
+def _batch_norm(train: bool, axis_name: str | None, dtype: Any,
+                name: str | None = None):
   return nn.BatchNorm(use_running_average=not train, momentum=0.9,
-                      epsilon=1e-5, axis_name=axis_name, dtype=dtype)
+                      epsilon=1e-5, axis_name=axis_name, dtype=dtype,
+                      name=name)
 
 
 class _DCGANModule(nn.Module):
@@ -111,20 +113,42 @@ class Generator(_DCGANModule):
   """
 
   @nn.compact
-  def __call__(self, z: jax.Array, train: bool = False) -> jax.Array:
+  def __call__(self, z: jax.Array, train: bool = False, *, start: int = 0,
+               stop: int | None = None) -> jax.Array:
+    """G(z), or a part of G (for a search on an intermediate activation).
+
+    G is a chain of `config.num_layers` hidden stages (stage 0: the dense
+    projection to 4x4, then one per stride-2 layer, each with batch norm
+    and ReLU; stage k's activation is (N, 4 * 2^k, 4 * 2^k, width *
+    2^(num_layers - 1 - k))) and the output layer. `stop=k + 1` returns
+    stage k's activation of z; `start=k + 1` takes that activation as its
+    input and returns the image. The defaults run all of G.
+    """
     cfg = self.config
     channels = [cfg.width * 2**i for i in reversed(range(cfg.num_layers))]
-    x = nn.Dense(4 * 4 * channels[0], use_bias=False, kernel_init=kernel_init,
-                 dtype=self.dtype)(z)
-    x = x.reshape(z.shape[0], 4, 4, channels[0])
-    x = nn.relu(_batch_norm(train, self.axis_name, self.dtype)(x))
-    for features in channels[1:]:
-      x = Upsample(features, cfg.kernel, impl=self.impl, dtype=self.dtype,
-                   kernel_init=kernel_init)(x, train)
-      x = nn.relu(_batch_norm(train, self.axis_name, self.dtype)(x))
-    x = Upsample(cfg.channels, cfg.kernel, use_bias=True, impl=self.impl,
-                 dtype=self.dtype, kernel_init=kernel_init)(x, train)
-    return jnp.tanh(x.astype(jnp.float32))
+    stop = cfg.num_layers + 1 if stop is None else stop
+    # Explicit names (those Flax would give) so that a part of G finds its
+    # parameters whatever stages run before it.
+    batch_norm = lambda i: _batch_norm(train, self.axis_name, self.dtype,
+                                       f'BatchNorm_{i}')
+    x = z
+    for stage in range(start, stop):
+      if stage == 0:
+        x = nn.Dense(4 * 4 * channels[0], use_bias=False,
+                     kernel_init=kernel_init, dtype=self.dtype,
+                     name='Dense_0')(x)
+        x = nn.relu(batch_norm(0)(x.reshape(x.shape[0], 4, 4, channels[0])))
+      elif stage < cfg.num_layers:
+        x = Upsample(channels[stage], cfg.kernel, impl=self.impl,
+                     dtype=self.dtype, kernel_init=kernel_init,
+                     name=f'Upsample_{stage - 1}')(x, train)
+        x = nn.relu(batch_norm(stage)(x))
+      else:
+        x = Upsample(cfg.channels, cfg.kernel, use_bias=True, impl=self.impl,
+                     dtype=self.dtype, kernel_init=kernel_init,
+                     name=f'Upsample_{stage - 1}')(x, train)
+        x = jnp.tanh(x.astype(jnp.float32))
+    return x
 
 
 class Discriminator(_DCGANModule):
