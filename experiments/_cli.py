@@ -46,6 +46,24 @@ _HELP = {
                       ' cap); 0: all --iterations (the paper).',
     'check_every': 'Steps between the convergence checks of'
                    ' --stop_tolerance.',
+    'ilo_steps': 'Beyond the paper: after the z-search, this many Adam steps'
+                 ' on the activation of G\'s stage --ilo_layer, kept within'
+                 ' an L1 ball around G\'s own (intermediate layer'
+                 ' optimisation); 0: none (the paper).',
+    'ilo_layer': 'Stage of G whose activation --ilo_steps searches (0: the'
+                 ' 4x4 projection, 1: 8x8, ...).',
+    'ilo_radius': 'Radius of that L1 ball, as a fraction of the L1 norm of'
+                  ' G\'s own activation.',
+    'ilo_learning_rate': 'Adam learning rate of --ilo_steps.',
+    'finetune_steps': 'Beyond the paper: after the z-search (and'
+                      ' --ilo_steps), this many Adam steps on a per-image'
+                      ' copy of G\'s weights above the searched input;'
+                      ' 0: none (the paper).',
+    'finetune_layers': 'How many of G\'s stages --finetune_steps tunes,'
+                       ' from the output layer (1: that layer only).',
+    'finetune_learning_rate': 'Adam learning rate of --finetune_steps.',
+    'finetune_weight': 'Weight of the squared distance of the fine-tuned'
+                       ' weights to the trained ones.',
     # TrainConfig
     'batch_size': 'Global batch size.',
     'num_steps': 'Total training steps.',
@@ -202,8 +220,10 @@ def define_search_flags(record: bool = False) -> Callable[..., SearchConfig]:
   the paper's 1500. With `record`, also --record_every.
   """
   fields = ('iterations', 'lam', 'learning_rate', 'beta1', 'beta2',
-            'restarts', 'window', 'stop_tolerance', 'check_every') + (
-                ('record_every',) if record else ())
+            'restarts', 'window', 'stop_tolerance', 'check_every',
+            'ilo_steps', 'ilo_layer', 'ilo_radius', 'ilo_learning_rate',
+            'finetune_steps', 'finetune_layers', 'finetune_learning_rate',
+            'finetune_weight') + (('record_every',) if record else ())
   return define_config_flags(SearchConfig, fields,
                              iterations=DEFAULT_ITERATIONS)
 

@@ -24,7 +24,10 @@ a finished command only redraws the tables, figures and page.
 Beyond the paper, named with --methods only: mean_fill (the hole filled with
 the known pixels' mean colour) and ours_average (the pixel mean of ours from
 4 seeds, an estimate of the posterior mean that PSNR rewards over any single
-plausible fill), e.g.
+plausible fill), and the refinements after the z-search (inpaint_jax/refine.py,
+docs/inversion.md): ours_ilo (a search on an intermediate layer of G),
+ours_finetune (G fine-tuned per image), ours_ilo_finetune (both) and
+ours_ilo_average (ours_ilo from 4 seeds averaged), e.g.
 
   python -m experiments.reproduce --datasets=svhn --masks=half \
       --methods=ours --methods=ours_average --methods=mean_fill \
@@ -57,7 +60,8 @@ _MASKS = flags.DEFINE_multi_enum('masks', list(masks_lib.KINDS),
 _METHODS = flags.DEFINE_multi_enum(
     'methods', list(reproduce.METHODS),
     reproduce.METHODS + reproduce.EXTRA_METHODS,
-    'Methods to compare (mean_fill and ours_average, beyond the paper, only'
+    'Methods to compare (mean_fill, ours_average and the ours_ilo*/'
+    'ours_finetune refinements, beyond the paper, only'
     ' when named).')
 _NUM_IMAGES = flags.DEFINE_integer('num_images', 128, 'Test images per cell.',
                                    lower_bound=1)

@@ -7,7 +7,8 @@ function: `models` (the DCGAN G and D, with `layers`), `masks` (Sec. 4.1),
 vmapped fori_loop of Adam steps with z clipped to [-1, 1]), `blending`
 (Eq. 6 by conjugate gradients) and `metrics` / `realism` (PSNR, SSIM,
 MS-SWD); beside it what users call directly: `config`, `errors`,
-`checkpoints` (model directories), `encoder` (a starting z), `methods` (the
+`checkpoints` (model directories), `encoder` (a starting z), `refine`
+(searches after the z-search, beyond the paper), `methods` (the
 `Method` interface), `fullsize` (photos at their own size), `distributed`.
 
 Subpackages, by role, each importing only from layers below it
@@ -15,7 +16,7 @@ Subpackages, by role, each importing only from layers below it
 
   data/        image files, Sec. 4.1 preprocessing, the input pipeline
   report/      pictures, charts, tables, pages and card Markdown; no JAX
-  baselines/   TV, LR, NN, PatchMatch and the Context Encoder
+  baselines/   TV, LR, NN, PatchMatch, OpenCV and the Context Encoder
   evaluation/  running a Method over images and scoring it; the paper's
                comparison; semantic scoring; model cards
   training/    one training loop and pmap wrapper; the four trainers;

@@ -328,8 +328,9 @@ def search_progressive(generator: Generator, discriminator: Discriminator,
   """The z-search of `search` in chunks of `every` steps, reporting each.
 
   The same Adam state carries over from chunk to chunk, so the final result
-  is that of `search` (same initial latents, same steps) on one device;
-  recording (config.record_every) is not done here. Use it to show progress
+  is that of `search` (same initial latents, same steps) on one device,
+  refinements (`refine`) included: they run after the last chunk, before
+  the last report; recording (config.record_every) is not done here. Use it to show progress
   (a web page, a progress bar) or to stop early.
 
   Args:
@@ -347,6 +348,7 @@ def search_progressive(generator: Generator, discriminator: Discriminator,
     raise InputError(f'every={every} must be >= 1 (search steps per report).')
   cfg = generator.config
   validate_inputs(images, masks, cfg.resolution, cfg.channels)
+  check_search_config(config, cfg)
   z = _starting_latents(key, len(images), config.restarts, cfg.z_dim,
                         index_offset, initial_z)
   masks = jnp.asarray(masks, jnp.float32)
@@ -361,6 +363,10 @@ def search_progressive(generator: Generator, discriminator: Discriminator,
         g_vars, d_vars, images, weights, z, opt_state, generator=generator,
         discriminator=discriminator, config=config, num_steps=num_steps)
     done += num_steps
+    if done == config.iterations and config.refines:
+      out = {**out, **latent_search.refine_batch(
+          g_vars, d_vars, images, weights, out['z'], generator=generator,
+          discriminator=discriminator, config=config)}
     result = SearchResult(**out) if done == config.iterations else None
     yield SearchProgress(done, config.iterations, out['generated'],
                          out['loss'], result)

@@ -172,6 +172,29 @@ def search_latents(g_vars, d_vars, images, masks, z0, *, generator: Generator,
       g_vars, d_vars, images, weights, z0)
 
 
+@functools.partial(jax.jit,
+                   static_argnames=('generator', 'discriminator', 'config'))
+def refine_batch(g_vars, d_vars, images, weights, z, *, generator: Generator,
+                 discriminator: Discriminator,
+                 config: SearchConfig) -> dict[str, jax.Array]:
+  """`refine.refine` of every image's searched latent, jitted and vmapped
+  (for a search run in chunks, `search_chunk`).
+
+  Args:
+    g_vars, d_vars: G and D variables.
+    images: (N, H, W, C) in [-1, 1]; weights: (N, H, W, 1) their importance
+      weights; z: (N, z_dim) each image's kept latent.
+    generator, discriminator, config: as for `search_latents`.
+
+  Returns:
+    The SearchResult fields generated, loss, context_loss, prior_loss.
+  """
+  per_image = functools.partial(refine.refine, generator=generator,
+                                discriminator=discriminator, config=config)
+  return jax.vmap(per_image, in_axes=(None, None, 0, 0, 0))(
+      g_vars, d_vars, images, weights, z)
+
+
 @functools.partial(jax.jit, static_argnames=('generator', 'discriminator',
                                              'config', 'num_steps'))
 def search_chunk(g_vars, d_vars, images, weights, z, opt_state, *,

@@ -13,7 +13,8 @@ and run inside the same jitted `vmap` over the batch as the z-search
   radius `ilo_radius` x ||h0||_1.
 * Generator fine-tuning (Pan et al. 2020, Deep Generative Prior; Roich et
   al. 2021, pivotal tuning): Adam on a per-image copy of the weights of G's
-  layers above the searched input (z, or h after the intermediate search),
+  top `finetune_layers` stages above the searched input (z, or h after the
+  intermediate search),
   the input fixed, with `finetune_weight` x ||theta - theta_0||^2 added to
   Eq. 2's loss so that G stays near the trained one. Under `vmap` each image
   carries its own copy of those weights and of their Adam state.
@@ -32,6 +33,17 @@ import optax
 from inpaint_jax import losses
 from inpaint_jax.config import SearchConfig
 from inpaint_jax.models import Discriminator, Generator
+
+# The refinements by name, as SearchConfig changes (the web page's choice
+# and the `ours_*` rows of experiments.reproduce), with the settings chosen
+# on the validation slices (docs/inversion.md).
+PRESETS = {
+    'ilo': dict(ilo_steps=300, ilo_layer=1, ilo_radius=0.1,
+                ilo_learning_rate=0.01),
+    'finetune': dict(finetune_steps=50, finetune_learning_rate=1e-4,
+                     finetune_weight=1.0),
+}
+PRESETS['ilo_finetune'] = {**PRESETS['ilo'], **PRESETS['finetune']}
 
 # Adam's epsilon for G's weights. Adam's first steps move every weight by
 # about the learning rate whatever its gradient's size, so weights whose
@@ -125,7 +137,9 @@ def intermediate_search(g_vars: Any, d_vars: Any, image: jax.Array,
 
 def _split_parameters(params: dict[str, Any], start: int,
                       num_layers: int) -> tuple[dict, dict]:
-  """(the parameters of G's stages >= start, the others)."""
+  """(the parameters of G's stages >= start, the others); stage s holds
+  Dense_0 and BatchNorm_0 (s = 0), Upsample_{s-1} and BatchNorm_s, or the
+  output layer Upsample_{num_layers - 1} (s = num_layers)."""
   names = ['Dense_0'] + [f'Upsample_{i}' for i in range(num_layers)]
   norms = [f'BatchNorm_{i}' for i in range(num_layers)]
   below = set(names[:start]) | set(norms[:start])
@@ -138,7 +152,8 @@ def finetune_generator(g_vars: Any, d_vars: Any, image: jax.Array,
                        weights: jax.Array, x: jax.Array, start: int, *,
                        generator: Generator, discriminator: Discriminator,
                        config: SearchConfig) -> dict[str, jax.Array]:
-  """Fine-tunes G's layers from stage `start` on one image; its result.
+  """Fine-tunes G's top config.finetune_layers stages (those at or above
+  stage `start`) on one image; its result.
 
   Args:
     g_vars, d_vars: G and D variables (batch norm in inference mode).
@@ -154,8 +169,10 @@ def finetune_generator(g_vars: Any, d_vars: Any, image: jax.Array,
     The SearchResult fields generated, loss, context_loss and prior_loss
     (Eq. 2's terms, without the distance term) of the tuned G.
   """
-  shared, fixed = _split_parameters(g_vars['params'], start,
-                                    generator.config.num_layers)
+  num_layers = generator.config.num_layers
+  first_tuned = max(start, num_layers + 1 - config.finetune_layers)
+  shared, fixed = _split_parameters(g_vars['params'], first_tuned,
+                                    num_layers)
   # The image's own copy of the weights, made from its input so that it is
   # per-image from the start: a copy derived from the shared weights alone
   # is one value for the whole batch, and the gradient a device took with

@@ -129,15 +129,42 @@ def test_refined_search_on_two_devices_equals_one(setup):
   np.testing.assert_allclose(alone.generated[0], one.generated[2], atol=1e-5)
 
 
+def test_fine_tuning_changes_only_the_top_layers_it_is_given(setup):
+  generator, discriminator, g_vars, d_vars, images, m = setup
+  params = g_vars['params']
+  for layers, tuned in ((1, {'Upsample_1'}),
+                        (2, {'Upsample_0', 'BatchNorm_1', 'Upsample_1'}),
+                        (9, set(params))):
+    first = max(0, CONFIG.num_layers + 1 - layers)
+    shared, fixed = refine._split_parameters(params, first, CONFIG.num_layers)
+    assert set(shared) == tuned and set(fixed) == set(params) - tuned
+  # Above an intermediate search, only the stages above its layer.
+  shared, _ = refine._split_parameters(params, 2, CONFIG.num_layers)
+  assert set(shared) == {'Upsample_1'}
+
+
 def test_bad_refinement_settings_are_refused_in_one_line(setup):
   with pytest.raises(InputError, match='ilo_layer=2.*fix --ilo_layer'):
     _search(setup, dataclasses.replace(PAPER, ilo_steps=1, ilo_layer=2))
   for bad, flag in ((dict(ilo_radius=0.0), 'ilo_radius'),
                     (dict(ilo_steps=-1), 'ilo_steps'),
                     (dict(finetune_weight=-1.0), 'finetune_weight'),
+                    (dict(finetune_layers=0), 'finetune_layers'),
                     (dict(finetune_learning_rate=float('nan')),
                      'finetune_learning_rate')):
     with pytest.raises(InputError, match=f'fix --{flag}'):
       dataclasses.replace(PAPER, **bad)
   with pytest.raises(InputError, match='cannot be combined'):
     dataclasses.replace(PAPER, finetune_steps=2, record_every=1)
+
+
+def test_a_search_in_chunks_ends_refined_as_the_search(setup):
+  generator, discriminator, g_vars, d_vars, images, m = setup
+  whole = _search(setup, BOTH)
+  reports = list(inpaint.search_progressive(
+      generator, discriminator, g_vars, d_vars, images, m,
+      jax.random.PRNGKey(3), BOTH, every=4))
+  assert [r.step for r in reports] == [4, 8, 10]
+  np.testing.assert_allclose(reports[-1].result.generated, whole.generated,
+                             atol=1e-5)
+  np.testing.assert_allclose(reports[-1].loss, whole.loss, rtol=1e-5)

@@ -14,6 +14,7 @@ from inpaint_jax.evaluation import evaluate
 from inpaint_jax.report import figures
 from inpaint_jax.data import input_pipeline
 from inpaint_jax import methods
+from inpaint_jax import refine
 from inpaint_jax.evaluation import reproduce
 from inpaint_jax.report import results_page
 from inpaint_jax.report import tables
@@ -75,6 +76,19 @@ def test_ce_is_offered_only_with_a_model(tmp_path):
                                          str(tmp_path / 'no_ce'))
   assert 'ce' not in factories and 'nn' not in factories
   assert 'ce' in reproduce.METHODS
+
+
+def test_the_refinements_are_offered_with_their_presets():
+  factories = reproduce.method_factories(
+      os.path.join(ROOT, 'models', 'svhn64'), SearchConfig(iterations=3),
+      None)
+  for name, preset in refine.PRESETS.items():
+    search = factories[f'ours_{name}']().settings['search']
+    assert {k: search[k] for k in preset} == preset and search[
+        'iterations'] == 3
+    assert f'ours_{name}' in reproduce.EXTRA_METHODS
+  members = factories['ours_ilo_average']()
+  assert members.name == 'ours_ilo_average'
 
 
 def test_ours_average_is_the_mean_of_ours_from_its_seeds():

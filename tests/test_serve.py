@@ -204,6 +204,26 @@ def test_a_job_can_start_from_the_models_encoder(tmp_path, tiny_config,
     assert job['status'] == 'done' and job['settings']['encoder'], job
 
 
+def test_a_job_can_refine_its_search_and_a_bad_choice_is_refused(
+    tmp_path, tiny_config, tiny_variables):
+  models_dir = tmp_path / 'models'
+  checkpoints.save_model(str(models_dir / 'celeba16'), tiny_config,
+                         *tiny_variables)
+  with handler.running(app_lib.App(str(models_dir), str(tmp_path))) as base:
+    photo = PHOTOS[1]
+    status, job = call(base, '/api/inpaint', request(
+        photo, mask_kind='center', crop='center', iterations=4,
+        refine='nosuch'))
+    assert status == 400 and 'refine' in job['error'], job
+    status, job = call(base, '/api/inpaint', request(
+        photo, mask_kind='center', crop='center', iterations=4,
+        refine='ilo_finetune'))
+    assert status == 202, job
+    job = wait_for(base, job['id'])
+    assert job['status'] == 'done' and job['settings']['refine'] == (
+        'ilo_finetune'), job
+
+
 def test_a_model_directory_path_works_only_when_allowed(dirs, tmp_path):
   models_dir, data_dir, _ = dirs
   outside = os.path.join(os.path.dirname(models_dir), 'outside', 'celeba16')

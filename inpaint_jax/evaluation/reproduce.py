@@ -45,6 +45,7 @@ from inpaint_jax import checkpoints
 from inpaint_jax.evaluation import evaluate
 from inpaint_jax import metrics
 from inpaint_jax import methods
+from inpaint_jax import refine
 from inpaint_jax.baselines import context_encoder
 from inpaint_jax.baselines import opencv
 from inpaint_jax.data import images as image_io
@@ -55,7 +56,8 @@ from inpaint_jax.report import tables
 
 METHODS = ('ours', 'ours_noblend', 'ours_lam0', 'ce', 'tv', 'lr', 'nn', 'pm',
            'opencv_telea', 'opencv_ns')
-EXTRA_METHODS = ('mean_fill', 'ours_average')
+EXTRA_METHODS = ('mean_fill', 'ours_average', 'ours_ilo', 'ours_finetune',
+                 'ours_ilo_finetune', 'ours_ilo_average')
 # Seeds of the z-search that 'ours_average' averages.
 AVERAGED_SEEDS = 4
 # The importance window of each shipped model's card (chosen on validation).
@@ -135,7 +137,14 @@ def method_factories(model_dir: str, search_config: SearchConfig,
       'mean_fill': methods.mean_fill_method,
       'ours_average': lambda: methods.average_method('ours_average', [
           ours(seed=seed, record_every=0) for seed in range(AVERAGED_SEEDS)]),
+      'ours_ilo_average': lambda: methods.average_method(
+          'ours_ilo_average', [ours(seed=seed, record_every=0,
+                                    **refine.PRESETS['ilo'])
+                               for seed in range(AVERAGED_SEEDS)]),
   }
+  for name, preset in refine.PRESETS.items():
+    factories[f'ours_{name}'] = functools.partial(ours, record_every=0,
+                                                  **preset)
   if train_images is not None:
     factories['nn'] = lambda: classical.nn_method(train_images)
   if opencv.available():

@@ -25,11 +25,16 @@ ARRAYS_FILE = 'arrays.npz'
 DATASET_ORDER = ('celeba', 'svhn', 'cars')
 MASK_ORDER = ('center', 'pattern', 'random', 'half')
 METHOD_ORDER = ('ours', 'ours_noblend', 'ours_lam0', 'ce', 'tv', 'lr', 'nn',
-                'pm', 'opencv_telea', 'opencv_ns')
+                'pm', 'opencv_telea', 'opencv_ns', 'ours_ilo', 'ours_finetune',
+                'ours_ilo_finetune', 'ours_average', 'ours_ilo_average')
 METHOD_LABELS = {'ours': 'ours', 'ours_noblend': 'ours, no blending',
                  'ours_lam0': 'ours, lambda=0', 'ce': 'CE', 'tv': 'TV',
                  'lr': 'LR', 'nn': 'NN', 'pm': 'PM',
-                 'opencv_telea': 'OpenCV Telea', 'opencv_ns': 'OpenCV NS'}
+                 'opencv_telea': 'OpenCV Telea', 'opencv_ns': 'OpenCV NS',
+                 'ours_ilo': 'ours + ILO', 'ours_finetune': 'ours + G tuned',
+                 'ours_ilo_finetune': 'ours + ILO + G tuned',
+                 'ours_average': 'ours, 4 seeds averaged',
+                 'ours_ilo_average': 'ours + ILO, 4 seeds averaged'}
 
 
 @dataclasses.dataclass(frozen=True)

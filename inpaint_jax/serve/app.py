@@ -19,7 +19,9 @@ import numpy as np
 
 from inpaint_jax import checkpoints
 from inpaint_jax import fullsize
+from inpaint_jax import inpaint
 from inpaint_jax import masks as masks_lib
+from inpaint_jax import refine
 from inpaint_jax.config import SearchConfig
 from inpaint_jax.errors import InputError
 from inpaint_jax.serve import jobs as jobs_lib
@@ -36,7 +38,8 @@ class Settings:
   """The checked settings of a POST /api/inpaint request (`App.submit`).
 
   path: the model directory; size: its resolution S; crop: one of
-  fields.CROPS; encoder: start the search from the model's z encoder.
+  fields.CROPS; encoder: start the search from the model's z encoder;
+  refine: '' or a name of `refine.PRESETS` (a search after the z-search).
   """
   path: str
   size: int
@@ -44,6 +47,7 @@ class Settings:
   seed: int
   crop: str
   encoder: bool
+  refine: str = ''
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,10 +100,18 @@ def parse_settings(request: Any,
         'The model has no z encoder at'
         f' {registry_lib.encoder_path(path)}: train one with'
         ' experiments.train_encoder, or untick "Start from the encoder".')
+  refinement = request.get('refine', '')
+  if refinement not in ('', *refine.PRESETS):
+    raise InputError(f'refine={fields.shown(refinement)}: use one of'
+                     f' {", ".join(refine.PRESETS)}, or "" for none (the'
+                     ' paper).')
   search_config = SearchConfig(iterations=iterations, lam=lam,
-                               restarts=restarts, window=window)
+                               restarts=restarts, window=window,
+                               **refine.PRESETS.get(refinement, {}))
+  inpaint.check_search_config(search_config, config)
   return Settings(path=path, size=size, search_config=search_config,
-                  seed=seed, crop=crop, encoder=use_encoder)
+                  seed=seed, crop=crop, encoder=use_encoder,
+                  refine=refinement)
 
 
 def decode_images(request: dict[str, Any], settings: Settings) -> Images:
@@ -232,7 +244,10 @@ class App:
       lam (>= 0, default 0.003), window (odd, default the model card's),
       seed (>= 0, default 0: the mask kind and initial z);
       encoder (true/false, default false): start the search from the
-        model's z encoder (`registry.encoder_path`; beyond the paper).
+        model's z encoder (`registry.encoder_path`; beyond the paper);
+      refine ('' default, or a name of `refine.PRESETS`): continue after
+        the z-search on an intermediate layer and/or fine-tune G (beyond
+        the paper).
 
     Returns:
       The job's JSON (status 'queued').
@@ -253,7 +268,8 @@ class App:
         settings=dict(iterations=search.iterations, restarts=search.restarts,
                       lam=search.lam, window=search.window,
                       seed=settings.seed, crop=settings.crop,
-                      encoder=settings.encoder, mask=images.mask or 'drawn',
+                      encoder=settings.encoder, refine=settings.refine,
+                      mask=images.mask or 'drawn',
                       width=width, height=height))
 
   def job(self, job_id: str) -> dict[str, Any]:

@@ -265,7 +265,7 @@ async function startInpainting() {
     model: state.model.path, image: state.photo.url, crop: $('crop').value,
     iterations: $('iterations').value, restarts: $('restarts').value,
     lam: $('lam').value, seed: $('seed').value || 0,
-    encoder: $('encoder').checked};
+    encoder: $('encoder').checked, refine: $('refine').value};
   const kind = $('mask-kind').value;
   if (kind === 'draw') {
     const mask = maskDataUrl();

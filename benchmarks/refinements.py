@@ -1,0 +1,154 @@
+r"""The refinements after the z-search (#30) against the paper's procedure.
+
+  python -m benchmarks.refinements --datasets=svhn --num_images=32
+  python -m benchmarks.refinements --quick     # 4 images, 20 + 20 steps
+
+On the validation slice (never test), per data set and mask, every method on
+the same images, masks and initial latents: the paper's procedure (Adam on z
+for --iterations, 1500 in the paper), the paper's procedure at equal time
+(as many more z steps as the refinement takes, 'paper +N') and each preset
+of `inpaint_jax.refine.PRESETS` after the same z-search; each blended into
+the hole (Eq. 6). Scores: PSNR whole and hole, SSIM, MS-SWD of the set
+(`evaluate.realism_scores`), for SVHN the digit classifier's accuracy on the
+fills, and seconds per image (search + blend; one batch of all the images,
+its compilation included: tens of seconds against minutes of search at
+1500 steps). Prints a table and one JSON line, and with
+--figures_dir draws one grid per data set and mask: masked | paper | each
+refinement | original.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+
+import jax
+import numpy as np
+from absl import app
+from absl import flags
+
+from inpaint_jax import checkpoints
+from inpaint_jax import methods
+from inpaint_jax import refine
+from inpaint_jax.config import SearchConfig
+from inpaint_jax.data import input_pipeline
+from inpaint_jax.evaluation import evaluate
+from inpaint_jax.evaluation import reproduce
+from inpaint_jax.evaluation import semantic
+from inpaint_jax.report import panels
+
+_QUICK = flags.DEFINE_bool('quick', False, '4 images, 20 z steps and 20'
+                           ' refinement steps (a smoke run).')
+_DATASETS = flags.DEFINE_list('datasets', list(input_pipeline.DATASETS),
+                              'Data sets.')
+_MASKS = flags.DEFINE_list('masks', ['center'], 'Mask types.')
+_NUM_IMAGES = flags.DEFINE_integer('num_images', 32, 'Validation images.',
+                                   lower_bound=1)
+_ITERATIONS = flags.DEFINE_integer('iterations', 1500, 'z-search steps (the'
+                                   ' paper: 1500).', lower_bound=1)
+_PRESETS = flags.DEFINE_list('presets', list(refine.PRESETS),
+                             'Refinements (names of refine.PRESETS).')
+_MODELS_DIR = flags.DEFINE_string('models_dir', 'models', 'Where the'
+                                  ' <dataset>64 models are.')
+_DATA_DIR = flags.DEFINE_string('data_dir', None, 'Data root (default:'
+                                ' ../shared/data or $INPAINT_DATA_DIR).')
+_FIGURES_DIR = flags.DEFINE_string('figures_dir', None, 'If set, write'
+                                   ' refinements_<dataset>_<mask>.png here.')
+
+
+def _timed(method: methods.Method, images, names, masks, labels):
+  """(EvalResult, seconds per image) of a method on one batch."""
+  start = time.time()
+  result = evaluate.evaluate(method, images, names, masks,
+                             batch_size=len(images), show_progress=False,
+                             semantic=labels)
+  return result, (time.time() - start) / len(images)
+
+
+def cell(dataset: str, kind: str, num_images: int, search: SearchConfig,
+         presets: dict[str, dict], figures_dir: str | None) -> list[dict]:
+  """Every method on one (data set, mask) cell; one row each."""
+  images, names = input_pipeline.load_split(dataset, 'validation',
+                                            data_dir=_DATA_DIR.value,
+                                            limit=num_images)
+  mask_key, _ = jax.random.split(jax.random.PRNGKey(0))
+  masks = evaluate.make_masks(kind, None, len(images), images.shape[1],
+                              mask_key)
+  model_dir = os.path.join(_MODELS_DIR.value, f'{dataset}64')
+  config, g_vars, d_vars = checkpoints.restore_model(model_dir)
+  labels = semantic.semantic_for_split(
+      dataset, 'validation', names,
+      os.path.join(_MODELS_DIR.value, 'svhn_classifier'), _DATA_DIR.value)
+  runs = {'paper': search}
+  for name, preset in presets.items():
+    runs[name] = dataclasses.replace(search, **preset)
+    extra = preset.get('ilo_steps', 0) + preset.get('finetune_steps', 0)
+    runs[f'paper +{extra}'] = dataclasses.replace(
+        search, iterations=search.iterations + extra)
+  rows, fills = [], {}
+  for label, run in runs.items():
+    method = methods.zsearch_method(config, g_vars, d_vars, run)
+    result, seconds = _timed(method, images, names, masks, labels)
+    hole = reproduce.hole_scores(result)
+    rows.append({
+        'dataset': dataset, 'mask': kind, 'method': label,
+        'z_steps': run.iterations, 'ilo_steps': run.ilo_steps,
+        'finetune_steps': run.finetune_steps, 'images': len(images),
+        'psnr': result.summary['mean_psnr'],
+        'psnr_hole': float(np.mean(hole['psnr_hole'])),
+        'ssim': result.summary['mean_ssim'],
+        'ms_swd': result.summary.get('ms_swd'),
+        'digit_accuracy': result.summary.get('semantic_accuracy'),
+        'seconds_per_image': seconds, 'device': jax.devices()[0].device_kind})
+    fills[label] = result.inpainted
+  if figures_dir:
+    shown = ['paper', *presets]
+    rows_shown = slice(0, 8)
+    picture = panels.labelled_grid(
+        [(images * masks)[rows_shown],
+         *[fills[m][rows_shown] for m in shown], images[rows_shown]],
+        ['masked', *shown, 'original'])
+    os.makedirs(figures_dir, exist_ok=True)
+    picture.save(os.path.join(figures_dir,
+                              f'refinements_{dataset}_{kind}.png'))
+  return rows
+
+
+def main(argv):
+  del argv
+  quick = _QUICK.value
+  unknown = set(_PRESETS.value) - set(refine.PRESETS)
+  if unknown:
+    raise app.UsageError(f'--presets: unknown {sorted(unknown)}; use names'
+                         f' of {sorted(refine.PRESETS)}.')
+  presets = {name: dict(refine.PRESETS[name]) for name in _PRESETS.value}
+  if quick:
+    for preset in presets.values():
+      for key in ('ilo_steps', 'finetune_steps'):
+        if preset.get(key):
+          preset[key] = 20
+  num_images = 4 if quick else _NUM_IMAGES.value
+  rows = []
+  for dataset in _DATASETS.value:
+    for kind in _MASKS.value:
+      search = SearchConfig(iterations=20 if quick else _ITERATIONS.value,
+                            window=reproduce.CARD_WINDOWS[dataset])
+      rows += cell(dataset, kind, num_images, search, presets,
+                   _FIGURES_DIR.value)
+  print('| data set | mask | method | PSNR | PSNR hole | SSIM | MS-SWD |'
+        ' digit acc. | s/image |')
+  print('| --- ' * 9 + '|')
+  for r in rows:
+    digits = ('-' if r['digit_accuracy'] is None
+              else f"{r['digit_accuracy']:.3f}")
+    realism = '-' if r['ms_swd'] is None else f"{r['ms_swd']:.1f}"
+    print(f"| {r['dataset']} | {r['mask']} | {r['method']} |"
+          f" {r['psnr']:.2f} | {r['psnr_hole']:.2f} | {r['ssim']:.3f} |"
+          f" {realism} | {digits} | {r['seconds_per_image']:.2f} |")
+  print(json.dumps({'benchmark': 'refinements', 'rows': rows}))
+
+
+if __name__ == '__main__':
+  app.run(main)
