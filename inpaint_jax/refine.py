@@ -38,10 +38,10 @@ from inpaint_jax.models import Discriminator, Generator
 # and the `ours_*` rows of experiments.reproduce), with the settings chosen
 # on the validation slices (docs/inversion.md).
 PRESETS = {
-    'ilo': dict(ilo_steps=300, ilo_layer=1, ilo_radius=0.1,
+    'ilo': dict(ilo_steps=300, ilo_layer=0, ilo_radius=0.2,
                 ilo_learning_rate=0.01),
-    'finetune': dict(finetune_steps=50, finetune_learning_rate=1e-4,
-                     finetune_weight=1.0),
+    'finetune': dict(finetune_steps=300, finetune_layers=1,
+                     finetune_learning_rate=1e-4, finetune_weight=1.0),
 }
 PRESETS['ilo_finetune'] = {**PRESETS['ilo'], **PRESETS['finetune']}
 
