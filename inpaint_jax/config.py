@@ -143,9 +143,9 @@ class SearchConfig:
     finetune_layers: how many of G's stages, counted from the output layer
       (1: the output layer only), fine-tuning changes. Each image's copy of
       a convolution's weights makes it a grouped convolution over the
-      batch, which XLA:CPU runs slowly: tuning all of G at 64x64 took about
-      25x the time of a z-search step per step (measured), the output
-      layer alone a fraction of it.
+      batch, which XLA:CPU runs slowly (two stages cost about twenty
+      z-search steps per step in a one-off check on the 2-core CPU; the
+      output layer alone about one).
     finetune_learning_rate: Adam step size on the weights.
     finetune_weight: weight of the squared distance to the trained weights
       (summed over the weights).
