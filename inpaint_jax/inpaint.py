@@ -108,6 +108,11 @@ def check_search_config(config: SearchConfig,
         f' ... {model_config.num_layers - 1}); fix --ilo_layer.')
 
 
+def _batch_mesh(devices: Sequence[jax.Device]) -> jax.sharding.Mesh:
+  """The one-axis ('batch') mesh of `devices`."""
+  return jax.sharding.Mesh(np.asarray(devices), ('batch',))
+
+
 def shard_batch(tree: Any, devices: Sequence[jax.Device] | None) -> Any:
   """Places arrays split along their first axis over `devices` (one mesh axis).
 
@@ -116,7 +121,7 @@ def shard_batch(tree: Any, devices: Sequence[jax.Device] | None) -> Any:
   """
   if not devices or len(devices) == 1:
     return tree
-  mesh = jax.sharding.Mesh(np.asarray(devices), ('batch',))
+  mesh = _batch_mesh(devices)
   sharding = jax.sharding.NamedSharding(mesh,
                                         jax.sharding.PartitionSpec('batch'))
   return jax.device_put(tree, sharding)
@@ -126,7 +131,7 @@ def replicate(tree: Any, devices: Sequence[jax.Device] | None) -> Any:
   """Places a copy of every array on each of `devices` (no-op for one)."""
   if not devices or len(devices) == 1:
     return tree
-  mesh = jax.sharding.Mesh(np.asarray(devices), ('batch',))
+  mesh = _batch_mesh(devices)
   return jax.device_put(tree, jax.sharding.NamedSharding(
       mesh, jax.sharding.PartitionSpec()))
 
@@ -204,7 +209,7 @@ def _per_device_search(generator: Generator, discriminator: Discriminator,
   out other than on one device (measured, XLA:CPU, 2 devices); each device
   searching its own images gives the one-device result.
   """
-  mesh = jax.sharding.Mesh(np.asarray(devices), ('batch',))
+  mesh = _batch_mesh(devices)
   spec = jax.sharding.PartitionSpec
   search = functools.partial(latent_search.search_latents,
                              generator=generator, discriminator=discriminator,

@@ -352,14 +352,15 @@ def test_non_finite_results_are_refused_not_scored(images):
 def test_realism_is_zero_for_the_originals_and_grows_with_a_worse_fill(
     images):
   masks = _center_masks(len(images))
-  exact = evaluate.realism_scores(images, masks, images)
+  mean_filled = np.asarray(methods.mean_fill(images, masks))
+  exact = evaluate.realism_scores(images, images, mean_filled)
   assert exact['ms_swd'] == pytest.approx(0, abs=1e-6)
   assert exact['ms_swd_mean_fill'] > 0
   noisy = images + 0.3 * np.random.default_rng(0).standard_normal(
       images.shape).astype(np.float32) * (1 - masks)
-  worse = evaluate.realism_scores(images, masks, np.clip(noisy, -1, 1))
+  worse = evaluate.realism_scores(images, np.clip(noisy, -1, 1), mean_filled)
   assert worse['ms_swd'] > 0 and worse['ms_swd_mean_fill'] == (
       exact['ms_swd_mean_fill'])
   # Images MS-SWD does not take are left without it (not refused).
-  assert evaluate.realism_scores(images[:, :12, :12], masks[:, :12, :12],
-                                 images[:, :12, :12]) == {}
+  assert evaluate.realism_scores(images[:, :12, :12], images[:, :12, :12],
+                                 mean_filled[:, :12, :12]) == {}

@@ -137,7 +137,8 @@ def evaluate(method: methods.Method, images: np.ndarray, names: Sequence[str],
   seconds = float(distributed.gather_rows([time.time() - start_time]).max())
   resumed = int(distributed.gather_rows([resumed]).sum())
   _check_finite(method.name, names, outputs['inpainted'])
-  per_image = _score(images, masks, outputs['inpainted'],
+  mean_filled = np.asarray(methods.mean_fill(images, masks))
+  per_image = _score(images, masks, outputs['inpainted'], mean_filled,
                      {k: outputs[k] for k in method.scores})
   summary = {
       **method.settings,
@@ -147,7 +148,7 @@ def evaluate(method: methods.Method, images: np.ndarray, names: Sequence[str],
       'device': jax.devices()[0].device_kind,
       'resumed_images': resumed,
       **{f'mean_{k}': float(np.mean(v)) for k, v in per_image.items()},
-      **realism_scores(images, masks, outputs['inpainted']),
+      **realism_scores(images, outputs['inpainted'], mean_filled),
   }
   if predict_fn is not None:
     correct, accuracies = semantic_lib.semantic_scores(
@@ -218,8 +219,8 @@ def _check_finite(method: str, names: Sequence[str],
         ' (check the model directory or export it again).')
 
 
-def realism_scores(images: np.ndarray, masks: np.ndarray,
-                   inpainted: np.ndarray) -> dict[str, Any]:
+def realism_scores(images: np.ndarray, inpainted: np.ndarray,
+                   mean_filled: np.ndarray) -> dict[str, Any]:
   """MS-SWD (x10^3) of the inpainted set and of the mean-colour fill against
   the originals: whole images, the same neighbourhoods of image k in both
   sets (`realism.ms_swd`, paired, key 0), so identical sets score 0 and
@@ -227,8 +228,9 @@ def realism_scores(images: np.ndarray, masks: np.ndarray,
 
   Args:
     images: (N, S, S, 3) originals in [-1, 1].
-    masks: (N, S, S, 1), 1 = known pixel.
     inpainted: (N, S, S, 3) in [-1, 1].
+    mean_filled: (N, S, S, 3) the originals with the hole in the mean colour
+      of the known pixels (`methods.mean_fill`).
 
   Returns:
     {'ms_swd', 'ms_swd_mean_fill', 'ms_swd_levels': {'swd_<S>': ...}}, or {}
@@ -240,19 +242,18 @@ def realism_scores(images: np.ndarray, masks: np.ndarray,
     return {}
   key = jax.random.PRNGKey(0)
   ours = realism.ms_swd(inpainted, images, key, paired=True)
-  mean_fill = realism.ms_swd(np.asarray(methods.mean_fill(images, masks)),
-                             images, key, paired=True)
+  mean_fill = realism.ms_swd(mean_filled, images, key, paired=True)
   return {'ms_swd': ours['ms_swd'], 'ms_swd_mean_fill': mean_fill['ms_swd'],
           'ms_swd_levels': {k: v for k, v in ours.items() if k != 'ms_swd'}}
 
 
-def _score(images, masks, inpainted, scores) -> dict[str, np.ndarray]:
+def _score(images, masks, inpainted, mean_filled,
+           scores) -> dict[str, np.ndarray]:
   """Per-image metrics, in metrics.csv column order (see EvalResult)."""
-  baseline = np.asarray(methods.mean_fill(images, masks))
   return {
       'psnr': np.asarray(metrics.psnr(inpainted, images)),
       'ssim': np.asarray(metrics.ssim(inpainted, images)),
-      'psnr_mean_fill': np.asarray(metrics.psnr(baseline, images)),
+      'psnr_mean_fill': np.asarray(metrics.psnr(mean_filled, images)),
       **scores,
       'missing_fraction': np.asarray(masks_lib.missing_fraction(masks)),
   }

@@ -9,6 +9,7 @@ shipped model.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import jax
@@ -52,12 +53,20 @@ def samples_realism(config: ModelConfig, g_vars: Any, reference: np.ndarray,
   z = models.sample_z(jax.random.fold_in(jax.random.PRNGKey(seed), 1),
                       len(reference), config.z_dim)
   generator = models.Generator(config)
-  generate = jax.jit(lambda v, z: generator.apply(v, z, train=False))
-  samples = np.concatenate([np.asarray(generate(g_vars, z[i:i + 64]))
+  samples = np.concatenate([np.asarray(_generate(generator, g_vars,
+                                                 z[i:i + 64]))
                             for i in range(0, len(z), 64)])
   distance = realism.ms_swd(samples, reference, jax.random.PRNGKey(seed))
   return {'samples_ms_swd': distance['ms_swd'],
           'samples_images': len(reference)}
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _generate(generator: models.Generator, g_vars: Any,
+              z: jax.Array) -> jax.Array:
+  """G(z) in inference mode, compiled once per generator (not once per
+  checkpoint of a validation curve)."""
+  return generator.apply(g_vars, z, train=False)
 
 
 def floor(floor_images: np.ndarray, reference: np.ndarray,
