@@ -1,20 +1,26 @@
 r"""The refinements after the z-search (#30) against the paper's procedure.
 
   python -m benchmarks.refinements --datasets=svhn --num_images=32
+  python -m benchmarks.refinements --option_iterations=300 --average_seeds=4
   python -m benchmarks.refinements --quick     # 4 images, 20 + 20 steps
 
 On the validation slice (never test), per data set and mask, every method on
 the same images, masks and initial latents: the paper's procedure (Adam on z
-for --iterations, 1500 in the paper), the paper's procedure at equal time
-(as many more z steps as the refinement takes, 'paper +N') and each preset
-of `inpaint_jax.refine.PRESETS` after the same z-search; each blended into
-the hole (Eq. 6). Scores: PSNR whole and hole, SSIM, MS-SWD of the set
-(`evaluate.realism_scores`), for SVHN the digit classifier's accuracy on the
-fills, and seconds per image (search + blend; one batch of all the images,
-its compilation included: tens of seconds against minutes of search at
-1500 steps). Prints a table and one JSON line, and with
---figures_dir draws one grid per data set and mask: masked | paper | each
-refinement | original.
+for --iterations, 1500 in the paper) and each preset of
+`inpaint_jax.refine.PRESETS` after a z-search of --option_iterations steps
+(default: the same search), each blended into the hole (Eq. 6). With
+--option_iterations below --iterations the paper's procedure also runs for
+that many steps ('paper, K z steps'); with both equal, the paper's procedure
+at equal time ('paper +N': as many more z steps as the refinement takes).
+With --average_seeds=S > 1, the pixel mean of S searches from different
+random z ('x S', `methods.average_method`) of the paper's procedure and of
+each preset (or those named by --averaged), at --option_iterations. Scores:
+PSNR whole and hole, SSIM, MS-SWD of the set (`evaluate.realism_scores`),
+for SVHN the digit classifier's accuracy on the fills, seconds per image
+(search + blend; one batch of all the images, its compilation included:
+tens of seconds against minutes of search at 1500 steps) and the time as a
+multiple of the paper's procedure. Prints a table and one JSON line, and with --figures_dir draws
+one grid per data set and mask: masked | paper | each option | original.
 """
 
 from __future__ import annotations
@@ -48,6 +54,15 @@ _NUM_IMAGES = flags.DEFINE_integer('num_images', 32, 'Validation images.',
                                    lower_bound=1)
 _ITERATIONS = flags.DEFINE_integer('iterations', 1500, 'z-search steps (the'
                                    ' paper: 1500).', lower_bound=1)
+_OPTION_ITERATIONS = flags.DEFINE_integer(
+    'option_iterations', None, 'z-search steps before each refinement'
+    ' (default: --iterations).', lower_bound=1)
+_AVERAGE_SEEDS = flags.DEFINE_integer(
+    'average_seeds', 1, 'If above 1, also the mean of this many searches'
+    ' (seeds) of each method of --averaged.', lower_bound=1)
+_AVERAGED = flags.DEFINE_list(
+    'averaged', None, 'With --average_seeds: which methods to average'
+    " ('paper' and names of --presets; default: all of them).")
 _PRESETS = flags.DEFINE_list('presets', list(refine.PRESETS),
                              'Refinements (names of refine.PRESETS).')
 _MODELS_DIR = flags.DEFINE_string('models_dir', 'models', 'Where the'
@@ -68,6 +83,7 @@ def _timed(method: methods.Method, images, names, masks, labels):
 
 
 def cell(dataset: str, kind: str, num_images: int, search: SearchConfig,
+         option_iterations: int, average_seeds: int, averaged: list[str],
          presets: dict[str, dict], figures_dir: str | None) -> list[dict]:
   """Every method on one (data set, mask) cell; one row each."""
   images, names = input_pipeline.load_split(dataset, 'validation',
@@ -78,33 +94,57 @@ def cell(dataset: str, kind: str, num_images: int, search: SearchConfig,
                               mask_key)
   model_dir = os.path.join(_MODELS_DIR.value, f'{dataset}64')
   config, g_vars, d_vars = checkpoints.restore_model(model_dir)
-  labels = semantic.semantic_for_split(
+  labels = semantic.for_mask(semantic.semantic_for_split(
       dataset, 'validation', names,
-      os.path.join(_MODELS_DIR.value, 'svhn_classifier'), _DATA_DIR.value)
+      os.path.join(_MODELS_DIR.value, 'svhn_classifier'), _DATA_DIR.value),
+                             kind)
+  option_search = dataclasses.replace(search, iterations=option_iterations)
   runs = {'paper': search}
+  if option_iterations != search.iterations:
+    runs[f'paper, {option_iterations} z steps'] = option_search
   for name, preset in presets.items():
-    runs[name] = dataclasses.replace(search, **preset)
-    extra = preset.get('ilo_steps', 0) + preset.get('finetune_steps', 0)
-    runs[f'paper +{extra}'] = dataclasses.replace(
-        search, iterations=search.iterations + extra)
+    runs[name] = dataclasses.replace(option_search, **preset)
+    if option_iterations == search.iterations:
+      extra = preset.get('ilo_steps', 0) + preset.get('finetune_steps', 0)
+      runs[f'paper +{extra}'] = dataclasses.replace(
+          search, iterations=search.iterations + extra)
+  if average_seeds > 1:
+    for name in averaged:
+      runs[f'{name} x{average_seeds}'] = dataclasses.replace(
+          option_search, **presets.get(name, {}))
+
+  def method(label, run):
+    if label.endswith(f' x{average_seeds}') and average_seeds > 1:
+      return methods.average_method(label, [
+          methods.zsearch_method(config, g_vars, d_vars, run, seed=seed)
+          for seed in range(average_seeds)])
+    return methods.zsearch_method(config, g_vars, d_vars, run)
+
   rows, fills = [], {}
+  paper_seconds = None
   for label, run in runs.items():
-    method = methods.zsearch_method(config, g_vars, d_vars, run)
-    result, seconds = _timed(method, images, names, masks, labels)
+    result, seconds = _timed(method(label, run), images, names, masks,
+                             labels)
     hole = reproduce.hole_scores(result)
+    paper_seconds = paper_seconds or seconds  # The first run: the paper.
     rows.append({
         'dataset': dataset, 'mask': kind, 'method': label,
         'z_steps': run.iterations, 'ilo_steps': run.ilo_steps,
-        'finetune_steps': run.finetune_steps, 'images': len(images),
+        'finetune_steps': run.finetune_steps,
+        'seeds': average_seeds if label.endswith(f' x{average_seeds}') else 1,
+        'images': len(images),
         'psnr': result.summary['mean_psnr'],
         'psnr_hole': float(np.mean(hole['psnr_hole'])),
         'ssim': result.summary['mean_ssim'],
         'ms_swd': result.summary.get('ms_swd'),
         'digit_accuracy': result.summary.get('semantic_accuracy'),
-        'seconds_per_image': seconds, 'device': jax.devices()[0].device_kind})
+        'seconds_per_image': seconds,
+        'time_vs_paper': seconds / paper_seconds,
+        'device': jax.devices()[0].device_kind})
     fills[label] = result.inpainted
   if figures_dir:
-    shown = ['paper', *presets]
+    shown = [label for label in runs
+             if not label.startswith(('paper,', 'paper +'))]
     rows_shown = slice(0, 8)
     picture = panels.labelled_grid(
         [(images * masks)[rows_shown],
@@ -124,29 +164,39 @@ def main(argv):
     raise app.UsageError(f'--presets: unknown {sorted(unknown)}; use names'
                          f' of {sorted(refine.PRESETS)}.')
   presets = {name: dict(refine.PRESETS[name]) for name in _PRESETS.value}
+  averaged = _AVERAGED.value or ['paper', *presets]
+  unknown = set(averaged) - {'paper', *presets}
+  if unknown:
+    raise app.UsageError(f'--averaged: {sorted(unknown)} not among'
+                         " 'paper' and --presets.")
   if quick:
     for preset in presets.values():
       for key in ('ilo_steps', 'finetune_steps'):
         if preset.get(key):
           preset[key] = 20
   num_images = 4 if quick else _NUM_IMAGES.value
+  iterations = 20 if quick else _ITERATIONS.value
+  option_iterations = (20 if quick else _OPTION_ITERATIONS.value
+                       ) or iterations
   rows = []
   for dataset in _DATASETS.value:
     for kind in _MASKS.value:
-      search = SearchConfig(iterations=20 if quick else _ITERATIONS.value,
+      search = SearchConfig(iterations=iterations,
                             window=reproduce.CARD_WINDOWS[dataset])
-      rows += cell(dataset, kind, num_images, search, presets,
+      rows += cell(dataset, kind, num_images, search, option_iterations,
+                   _AVERAGE_SEEDS.value, averaged, presets,
                    _FIGURES_DIR.value)
   print('| data set | mask | method | PSNR | PSNR hole | SSIM | MS-SWD |'
-        ' digit acc. | s/image |')
-  print('| --- ' * 9 + '|')
+        ' digit acc. | s/image | time vs paper |')
+  print('| --- ' * 10 + '|')
   for r in rows:
     digits = ('-' if r['digit_accuracy'] is None
               else f"{r['digit_accuracy']:.3f}")
     realism = '-' if r['ms_swd'] is None else f"{r['ms_swd']:.1f}"
     print(f"| {r['dataset']} | {r['mask']} | {r['method']} |"
           f" {r['psnr']:.2f} | {r['psnr_hole']:.2f} | {r['ssim']:.3f} |"
-          f" {realism} | {digits} | {r['seconds_per_image']:.2f} |")
+          f" {realism} | {digits} | {r['seconds_per_image']:.2f} |"
+          f" {r['time_vs_paper']:.2f}x |")
   print(json.dumps({'benchmark': 'refinements', 'rows': rows}))
 
 
