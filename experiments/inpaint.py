@@ -145,10 +145,16 @@ def main(argv):
           f"{summary['semantic_accuracy']:.3f}, originals "
           f"{summary['semantic_accuracy_originals']:.3f}, masked input "
           f"{summary['semantic_accuracy_masked']:.3f}.")
+    if summary.get('semantic_accuracy_ceiling') is not None:
+      print(f"A classifier of the masked input itself (the ceiling of any"
+            f" fill): {summary['semantic_accuracy_ceiling']:.3f}; the fills"
+            f" reach {summary['semantic_accuracy_of_ceiling'] or 0:.2f} of"
+            f" it.")
 
 
 def _semantic(names):
-  """(predict_fn, labels) for evaluate, or None where it does not apply.
+  """`semantic.semantic_for_split` for evaluate, or None where it does not
+  apply.
 
   Applies to SVHN test/validation images from the folder source when
   --classifier is set and exists (a --classifier given explicitly must).

@@ -157,7 +157,9 @@ def main(argv):
     for kind in _MASKS.value:
       rows += reproduce.run_cell(dataset, kind, images, names, factories,
                                  names_here, _OUTPUT_DIR.value,
-                                 batch_size=_BATCH.value, semantic=semantic)
+                                 batch_size=_BATCH.value,
+                                 semantic=semantic_lib.for_mask(semantic,
+                                                                kind))
       tables.write_tables(rows, _OUTPUT_DIR.value)  # as the run goes
     models = ([model_dir] if any(m.startswith('ours') for m in names_here)
               else []) + ([ce_model] if 'ce' in names_here else [])

@@ -115,6 +115,59 @@ def test_a_masked_input_classifier_sees_only_the_known_pixels(tmp_path):
     semantic.predictor(path)  # it cannot score whole inpainted images
 
 
+def test_masked_classifiers_beside_the_shipped_one_are_the_ceilings(tmp_path):
+  whole = str(tmp_path / 'clf')
+  semantic.save(whole, TINY, semantic.init_variables(TINY,
+                                                     jax.random.PRNGKey(0)))
+  assert semantic.ceiling_predictors(whole) == {}
+  center = dataclasses.replace(TINY, mask='center')
+  semantic.save(semantic.masked_classifier_dir(whole + '/', 'center'), center,
+                semantic.init_variables(center, jax.random.PRNGKey(1)))
+  assert semantic.masked_classifier_dir(whole, 'center') == whole + '_center'
+  found = semantic.ceiling_predictors(whole)
+  assert list(found) == ['center']
+  images = np.zeros((3, 16, 16, 3), np.float32)
+  assert found['center'](images).shape == (3,)
+  # A pair stays a pair; a triple gets its kind's ceiling (or None).
+  assert semantic.for_mask(None, 'center') is None
+  assert semantic.for_mask(('p', 'l'), 'center') == ('p', 'l')
+  assert semantic.for_mask(('p', 'l', found), 'center')[2] is found['center']
+  assert semantic.for_mask(('p', 'l', found), 'half')[2] is None
+  semantic.save(whole + '_half', TINY,  # whole-image weights, wrong name
+                semantic.init_variables(TINY, jax.random.PRNGKey(2)))
+  with pytest.raises(InputError, match='--mask=half'):
+    semantic.ceiling_predictors(whole)
+
+
+def test_evaluate_reports_the_fills_as_a_fraction_of_the_ceiling():
+  rng = np.random.default_rng(0)
+  images = rng.uniform(-1, 1, (4, 16, 16, 3)).astype(np.float32)
+  masks = evaluate.make_masks('center', None, 4, 16, jax.random.PRNGKey(0))
+  names = [f'im{i}.png' for i in range(4)]
+  labels = np.array([0, 1, 1, 1])
+  seen = []
+
+  def ceiling_fn(x):  # right on 3 of 4; records what it was shown
+    seen.append(np.asarray(x))
+    return np.array([0, 1, 1, 0])
+
+  def predict_fn(x):
+    return np.zeros(len(x), int)  # right on image 0 only
+
+  scored = evaluate.evaluate(methods.mean_fill_method(), images, names,
+                             masks, show_progress=False,
+                             semantic=(predict_fn, labels, ceiling_fn))
+  np.testing.assert_array_equal(seen[0], images * masks)  # masked input
+  assert scored.summary['semantic_accuracy'] == pytest.approx(0.25)
+  assert scored.summary['semantic_accuracy_ceiling'] == pytest.approx(0.75)
+  assert scored.summary['semantic_accuracy_of_ceiling'] == pytest.approx(
+      1 / 3)
+  with pytest.raises(InputError, match='for_mask'):
+    evaluate.evaluate(methods.mean_fill_method(), images, names, masks,
+                      show_progress=False,
+                      semantic=(predict_fn, labels, {'center': ceiling_fn}))
+
+
 def test_a_run_with_other_settings_is_refused(tmp_path):
   # Exact resume at every moment: tests/test_resume.py.
   rng = np.random.default_rng(0)

@@ -167,6 +167,22 @@ def test_dcgan_card_from_its_evaluation(tmp_path, tiny_config, tiny_variables):
   assert 'floor, 256 real train images' in card and '19.5 above it' in card
   assert ('G weights averaged (EMA decay 0.995), DiffAugment color,cutout'
           ' for D') in card
+  # SVHN's semantic accuracy, with the masked classifier's where measured.
+  digits = {'semantic_accuracy': 0.5, 'semantic_accuracy_originals': 0.875,
+            'semantic_accuracy_masked': 0.25, 'semantic_accuracy_ratio': 0.57}
+  ceiling = {'semantic_accuracy_ceiling': 0.625,
+             'semantic_accuracy_of_ceiling': 0.8}
+  for results, shown in (({'center': digits}, False),
+                         ({'center': {**digits, **ceiling}}, True)):
+    with open(os.path.join(path, model_card.EVALUATION_FILE), 'w') as f:
+      json.dump({'data': 'two images', 'command': 'python -m card',
+                 'results': {k: {**summary, **v} for k, v in results.items()}},
+                f)
+    card = _read(model_card.write_card(path))
+    assert '| center | 0.500 | 0.875 | 0.250 | 0.570 |' in card
+    assert ('| center | 0.500 | 0.875 | 0.250 | 0.570 | 0.625 | 0.800 |'
+            in card) == shown
+    assert ('masked classifier' in card) == shown
 
 
 def test_a_folder_without_a_model_is_refused(tmp_path):

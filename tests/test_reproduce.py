@@ -184,6 +184,23 @@ def test_semantic_accuracy_joins_the_rows_and_its_table(tmp_path):
     saved, = csv.DictReader(f)
   assert float(saved['semantic_accuracy']) == pytest.approx(
       row['semantic_accuracy'])
+  assert 'masked classifier' not in table
+  # With the classifier of centre-masked inputs: its accuracy joins every
+  # row of the cell without running the methods again.
+  ceiling_row, = run((predict, labels, lambda x: np.asarray(labels)))
+  assert len(calls) == 2 and ceiling_row[tables.CEILING] == 1.0
+  table = tables.table_semantic_markdown([ceiling_row])
+  assert '| masked classifier |' in table and '| 1.000 |' in table
+  assert f"ceiling {row['semantic_accuracy']:.2f})" in table
+  tables.write_tables([ceiling_row], str(tmp_path))
+  with open(tmp_path / 'results.csv') as f:
+    saved, = csv.DictReader(f)
+  assert float(saved[tables.CEILING]) == 1.0
+  # results.csv's text cell reads as the number (and '' as none).
+  assert tables.table_semantic_markdown(
+      [ceiling_row | {tables.CEILING: saved[tables.CEILING]}]) == table
+  assert 'masked classifier' not in tables.table_semantic_markdown(
+      [ceiling_row | {tables.CEILING: ''}])
 
 
 def test_cell_arrays_hold_what_the_figures_need(tmp_path):

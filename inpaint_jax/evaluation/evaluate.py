@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from typing import Any, Callable, Sequence, Union
+from typing import Any, Sequence
 
 import jax
 import numpy as np
@@ -38,10 +38,11 @@ from inpaint_jax.config import SearchConfig
 from inpaint_jax.errors import InputError
 from inpaint_jax.evaluation.results import EvalResult
 
-# What `evaluate` takes as `semantic`: (a classifier, the N true labels). The
-# classifier is predict_fn(images (N, H, W, C) in [-1, 1]) -> (N,) ints, or
-# the variables of a `semantic_lib.Classifier` with the default config.
-Semantic = tuple[Union[Callable[[np.ndarray], np.ndarray], Any], Any]
+# What `evaluate` takes as `semantic`: (a classifier, the N true labels[,
+# the masked-input classifier of the masks' kind or None]). A classifier is
+# predict_fn(images (N, H, W, C) in [-1, 1]) -> (N,) ints, or the variables
+# of a `semantic_lib.Classifier` with the default config.
+Semantic = tuple[Any, ...]
 
 # The key order of metrics.json (the means of the metrics follow).
 _SUMMARY_ORDER = ('checkpoint', 'model', 'search', 'mask', 'blend', 'seed',
@@ -105,7 +106,10 @@ def evaluate(method: methods.Method, images: np.ndarray, names: Sequence[str],
       metrics.csv column) and to the summary 'semantic_accuracy'
       (inpainted), 'semantic_accuracy_originals',
       'semantic_accuracy_masked' (missing pixels at 0) and
-      'semantic_accuracy_ratio' (inpainted / originals).
+      'semantic_accuracy_ratio' (inpainted / originals). A third element,
+      the predict_fn of a classifier trained on inputs masked like these
+      (`semantic_lib.for_mask`), adds 'semantic_accuracy_ceiling' and
+      'semantic_accuracy_of_ceiling' (inpainted / ceiling).
 
   With several processes (see `distributed.initialize`) every process must
   call this with the same arguments: each fills its share of the images and
@@ -121,7 +125,8 @@ def evaluate(method: methods.Method, images: np.ndarray, names: Sequence[str],
   images = np.asarray(images, np.float32)
   masks = np.asarray(masks, np.float32)
   _check_counts(images, names, masks)
-  predict_fn, labels = semantic_lib.semantic_inputs(semantic, len(images))
+  predict_fn, labels, ceiling_fn = semantic_lib.semantic_inputs(
+      semantic, len(images))
   share = distributed.process_slice(len(images))
   batch_size = max(1, min(batch_size, share.stop - share.start))
   fingerprint = results.run_fingerprint(
@@ -152,7 +157,7 @@ def evaluate(method: methods.Method, images: np.ndarray, names: Sequence[str],
   }
   if predict_fn is not None:
     correct, accuracies = semantic_lib.semantic_scores(
-        predict_fn, labels, images, masks, outputs['inpainted'])
+        predict_fn, labels, images, masks, outputs['inpainted'], ceiling_fn)
     per_image['correct'] = correct
     summary.update(accuracies)
   return EvalResult(images=images, masks=masks, names=tuple(names),
@@ -274,12 +279,14 @@ def evaluate_checkpoint(checkpoint: str, images: np.ndarray,
   """`evaluate` of the z-search with the model in `checkpoint`; writes nothing.
 
   The arguments are those of `inpaint_and_evaluate` (resume_dir and
-  semantic: see `evaluate`). The summary also holds 'checkpoint' and 'mask',
-  in the key order of metrics.json.
+  semantic: see `evaluate`; a `semantic_for_split` triple gets the ceiling of
+  `mask_kind` where the masks are drawn here). The summary also holds
+  'checkpoint' and 'mask', in the key order of metrics.json.
   """
   config, g_vars, d_vars = checkpoints.restore_model(checkpoint)
   images = np.asarray(images, np.float32)
   _check_counts(images, names)
+  given_masks = masks is not None
   if masks is None:
     mask_key, _ = jax.random.split(jax.random.PRNGKey(seed))
     masks = make_masks(mask_kind, mask_file, len(images), config.resolution,
@@ -291,9 +298,10 @@ def evaluate_checkpoint(checkpoint: str, images: np.ndarray,
   method = methods.zsearch_method(config, g_vars, d_vars, search_config,
                                   blend=blend, compute_dtype=compute_dtype,
                                   seed=seed, encoder=encoder)
+  drawn = mask_kind if mask_file is None and not given_masks else None
   evaluated = evaluate(method, images, names, masks, batch_size=batch_size,
                        resume_dir=resume_dir, show_progress=show_progress,
-                       semantic=semantic)
+                       semantic=semantic_lib.for_mask(semantic, drawn))
   summary = {'checkpoint': os.path.abspath(checkpoint),
              'mask': (os.path.abspath(mask_file) if mask_file else
                       mask_kind or 'custom'),

@@ -269,16 +269,25 @@ def _evaluation_lines(summaries: dict[str, Any], data_description: str,
               if realism else ())
            for kind, r in summaries.items()]), '')
   if all('semantic_accuracy' in r for r in summaries.values()):
+    ceiling = all(r.get('semantic_accuracy_of_ceiling') is not None
+                  for r in summaries.values())
     lines += cards.section(
         'Semantic accuracy',
         'The fraction of images the digit classifier (models/svhn_classifier)'
         ' labels correctly: inpainted, the originals and the masked input'
-        ' (missing pixels at 0).', '',
+        ' (missing pixels at 0).'
+        + (' "Masked classifier": a classifier trained on inputs masked'
+           ' like these (models/svhn_classifier_<mask>), the ceiling of what'
+           ' any fill can carry; the last column is the fills\' accuracy'
+           ' as a fraction of it.' if ceiling else ''), '',
         cards.score_table(
             ('mask', 'inpainted', 'originals', 'masked',
-             'inpainted / originals'), summaries,
+             'inpainted / originals')
+            + (('masked classifier', 'inpainted / masked classifier')
+               if ceiling else ()), summaries,
             [(f'semantic_accuracy{s}', '.3f')
-             for s in ('', '_originals', '_masked', '_ratio')]), '',
+             for s in ('', '_originals', '_masked', '_ratio')
+             + (('_ceiling', '_of_ceiling') if ceiling else ())]), '',
         level=3)
   lines += ['Rows: masked input | G(z) | blended result | original.', '']
   for kind in summaries:

@@ -50,6 +50,7 @@ from inpaint_jax.baselines import context_encoder
 from inpaint_jax.baselines import opencv
 from inpaint_jax.data import images as image_io
 from inpaint_jax.evaluation import results
+from inpaint_jax.evaluation import semantic as semantic_lib
 from inpaint_jax.config import SearchConfig
 from inpaint_jax.report import cells
 from inpaint_jax.report import tables
@@ -271,8 +272,9 @@ def run_cell(dataset: str, kind: str, images: np.ndarray,
              ) -> list[dict[str, Any]]:
   """Every method on one (data set, mask) cell; one summary row each.
 
-  With `semantic` (evaluate.evaluate's (classifier, labels)) the rows also
-  hold the SEMANTIC columns.
+  With `semantic` (evaluate.evaluate's (classifier, labels[, ceiling_fn]))
+  the rows also hold the SEMANTIC columns (and with a ceiling_fn, the
+  classifier of inputs masked like this cell's, tables.CEILING).
 
   Each method's results go to `<output_dir>/<dataset>/<kind>/<method>/`
   (the report files of `results.write_all` and `save_cell_arrays`). A method
@@ -283,6 +285,11 @@ def run_cell(dataset: str, kind: str, images: np.ndarray,
   mask_key, _ = jax.random.split(jax.random.PRNGKey(seed))
   masks = evaluate.make_masks(kind, None, len(images), images.shape[1],
                               mask_key)
+  ceiling_fn = None
+  if semantic is not None and len(semantic) == 3:
+    # The ceiling belongs to the cell, not to a method: scored once below,
+    # so rows saved before it existed are not run again.
+    semantic, ceiling_fn = semantic[:2], semantic[2]
   rows = []
   for name in method_names:
     folder = os.path.join(output_dir, dataset, kind, name)
@@ -301,6 +308,12 @@ def run_cell(dataset: str, kind: str, images: np.ndarray,
       if jax.process_index() == 0:  # as write_all; the frames are only here
         save_cell_arrays(folder, result, per_image, row, fingerprint)
     rows.append(row)
+  if ceiling_fn is not None:
+    ceiling = semantic_lib.ceiling_scores(
+        ceiling_fn, semantic[1], images, masks, 0.0)[tables.CEILING]
+    for row in rows:
+      if 'semantic_accuracy' in row:
+        row[tables.CEILING] = ceiling
   return rows
 
 

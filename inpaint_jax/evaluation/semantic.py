@@ -9,6 +9,11 @@ reports the fraction of inpainted images it classifies as their label.
   evaluation is a pure function of the weights).
 * `predict` / `accuracy` / `predictor`; `load_labels` (labels.csv);
   `semantic_scores`: what `evaluate` reports as semantic accuracy.
+* The semantic ceiling: a classifier trained on `kind`-masked inputs, saved
+  beside the whole-image one as `<directory>_<kind>` (e.g.
+  models/svhn_classifier_center), bounds what any fill can carry;
+  `semantic_for_split` loads those it finds, `for_mask` picks one, and
+  `ceiling_scores` gives the fills' accuracy as a fraction of it.
 * Training is in `training.train_classifier`.
 * `save` / `restore`: a model directory (`classifier_config.json` with a
   `variables_sha256` checked on load, and orbax `variables/`).
@@ -192,15 +197,58 @@ def predictor(directory: str, batch_size: int = 256
   return lambda images: predict(variables, images, batch_size, config)
 
 
+def masked_classifier_dir(directory: str, kind: str) -> str:
+  """Where the classifier of `kind`-masked inputs is kept: beside the
+  whole-image classifier `directory`, as `<directory>_<kind>`."""
+  return f'{os.path.normpath(directory)}_{kind}'
+
+
+def ceiling_predictors(directory: str, batch_size: int = 256
+                       ) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
+  """{mask kind: predict_fn} of the masked-input classifiers found beside
+  `directory` (`masked_classifier_dir`); kinds without one are left out.
+
+  Raises:
+    InputError: such a directory holds a classifier of another input (its
+      config's mask is not the kind its name says).
+  """
+  found = {}
+  for kind in masks_lib.KINDS:
+    path = masked_classifier_dir(directory, kind)
+    if not os.path.isfile(os.path.join(path, CONFIG_FILE)):
+      continue
+    config, variables, _ = restore(path)
+    if config.mask != kind:
+      raise InputError(
+          f'{path} holds a classifier of {config.mask or "whole"} inputs, not'
+          f' of {kind}-masked ones: retrain it with experiments.'
+          f'train_classifier --mask={kind} or move it.')
+    found[kind] = functools.partial(predict, variables,
+                                    batch_size=batch_size, config=config)
+  return found
+
+
+def for_mask(semantic: Any, kind: str | None) -> Any:
+  """evaluate's `semantic` for one mask kind: (predict_fn, labels,
+  ceiling_fn or None) from `semantic_for_split`'s (predict_fn, labels,
+  {kind: ceiling_fn}); None stays None, a pair stays a pair."""
+  if semantic is None or len(semantic) == 2:
+    return semantic
+  predict_fn, labels, ceilings = semantic
+  return predict_fn, labels, ceilings.get(kind)
+
+
 def semantic_for_split(dataset: str, split: str, names: Sequence[str],
                        directory: str | None, data_dir: str | None = None,
                        required: bool = False):
-  """evaluate's `semantic` (predict_fn, labels) for a labelled split, or None.
+  """(predict_fn, labels, {kind: ceiling_fn}) for a labelled split, or None.
 
   Applies to SVHN 'test' (labels in svhn/test/labels.csv) and 'validation'
   (the end of train: svhn/train/labels.csv) when `directory` is set and
   holds a classifier; with `required` (a directory the user named) a
-  missing one is an error, else it is skipped.
+  missing one is an error, else it is skipped. The third element holds the
+  masked-input classifiers beside it (`ceiling_predictors`); `for_mask`
+  makes of it evaluate's `semantic` for one mask kind.
 
   Args:
     dataset, split: as in input_pipeline.load_split (folder source).
@@ -223,7 +271,8 @@ def semantic_for_split(dataset: str, split: str, names: Sequence[str],
     print(f'note: no {LABELS_FILE} in {split_dir}: no semantic accuracy.',
           file=sys.stderr)
     return None
-  return predictor(directory), load_labels(split_dir, names)
+  return (predictor(directory), load_labels(split_dir, names),
+          ceiling_predictors(directory))
 
 
 # Labels -------------------------------------------------------------------
@@ -296,33 +345,55 @@ def restore(directory: str) -> tuple[ClassifierConfig, Any, dict[str, Any]]:
 
 
 def semantic_inputs(semantic: Any, n: int):
-  """(predict_fn, labels (n,) int) of `evaluate`'s `semantic`, or Nones."""
+  """(predict_fn, labels (n,) int, ceiling_fn or None) of `evaluate`'s
+  `semantic` ((model, labels) or (model, labels, ceiling_fn)), or Nones."""
   if semantic is None:
-    return None, None
-  model, labels = semantic
+    return None, None, None
+  model, labels, ceiling_fn = (*semantic, None)[:3]
+  if isinstance(ceiling_fn, dict):
+    raise InputError('semantic holds the ceilings of every mask kind; pick'
+                     ' one with semantic.for_mask(semantic, kind).')
   labels = np.asarray(labels)
   if labels.shape != (n,) or not np.issubdtype(labels.dtype, np.integer):
     raise InputError(f'semantic labels have shape {labels.shape} and dtype'
                      f' {labels.dtype}; give one integer label per image'
                      f' ({n}).')
   if callable(model):
-    return model, labels
-  return (lambda x: predict(model, x)), labels
+    return model, labels, ceiling_fn
+  return (lambda x: predict(model, x)), labels, ceiling_fn
 
 
-def semantic_scores(predict_fn, labels, images, masks, inpainted
-                     ) -> tuple[np.ndarray, dict[str, float]]:
-  """Per-image 'correct' (float32 1/0) and the semantic accuracies."""
+def semantic_scores(predict_fn, labels, images, masks, inpainted,
+                    ceiling_fn=None) -> tuple[np.ndarray, dict[str, float]]:
+  """Per-image 'correct' (float32 1/0) and the semantic accuracies (with
+  `ceiling_fn`, also `ceiling_scores`')."""
   def hits(x):
     return (np.asarray(predict_fn(x)) == labels).astype(np.float32)
 
   correct = hits(inpainted)
   originals = float(np.mean(hits(images)))
   inpainted_accuracy = float(np.mean(correct))
-  return correct, {
+  accuracies = {
       'semantic_accuracy': inpainted_accuracy,
       'semantic_accuracy_originals': originals,
       'semantic_accuracy_masked': float(np.mean(hits(images * masks))),
       'semantic_accuracy_ratio': (inpainted_accuracy / originals
                                   if originals else None),
   }
+  if ceiling_fn is not None:
+    accuracies.update(ceiling_scores(ceiling_fn, labels, images, masks,
+                                     inpainted_accuracy))
+  return correct, accuracies
+
+
+def ceiling_scores(ceiling_fn, labels, images, masks,
+                   inpainted_accuracy: float) -> dict[str, float | None]:
+  """'semantic_accuracy_ceiling': the masked-input classifier's accuracy on
+  `images` (N, H, W, C) in [-1, 1] with their missing pixels (masks 0) at 0;
+  'semantic_accuracy_of_ceiling': `inpainted_accuracy` as a fraction of it
+  (None if it is 0)."""
+  masked = np.asarray(images, np.float32) * np.asarray(masks, np.float32)
+  ceiling = float(np.mean(np.asarray(ceiling_fn(masked)) == labels))
+  return {'semantic_accuracy_ceiling': ceiling,
+          'semantic_accuracy_of_ceiling': (inpainted_accuracy / ceiling
+                                           if ceiling else None)}

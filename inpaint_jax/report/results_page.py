@@ -268,7 +268,12 @@ def results_page(rows: Sequence[dict[str, Any]], info: RunInfo,
       ' classifier (`models/svhn_classifier`) reads every result, and the'
       ' fraction it labels correctly is given beside its accuracy on the'
       ' originals and on the masked input (missing pixels at 0); in brackets'
-      ' the ratio to the originals.', '',
+      ' the ratio to the originals.'
+      + (' "Masked classifier": a classifier trained on inputs masked like'
+         ' the cell\'s (`models/svhn_classifier_<mask>`), the ceiling of what'
+         ' any fill can carry; "ceiling" is a result\'s accuracy as a'
+         ' fraction of it.' if any(r.get(tables.CEILING) not in (None, '')
+                                   for r in rows) else ''), '',
       tables.table_semantic_markdown(rows),
       '## Figures', '']
   if not written:

@@ -30,6 +30,9 @@ SCORES = ('psnr', 'ssim', 'psnr_hole', 'ssim_hole')
 # 95 % half-width), on the originals and on the masked input.
 SEMANTIC = ('semantic_accuracy', 'semantic_accuracy_ci95',
             'semantic_accuracy_originals', 'semantic_accuracy_masked')
+# Where a classifier of the masked input exists (the semantic ceiling, see
+# evaluation.semantic): its accuracy on the cell's masked images.
+CEILING = 'semantic_accuracy_ceiling'
 
 
 def _by_cell(rows):
@@ -99,14 +102,19 @@ def table_all_markdown(rows: Sequence[dict[str, Any]]) -> str:
 def table_semantic_markdown(rows: Sequence[dict[str, Any]]) -> str:
   """The digit classifier's accuracy per (data set, mask): on the originals,
   the masked input and each method's result (with its 95 % interval and,
-  in brackets, its ratio to the originals' accuracy)."""
+  in brackets, its ratio to the originals' accuracy); where the cell has a
+  classifier of the masked input (CEILING), its accuracy too and each
+  result's fraction of it ('ceiling')."""
   rows = [r for r in rows if r.get('semantic_accuracy') is not None]
   if not rows:
     return 'No data set of this run has labels for the semantic accuracy.\n'
   method_names = _in_order(rows, 'method')
+  ceilings = any(_number(r.get(CEILING)) for r in rows)
   lines = ['| data set | mask | originals | masked input | '
+           + ('masked classifier | ' if ceilings else '')
            + ' | '.join(method_names) + ' |',
-           '| --- | --- | --- | --- |' + ' --- |' * len(method_names)]
+           '| --- | --- | --- | --- |' + ' --- |' * (len(method_names)
+                                                      + ceilings)]
   by_cell = _by_cell(rows)
   for dataset in _in_order(rows, 'dataset'):
     for kind in _in_order(rows, 'mask'):
@@ -115,14 +123,32 @@ def table_semantic_markdown(rows: Sequence[dict[str, Any]]) -> str:
       if first is None:
         continue
       originals = first['semantic_accuracy_originals']
-      cells = [f"{r['semantic_accuracy']:.3f} ± "
-               f"{r['semantic_accuracy_ci95']:.3f}"
-               + (f" ({r['semantic_accuracy'] / originals:.2f})"
-                  if originals else '') if r else '-' for r in here]
+      ceiling = _number(first.get(CEILING))
+      cells = [_semantic_cell(r, originals, ceiling) if r else '-'
+               for r in here]
       lines.append(f'| {dataset} | {kind} | {originals:.3f} |'
                    f" {first['semantic_accuracy_masked']:.3f} | "
+                   + ((f'{ceiling:.3f} | ' if ceiling else '- | ')
+                      if ceilings else '')
                    + ' | '.join(cells) + ' |')
   return '\n'.join(lines) + '\n'
+
+
+def _number(value) -> float | None:
+  """A float from a row's cell (a number, or a results.csv string), or None
+  where it is empty."""
+  if value is None or value == '':
+    return None
+  return float(value)
+
+
+def _semantic_cell(row, originals, ceiling) -> str:
+  ratios = [f"{row['semantic_accuracy'] / originals:.2f}"] if originals else []
+  if ceiling:
+    ratios.append(f"ceiling {row['semantic_accuracy'] / ceiling:.2f}")
+  return (f"{row['semantic_accuracy']:.3f} ± "
+          f"{row['semantic_accuracy_ci95']:.3f}"
+          + (f" ({', '.join(ratios)})" if ratios else ''))
 
 
 TABLES = {'table1.md': table1_markdown, 'table1_ssim.md': table1_ssim_markdown,
@@ -139,7 +165,7 @@ def write_tables(rows: Sequence[dict[str, Any]], output_dir: str) -> None:
   os.makedirs(output_dir, exist_ok=True)
   columns = ['dataset', 'mask', 'method', 'images'] + [
       c for s in SCORES for c in (s, f'{s}_ci95')] + ['ms_swd'] + list(
-          SEMANTIC)
+          SEMANTIC) + [CEILING]
   with open(os.path.join(output_dir, 'results.csv'), 'w', newline='') as f:
     writer = csv.DictWriter(f, columns, restval='')
     writer.writeheader()
