@@ -19,8 +19,9 @@ PSNR whole and hole, SSIM, MS-SWD of the set (`evaluate.realism_scores`),
 for SVHN the digit classifier's accuracy on the fills, seconds per image
 (search + blend; one batch of all the images, its compilation included:
 tens of seconds against minutes of search at 1500 steps) and the time as a
-multiple of the paper's procedure. Prints a table and one JSON line, and with --figures_dir draws
-one grid per data set and mask: masked | paper | each option | original.
+multiple of the paper's procedure. Prints a table and one JSON line, and
+with --figures_dir draws one grid per data set and mask: masked | paper |
+each option | original.
 """
 
 from __future__ import annotations
