@@ -309,8 +309,8 @@ def run_cell(dataset: str, kind: str, images: np.ndarray,
         save_cell_arrays(folder, result, per_image, row, fingerprint)
     rows.append(row)
   if ceiling_fn is not None:
-    ceiling = semantic_lib.ceiling_scores(
-        ceiling_fn, semantic[1], images, masks, 0.0)[tables.CEILING]
+    ceiling = semantic_lib.ceiling_accuracy(ceiling_fn, semantic[1], images,
+                                            masks)
     for row in rows:
       if 'semantic_accuracy' in row:
         row[tables.CEILING] = ceiling

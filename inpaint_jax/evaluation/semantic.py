@@ -386,14 +386,19 @@ def semantic_scores(predict_fn, labels, images, masks, inpainted,
   return correct, accuracies
 
 
+def ceiling_accuracy(ceiling_fn, labels, images, masks) -> float:
+  """The masked-input classifier's accuracy on `images` (N, H, W, C) in
+  [-1, 1] with their missing pixels (masks (N, H, W, 1), 0) at 0."""
+  masked = np.asarray(images, np.float32) * np.asarray(masks, np.float32)
+  return float(np.mean(np.asarray(ceiling_fn(masked)) == labels))
+
+
 def ceiling_scores(ceiling_fn, labels, images, masks,
                    inpainted_accuracy: float) -> dict[str, float | None]:
-  """'semantic_accuracy_ceiling': the masked-input classifier's accuracy on
-  `images` (N, H, W, C) in [-1, 1] with their missing pixels (masks 0) at 0;
+  """'semantic_accuracy_ceiling' (`ceiling_accuracy`) and
   'semantic_accuracy_of_ceiling': `inpainted_accuracy` as a fraction of it
   (None if it is 0)."""
-  masked = np.asarray(images, np.float32) * np.asarray(masks, np.float32)
-  ceiling = float(np.mean(np.asarray(ceiling_fn(masked)) == labels))
+  ceiling = ceiling_accuracy(ceiling_fn, labels, images, masks)
   return {'semantic_accuracy_ceiling': ceiling,
           'semantic_accuracy_of_ceiling': (inpainted_accuracy / ceiling
                                            if ceiling else None)}

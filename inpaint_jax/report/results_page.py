@@ -272,8 +272,7 @@ def results_page(rows: Sequence[dict[str, Any]], info: RunInfo,
       + (' "Masked classifier": a classifier trained on inputs masked like'
          ' the cell\'s (`models/svhn_classifier_<mask>`), the ceiling of what'
          ' any fill can carry; "ceiling" is a result\'s accuracy as a'
-         ' fraction of it.' if any(r.get(tables.CEILING) not in (None, '')
-                                   for r in rows) else ''), '',
+         ' fraction of it.' if tables.has_ceiling(rows) else ''), '',
       tables.table_semantic_markdown(rows),
       '## Figures', '']
   if not written:

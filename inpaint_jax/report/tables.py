@@ -109,7 +109,7 @@ def table_semantic_markdown(rows: Sequence[dict[str, Any]]) -> str:
   if not rows:
     return 'No data set of this run has labels for the semantic accuracy.\n'
   method_names = _in_order(rows, 'method')
-  ceilings = any(_number(r.get(CEILING)) for r in rows)
+  ceilings = has_ceiling(rows)
   lines = ['| data set | mask | originals | masked input | '
            + ('masked classifier | ' if ceilings else '')
            + ' | '.join(method_names) + ' |',
@@ -128,10 +128,16 @@ def table_semantic_markdown(rows: Sequence[dict[str, Any]]) -> str:
                for r in here]
       lines.append(f'| {dataset} | {kind} | {originals:.3f} |'
                    f" {first['semantic_accuracy_masked']:.3f} | "
-                   + ((f'{ceiling:.3f} | ' if ceiling else '- | ')
+                   + (('- | ' if ceiling is None else f'{ceiling:.3f} | ')
                       if ceilings else '')
                    + ' | '.join(cells) + ' |')
   return '\n'.join(lines) + '\n'
+
+
+def has_ceiling(rows: Sequence[dict[str, Any]]) -> bool:
+  """Whether any row holds the masked-input classifier's accuracy (CEILING;
+  rows from results.csv hold '' where it was not measured)."""
+  return any(_number(r.get(CEILING)) is not None for r in rows)
 
 
 def _number(value) -> float | None:
