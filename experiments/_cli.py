@@ -159,8 +159,9 @@ def define_config_flags(cls: type, fields: tuple[str, ...], *,
   Each flag's default is the dataclass default (or `defaults[name]`), so the
   defaults live in the config classes only; its help is `helps[name]`, else
   the project-wide text; the integer flags named in `positive` must be >= 1.
-  Returns `build(**extra) -> cls` that makes the config from the parsed
-  flags.
+  Returns `build(base=None, **extra) -> cls` that makes the config from the
+  parsed flags; with a `base` config, the flags not given on the command line
+  take its values instead of the defaults.
   """
   helps = {**_HELP, **(helps or {})}
   holders = {}
@@ -171,8 +172,10 @@ def define_config_flags(cls: type, fields: tuple[str, ...], *,
     holders[name] = _DEFINE[type(default)](name, default, helps[name],
                                            **bounds)
 
-  def build(**extra) -> Any:
-    return cls(**{name: h.value for name, h in holders.items()}, **extra)
+  def build(base: Any = None, **extra) -> Any:
+    return cls(**{name: (h.value if base is None or h.present
+                         else getattr(base, name))
+                  for name, h in holders.items()}, **extra)
 
   return build
 

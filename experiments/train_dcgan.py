@@ -34,7 +34,8 @@ _WEIGHTS_DTYPE = flags.DEFINE_enum(
     'Weight dtype of the exported model (the 16-bit ones halve its size).')
 _INIT_FROM = flags.DEFINE_string(
     'init_from', None, 'Exported model directory whose weights start a new'
-    ' run (continued training with a fresh optimiser); ignored on resume.')
+    ' run (continued training with a fresh optimiser; the model flags not'
+    ' given default to its config); ignored on resume.')
 _MODEL_CONFIG = _cli.define_model_flags()
 _TRAIN_CONFIG = _cli.define_train_flags()
 _INITIALIZE_DISTRIBUTED = _cli.define_distributed_flags()
@@ -44,7 +45,11 @@ flags.adopt_module_key_flags(_cli)
 def main(argv):
   del argv
   _INITIALIZE_DISTRIBUTED()
-  model_config = _MODEL_CONFIG()
+  init_config = (checkpoints.load_model_config(_INIT_FROM.value)[0]
+                 if _INIT_FROM.value else None)
+  model_config = _MODEL_CONFIG(base=init_config)
+  if init_config:
+    checkpoints.check_model_config(_INIT_FROM.value, model_config)
   train_config = _TRAIN_CONFIG()
   _cli.check_run_outputs(_WORKDIR.value, _EXPORT_DIR.value)
   images, description = input_pipeline.training_images(

@@ -213,6 +213,26 @@ def load_model_config(directory: str) -> tuple[ModelConfig, dict[str, Any]]:
   return ModelConfig.from_dict(saved['model']), saved.get('metadata', {})
 
 
+def check_model_config(directory: str, expected: ModelConfig | None = None,
+                       saved: dict[str, Any] | None = None) -> ModelConfig:
+  """The ModelConfig of a model directory, checked against `expected`.
+
+  Raises:
+    MissingInputError: no model there.
+    InputError: `expected` is given and differs from the saved config.
+  """
+  saved = saved if saved is not None else _read_config_file(directory)
+  config = ModelConfig.from_dict(saved['model'])
+  if expected is not None and expected != config:
+    diff = {k: (v, getattr(config, k)) for k, v in expected.to_dict().items()
+            if getattr(config, k) != v}
+    raise InputError(
+        f'Checkpoint {directory!r} holds a model with a different config'
+        f' (flag value, saved value): {diff}. Drop the model flags to use the'
+        ' saved config, or pass a matching checkpoint.')
+  return config
+
+
 def restore_model(directory: str, expected: ModelConfig | None = None
                   ) -> tuple[ModelConfig, Any, Any]:
   """Loads (config, G variables, D variables) from a model directory.
@@ -224,14 +244,7 @@ def restore_model(directory: str, expected: ModelConfig | None = None
   """
   directory = os.path.abspath(directory)
   saved = _read_config_file(directory)
-  config = ModelConfig.from_dict(saved['model'])
-  if expected is not None and expected != config:
-    diff = {k: (v, getattr(config, k)) for k, v in expected.to_dict().items()
-            if getattr(config, k) != v}
-    raise InputError(
-        f'Checkpoint {directory!r} holds a model with a different config'
-        f' (flag value, saved value): {diff}. Drop the model flags to use the'
-        ' saved config, or pass a matching checkpoint.')
+  config = check_model_config(directory, expected, saved)
   stored = saved.get('variables_sha256')
   if stored is not None and stored != variables_digest(directory):
     raise InputError(

@@ -49,6 +49,28 @@ def tiny_model(tmp_path_factory, small_data_dir):
 
 
 @pytest.mark.slow
+@pytest.mark.requires_data('celeba/train')
+def test_training_continues_from_a_model_in_its_own_architecture(
+    tiny_model, small_data_dir, tmp_path):
+  # No model flags: the run takes --init_from's (width 4, 16x16), not the
+  # defaults (width 64, 64x64), which would not fit its weights.
+  result = _run('experiments.train_dcgan', '--dataset=celeba',
+                f'--data_dir={small_data_dir}', f'--init_from={tiny_model}',
+                '--num_steps=1', '--batch_size=8', '--ema_decay=0.9',
+                f'--workdir={tmp_path}/run')
+  assert result.returncode == 0, result.stderr[-3000:]
+  record = json.loads((tmp_path / 'run' / 'run.json').read_text())
+  assert record['settings']['model']['width'] == 4
+  assert record['settings']['model']['resolution'] == 16
+  result = _run('experiments.train_dcgan', '--dataset=celeba',
+                f'--data_dir={small_data_dir}', f'--init_from={tiny_model}',
+                '--width=8', f'--workdir={tmp_path}/other')
+  assert result.returncode == 2
+  assert 'different config' in result.stderr.strip().splitlines()[-1]
+  assert 'Traceback' not in result.stderr
+
+
+@pytest.mark.slow
 @pytest.mark.requires_data('celeba/train', 'celeba/test')
 def test_inpaint_experiment_writes_grid_images_and_metrics(tiny_model,
                                                            small_data_dir,
