@@ -4,7 +4,9 @@ r"""Writes one checkpoint of a training run as a model directory.
       --export_dir=models/celeba64 --dataset=celeba --weights_dtype=bfloat16
 
 Without --step it exports the checkpoint with the best validation PSNR
-(experiments.validation_curve; the latest checkpoint if the run has none) and
+(experiments.validation_curve; the latest checkpoint if the run has none), or
+where the curve measured the samples' MS-SWD, the one with the most realistic
+samples among those within --realism_within_db of the best PSNR, and
 draws the curve (validation_curve.png) and a picture of G's samples over the
 training steps (samples_over_time.png) into the model directory. With
 bfloat16 or float16 weights it inpaints --check_images validation images with
@@ -36,6 +38,11 @@ _DATASET = flags.DEFINE_enum('dataset', 'celeba', input_pipeline.DATASETS,
                              ' used for the 16-bit weights check).')
 _SOURCE = _cli.define_source_flag()
 _DATA_DIR = _cli.define_data_dir_flag()
+_REALISM_WITHIN_DB = flags.DEFINE_float(
+    'realism_within_db', export.REALISM_WITHIN_DB,
+    'Without --step: ship the checkpoint with the lowest samples MS-SWD among'
+    ' those within this many dB of the best mean validation PSNR (where the'
+    ' curve measured it); 0: the best PSNR alone.', lower_bound=0)
 _CHECK_IMAGES = flags.DEFINE_integer(
     'check_images', 16, 'Validation images of the 16-bit weights check.',
     lower_bound=1)
@@ -56,7 +63,8 @@ def main(argv):
   added = export.export_checkpoint(
       _WORKDIR.value, _EXPORT_DIR.value, step=_STEP.value,
       weights_dtype=_WEIGHTS_DTYPE.value, check_images=images,
-      check_names=names, search_config=search_config)
+      check_names=names, search_config=search_config,
+      realism_within_db=_REALISM_WITHIN_DB.value)
   print(f"Step {added['selected_step']} ({added['selected_by']}) written to"
         f' {_EXPORT_DIR.value}')
   dtype = _WEIGHTS_DTYPE.value

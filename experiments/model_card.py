@@ -5,7 +5,9 @@ r"""Evaluates a model on the paper's four masks and writes its model card.
 For SVHN the card also reports the semantic accuracy (the digit classifier
 of --classifier, default models/svhn_classifier) per mask.
 Writes README.md, samples.png, grid_<mask>.png and evaluation.json into
---model_dir; full per-mask results go to --work_dir.
+--model_dir; full per-mask results go to --work_dir. With --previous=<model
+directory> (the model this one replaces) the card shows both on the same
+images: scores, paired differences and versus_previous.png.
 """
 
 import sys
@@ -36,6 +38,10 @@ _REALISM_IMAGES = flags.DEFINE_integer(
     'realism_images', sample_realism.DEFAULT_IMAGES, 'Samples of G compared'
     ' (MS-SWD) with as many validation images, beside the floor of as many'
     ' train images; 0: no sample realism on the card.', lower_bound=0)
+_PREVIOUS = flags.DEFINE_string(
+    'previous', None, 'Model directory this one replaces: evaluated the same'
+    ' way on the same images, shown beside it in the card (paired'
+    ' differences, both models\' fills in versus_previous.png).')
 flags.adopt_module_key_flags(_cli)
 
 
@@ -59,7 +65,8 @@ def main(argv):
           _DATA_DIR.value, required=flags.FLAGS['classifier'].present),
       realism_sets=sample_realism.reference_sets(
           _DATASET.value, _REALISM_IMAGES.value, data_dir=_DATA_DIR.value,
-          size=images.shape[1]) if _REALISM_IMAGES.value else None)
+          size=images.shape[1]) if _REALISM_IMAGES.value else None,
+      previous_dir=_PREVIOUS.value)
 
 
 if __name__ == '__main__':

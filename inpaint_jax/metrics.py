@@ -134,3 +134,14 @@ def ssim_in(a: jax.Array, b: jax.Array, region: jax.Array) -> jax.Array:
   centres = jnp.broadcast_to(centres, s.shape)
   return (jnp.sum(s * centres, axis=(1, 2, 3))
           / jnp.maximum(jnp.sum(centres, axis=(1, 2, 3)), 1.0))
+
+
+def confidence_interval(values: np.ndarray) -> tuple[float, float]:
+  """(mean, half-width of the normal-approximation 95 % interval) of a
+  sample of per-image values (e.g. paired PSNR differences); the half-width
+  is nan for fewer than two values."""
+  values = np.asarray(values, np.float64)
+  if len(values) < 2:
+    return float(np.mean(values)), float('nan')
+  return (float(np.mean(values)),
+          float(1.96 * np.std(values, ddof=1) / np.sqrt(len(values))))

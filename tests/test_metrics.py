@@ -79,3 +79,10 @@ def test_metrics_inside_a_region_see_only_that_region():
   assert np.all(np.asarray(metrics.ssim_in(a, a, region)) > 0.9999)
   assert np.all(np.asarray(metrics.ssim_in(b, a, region))
                 < np.asarray(metrics.ssim(b, a)))
+
+
+def test_confidence_interval():
+  mean, half = metrics.confidence_interval([1.0, 2.0, 3.0, 4.0])
+  assert mean == 2.5
+  np.testing.assert_allclose(half, 1.96 * np.std([1, 2, 3, 4], ddof=1) / 2)
+  assert np.isnan(metrics.confidence_interval([3.0])[1])

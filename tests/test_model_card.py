@@ -9,12 +9,14 @@ import shutil
 import jax
 import numpy as np
 import pytest
+from PIL import Image
 
 from inpaint_jax import checkpoints
 from inpaint_jax import encoder
 from inpaint_jax import models
 from inpaint_jax.baselines import context_encoder as ce
 from inpaint_jax.config import ModelConfig, SearchConfig
+from inpaint_jax.errors import InputError
 from inpaint_jax.errors import MissingInputError
 from inpaint_jax.evaluation import model_card
 from inpaint_jax.evaluation import semantic
@@ -206,6 +208,38 @@ def test_write_model_card_evaluates_every_mask(tmp_path, tiny_config,
     assert os.path.exists(os.path.join(path, f'grid_{kind}.png'))
   assert '2 images: random images' in card
   assert os.path.exists(os.path.join(path, 'samples.png'))
+  assert 'replaces' not in card
+
+
+@pytest.mark.slow
+def test_a_card_against_the_model_it_replaces(tmp_path, tiny_config,
+                                              tiny_variables):
+  path = checkpoints.save_model(str(tmp_path / 'new'), tiny_config,
+                                *tiny_variables)
+  # Against itself: every paired difference is exactly 0.
+  old = checkpoints.save_model(str(tmp_path / 'old'), tiny_config,
+                               *tiny_variables)
+  images = np.random.default_rng(0).uniform(-1, 1, (2, 16, 16, 3))
+  args = (images.astype(np.float32), ['a.png', 'b.png'], 'random images',
+          str(tmp_path / 'work'), SearchConfig(iterations=2, window=3),
+          'python -m experiments.model_card')
+  model_card.write_model_card(path, *args, batch_size=2, previous_dir=old)
+  with open(os.path.join(path, model_card.EVALUATION_FILE)) as f:
+    previous = json.load(f)['previous']
+  assert previous['model'] == 'old'
+  for kind, scores in previous['results'].items():
+    assert scores['psnr_difference'][0] == 0.0
+    assert scores['ssim_difference'] == [0.0, 0.0]
+  card = _read(os.path.join(path, model_card.CARD_FILE))
+  assert '## Against old, the model this one replaces' in card
+  assert '| +0.00 ± 0.00 |' in card and 'versus_previous.png' in card
+  with Image.open(os.path.join(path, model_card.VERSUS_FILE)) as grid:
+    assert grid.size == (4 * 18 + 2, 4 * 2 * 18 + 2)  # 4 masks x 2 images
+  other = checkpoints.save_model(
+      str(tmp_path / 'other'), dataclasses.replace(tiny_config, resolution=32),
+      *tiny_variables)
+  with pytest.raises(InputError, match='same resolution'):
+    model_card.write_model_card(path, *args, previous_dir=other)
 
 
 @pytest.mark.parametrize('name', sorted(os.listdir(SHIPPED_MODELS)))

@@ -23,12 +23,6 @@ from inpaint_jax.config import SearchConfig
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def test_confidence_interval():
-  mean, half = reproduce.confidence_interval([1.0, 2.0, 3.0, 4.0])
-  assert mean == 2.5
-  np.testing.assert_allclose(half, 1.96 * np.std([1, 2, 3, 4], ddof=1) / 2)
-
-
 @pytest.mark.slow
 @pytest.mark.requires_data('svhn')
 def test_a_cell_runs_every_method_and_writes_the_tables(tmp_path):

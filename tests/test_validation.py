@@ -81,6 +81,19 @@ def test_best_step_averages_over_the_mask_types():
     validation.best_step([])
 
 
+def test_best_step_weighs_realism_within_a_margin_of_the_best_psnr():
+  rows = [{'step': s, 'mask': 'center', 'mean_psnr': p, 'samples_ms_swd': r}
+          for s, p, r in ((1, 20.0, 50.0), (2, 20.3, 90.0), (3, 20.1, 70.0))]
+  assert validation.best_step(rows) == 2
+  assert validation.best_step(rows, realism_within_db=0.25) == 3
+  assert validation.best_step(rows, realism_within_db=0.5) == 1
+  del rows[2]['samples_ms_swd']  # not measured: never preferred
+  assert validation.best_step(rows, realism_within_db=0.25) == 2
+  for row in rows:
+    row.pop('samples_ms_swd', None)
+  assert validation.best_step(rows, realism_within_db=0.5) == 2
+
+
 @pytest.mark.slow
 def test_export_checkpoint_ships_the_best_step_with_its_history(
     tmp_path, tiny_config):
@@ -103,6 +116,9 @@ def test_export_checkpoint_ships_the_best_step_with_its_history(
   assert config == tiny_config and metadata['steps'] == best
   assert metadata['weights_dtype'] == 'bfloat16'
   assert len(metadata['validation_curve']) == len(rows)
+  assert all(r['ms_swd'] == s['ms_swd'] and 'samples_ms_swd' not in r
+             for r, s in zip(metadata['validation_curve'], rows))
+  assert added['selected_by'].startswith('highest mean validation PSNR')
   check = metadata['bfloat16_check']['psnr']
   assert set(check) == {'center', 'half'}
   per_image = metadata['bfloat16_check']['per_image_psnr']

@@ -26,8 +26,10 @@ import numpy as np
 
 from inpaint_jax import checkpoints
 from inpaint_jax import masks as masks_lib
+from inpaint_jax import metrics
 from inpaint_jax.config import SearchConfig
 from inpaint_jax.data import images as image_io
+from inpaint_jax.errors import InputError
 from inpaint_jax.errors import MissingInputError
 from inpaint_jax.evaluation import evaluate
 from inpaint_jax.evaluation import network_cards
@@ -44,6 +46,10 @@ EVALUATION_FILE = 'evaluation.json'
 # its own '## ' heading; the card ends with it verbatim.
 NOTES_FILE = 'notes.md'
 CARD_GRID_ROWS = 8
+# The picture of a card written against a previous model (`previous_dir`):
+# masked | previous model | this model | original, VERSUS_ROWS images per mask.
+VERSUS_FILE = 'versus_previous.png'
+VERSUS_ROWS = 4
 
 
 def write_card(model_dir: str) -> str:
@@ -77,7 +83,8 @@ def write_model_card(model_dir: str, images: np.ndarray, names: Sequence[str],
                      search_config: SearchConfig, command: str,
                      batch_size: int = 64, seed: int = 0,
                      semantic: Any = None,
-                     realism_sets: tuple[np.ndarray, np.ndarray] | None = None
+                     realism_sets: tuple[np.ndarray, np.ndarray] | None = None,
+                     previous_dir: str | None = None
                      ) -> dict[str, Any]:
   """Evaluates `model_dir` on every mask type and writes its model card.
 
@@ -95,15 +102,27 @@ def write_model_card(model_dir: str, images: np.ndarray, names: Sequence[str],
       `sample_realism.reference_sets`: the card then reports the realism of
       the model's samples against the reference beside the real-vs-real
       floor.
+    previous_dir: optional model directory this one replaces (same
+      resolution): it is evaluated the same way on the same images and masks
+      (results under `work_dir`/previous), and the card shows both side by
+      side with the paired per-image differences and VERSUS_FILE.
 
   Returns:
     {mask kind: summary dict of evaluate.inpaint_and_evaluate}.
 
   Raises:
     InputError: `model_dir` or `work_dir` cannot be written (checked with
-      output_dirs.prepare_output_dir before the model is restored).
+      output_dirs.prepare_output_dir before the model is restored), or
+      `previous_dir` is not a model of the same resolution.
   """
   config, _ = checkpoints.load_model_config(model_dir)
+  if previous_dir:
+    previous_config, _ = checkpoints.load_model_config(previous_dir)
+    if previous_config.resolution != config.resolution:
+      raise InputError(
+          f'--previous={previous_dir} makes {previous_config.resolution}px'
+          f' images, {model_dir} {config.resolution}px: compare models of'
+          ' the same resolution.')
   # Both folders are written to: refuse unusable ones before any work.
   output_dirs.prepare_output_dir(model_dir, '--model_dir')
   output_dirs.prepare_output_dir(work_dir, '--work_dir')
@@ -114,29 +133,92 @@ def write_model_card(model_dir: str, images: np.ndarray, names: Sequence[str],
       g_vars, sample_z(jax.random.PRNGKey(seed), 64, config.z_dim))
   image_io.save_png(os.path.join(model_dir, 'samples.png'),
                     image_io.image_grid(np.asarray(samples), 8))
-  realism = None
-  if realism_sets is not None:
-    reference, floor_images = realism_sets
-    realism = {**sample_realism.samples_realism(config, g_vars, reference,
-                                                seed),
-               'floor': sample_realism.floor(floor_images, reference, seed)}
-  summaries = {}
-  for kind in masks_lib.KINDS:
-    out = os.path.join(work_dir, kind)
-    evaluated = evaluate.evaluate_checkpoint(
-        model_dir, images, names, mask_kind=kind, search_config=search_config,
-        batch_size=batch_size, seed=seed, resume_dir=out, semantic=semantic)
-    results.write_all(out, evaluated, save_images=False)
+  realism = (_samples_realism(model_dir, realism_sets, seed)
+             if realism_sets is not None else None)
+
+  def evaluate_all(directory, out_dir):
+    evaluated = {}
+    for kind in masks_lib.KINDS:
+      out = os.path.join(out_dir, kind)
+      evaluated[kind] = evaluate.evaluate_checkpoint(
+          directory, images, names, mask_kind=kind,
+          search_config=search_config, batch_size=batch_size, seed=seed,
+          resume_dir=out, semantic=semantic)
+      results.write_all(out, evaluated[kind], save_images=False)
+    return evaluated
+
+  evaluated = evaluate_all(model_dir, work_dir)
+  for kind, result in evaluated.items():
     image_io.save_png(os.path.join(model_dir, f'grid_{kind}.png'),
-                      results.comparison_grid(evaluated, CARD_GRID_ROWS))
-    summaries[kind] = evaluated.summary
+                      results.comparison_grid(result, CARD_GRID_ROWS))
+  summaries = {kind: result.summary for kind, result in evaluated.items()}
+  previous = None
+  if previous_dir:
+    before = evaluate_all(previous_dir, os.path.join(work_dir, 'previous'))
+    image_io.save_png(os.path.join(model_dir, VERSUS_FILE),
+                      versus_grid(before, evaluated, VERSUS_ROWS))
+    previous = {
+        'model': os.path.basename(os.path.normpath(previous_dir)),
+        'results': {kind: versus_scores(before[kind], evaluated[kind])
+                    for kind in evaluated},
+        **({'samples_realism': _samples_realism(previous_dir, realism_sets,
+                                                seed)}
+           if realism_sets is not None else {})}
   with open(os.path.join(model_dir, EVALUATION_FILE), 'w') as f:
     json.dump({'data': data_description, 'command': command,
                'evaluated': _evaluated_on(), 'results': summaries,
-               **({'samples_realism': realism} if realism else {})}, f,
-              indent=2)
+               **({'samples_realism': realism} if realism else {}),
+               **({'previous': previous} if previous else {})}, f, indent=2)
   write_card(model_dir)
   return summaries
+
+
+def _samples_realism(model_dir: str, realism_sets: tuple[np.ndarray,
+                                                         np.ndarray],
+                     seed: int) -> dict[str, Any]:
+  """The model's samples' MS-SWD against the reference, with the floor."""
+  config, g_vars, _ = checkpoints.restore_model(model_dir)
+  reference, floor_images = realism_sets
+  return {**sample_realism.samples_realism(config, g_vars, reference, seed),
+          'floor': sample_realism.floor(floor_images, reference, seed)}
+
+
+def versus_scores(before: results.EvalResult, after: results.EvalResult
+                  ) -> dict[str, Any]:
+  """Two models' results on the same images and masks, side by side.
+
+  Returns the previous model's means ('mean_psnr', 'mean_ssim', and where
+  measured 'ms_swd', 'semantic_accuracy', 'semantic_accuracy_of_ceiling')
+  and the paired per-image differences after - before with their 95 %
+  intervals: 'psnr_difference' and 'ssim_difference' as [mean, half-width].
+  """
+  if before.names != after.names or not np.array_equal(before.masks,
+                                                       after.masks):
+    raise ValueError('versus_scores needs results on the same images and'
+                     ' masks.')
+  scores = {k: before.summary[k] for k in (
+      'mean_psnr', 'mean_ssim', 'ms_swd', 'semantic_accuracy',
+      'semantic_accuracy_of_ceiling') if before.summary.get(k) is not None}
+  for score in ('psnr', 'ssim'):
+    scores[f'{score}_difference'] = list(metrics.confidence_interval(
+        np.asarray(after.metrics[score]) - np.asarray(before.metrics[score])))
+  return scores
+
+
+def versus_grid(before: dict[str, results.EvalResult],
+                after: dict[str, results.EvalResult], rows: int
+                ) -> np.ndarray:
+  """masked | previous model | this model | original: the first `rows`
+  images of every mask type, one block of rows per type (in `after`'s
+  order). Returns float32 (K*rows*(H+2)+2, 4*(W+2)+2, C) in [-1, 1]."""
+  k = slice(0, rows)
+  columns = [[], [], [], []]
+  for kind, result in after.items():
+    shown = (image_io.masked_for_display(result.images[k], result.masks[k]),
+             before[kind].inpainted[k], result.inpainted[k], result.images[k])
+    for column, part in zip(columns, shown):
+      column.append(part)
+  return image_io.make_grid([np.concatenate(c) for c in columns])
 
 
 # The DCGAN's card ------------------------------------------------------------
@@ -171,6 +253,8 @@ def dcgan_card(model_dir: str) -> str:
       _realism_lines(evaluation.get('samples_realism')),
       _evaluation_lines(summaries, evaluation['data'], first['search'],
                         first['num_images']),
+      _versus_lines(evaluation.get('previous'), summaries,
+                    evaluation.get('samples_realism')),
       cards.section('Reproduce', cards.code(evaluation['command'], 'bash'),
                     '', f"Evaluated on {evaluated['machine']} with jax"
                     f" {evaluated['jax']}, {evaluated['date']}."))
@@ -192,6 +276,67 @@ def _realism_lines(realism: dict[str, Any] | None) -> list[str]:
       ' above it.', '')
 
 
+def _versus_lines(previous: dict[str, Any] | None,
+                  summaries: dict[str, Any],
+                  realism: dict[str, Any] | None) -> list[str]:
+  """The section against the model this one replaces, if it was measured:
+  both models' scores per mask, the paired differences with their 95 %
+  intervals, the samples' realism, and VERSUS_FILE."""
+  if not previous:
+    return []
+  name = previous['model']
+  versus = previous['results']
+
+  def pair(before, after, spec):
+    return f'{format(before, spec)} → {format(after, spec)}'
+
+  def difference(kind, score, spec):
+    mean, half = versus[kind][f'{score}_difference']
+    return f'{mean:+{spec}} ± {half:{spec}}'
+
+  semantic = all('semantic_accuracy' in versus[k] for k in versus)
+  ceiling = all('semantic_accuracy_of_ceiling' in versus[k] for k in versus)
+  ms_swd = all('ms_swd' in versus[k] for k in versus)
+  rows = []
+  for kind, after in summaries.items():
+    before = versus[kind]
+    rows.append(
+        [kind, pair(before['mean_psnr'], after['mean_psnr'], '.2f'),
+         difference(kind, 'psnr', '.2f'),
+         pair(before['mean_ssim'], after['mean_ssim'], '.3f'),
+         difference(kind, 'ssim', '.3f')]
+        + ([pair(before['ms_swd'], after['ms_swd'], '.1f')] if ms_swd else [])
+        + ([pair(before['semantic_accuracy'], after['semantic_accuracy'],
+                 '.3f')] if semantic else [])
+        + ([pair(before['semantic_accuracy_of_ceiling'],
+                 after['semantic_accuracy_of_ceiling'], '.3f')]
+           if ceiling else []))
+  old_realism = previous.get('samples_realism')
+  samples = []
+  if old_realism and realism:
+    floor = realism['floor']
+    samples = [
+        '', f'Samples\' MS-SWD above the real-vs-real floor ({floor:.1f}):'
+        f' {old_realism["samples_ms_swd"] - floor:.1f} ({name}) →'
+        f' {realism["samples_ms_swd"] - floor:.1f} (this model).']
+  return cards.section(
+      f'Against {name}, the model this one replaces',
+      f'Both models on the same test images, masks and z-search (the'
+      f' previous one\'s results under the work directory\'s previous/);'
+      ' "a → b": the previous model, then this one; "difference": this'
+      ' model minus the previous one per image, mean ± 95 % interval'
+      ' (paired).', '',
+      cards.table(
+          ['mask', 'PSNR (dB)', 'PSNR difference', 'SSIM', 'SSIM difference']
+          + (['MS-SWD'] if ms_swd else [])
+          + (['digit accuracy'] if semantic else [])
+          + (['of masked classifier'] if ceiling else []), rows),
+      *samples, '',
+      'Rows (per mask, in the order above): masked input | ' + name
+      + ' | this model | original.', '',
+      cards.image(f'versus {name}', VERSUS_FILE), '')
+
+
 def _evaluated_on(when: time.struct_time | None = None) -> dict[str, str]:
   """Where and when an evaluation ran: machine, jax version, date."""
   return {'machine': platform.machine(), 'jax': jax.__version__,
@@ -208,7 +353,7 @@ def _size_on_disk(path: str) -> int:
 def _model_facts(model_dir: str, config, metadata: dict[str, Any]) -> list:
   """The 'Model' bullets: architecture, weights, training, data, time."""
   train = metadata.get('train', {})
-  metrics = metadata.get('metrics', {})
+  losses = metadata.get('metrics', {})
   wall = metadata.get('wall_seconds')
   nan = float('nan')
   return [
@@ -229,7 +374,7 @@ def _model_facts(model_dir: str, config, metadata: dict[str, Any]) -> list:
        f'{wall / 3600:.2f} h' if wall else 'not recorded'),
       ('Machine', metadata.get('machine', '?')),
       ('Final training losses (last logged step)',
-       f'D {metrics.get("d_loss", nan):.3f}, G {metrics.get("g_loss", nan):.3f}'),
+       f'D {losses.get("d_loss", nan):.3f}, G {losses.get("g_loss", nan):.3f}'),
   ]
 
 

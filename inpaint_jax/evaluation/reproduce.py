@@ -30,7 +30,6 @@ import dataclasses
 import datetime
 import functools
 import json
-import math
 import os
 import platform
 import tempfile
@@ -69,15 +68,6 @@ KEPT_SCORES = tables.SCORES + ('loss', 'correct')
 KEPT_FRAMES = 8
 # Frames of the z-search animation when --record_every is not given.
 DEFAULT_FRAMES = 15
-
-
-def confidence_interval(values: np.ndarray) -> tuple[float, float]:
-  """(mean, half-width of the normal-approximation 95 % interval)."""
-  values = np.asarray(values, np.float64)
-  if len(values) < 2:
-    return float(np.mean(values)), float('nan')
-  return (float(np.mean(values)),
-          float(1.96 * np.std(values, ddof=1) / math.sqrt(len(values))))
 
 
 def hole_scores(result: results.EvalResult) -> dict[str, np.ndarray]:
@@ -173,12 +163,12 @@ def summary_row(dataset: str, kind: str, method: str,
   row = {'dataset': dataset, 'mask': kind, 'method': method,
          'images': len(per_image['psnr'])}
   for score in tables.SCORES:
-    row[score], row[f'{score}_ci95'] = confidence_interval(per_image[score])
+    row[score], row[f'{score}_ci95'] = metrics.confidence_interval(per_image[score])
   if summary and 'ms_swd' in summary:
     row['ms_swd'] = summary['ms_swd']
   if 'correct' in per_image:
     row['semantic_accuracy'], row['semantic_accuracy_ci95'] = (
-        confidence_interval(per_image['correct']))
+        metrics.confidence_interval(per_image['correct']))
     for key in tables.SEMANTIC[2:]:
       row[key] = summary[key]
   return row

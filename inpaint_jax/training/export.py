@@ -1,7 +1,8 @@
 """Exports a DCGAN training checkpoint as a model directory: the one path.
 
 `export_checkpoint` (experiments.export_model) picks the step (the best of
-the validation curve, `validation.best_step`, unless given), writes it with
+the validation curve, `validation.best_step`: PSNR, and realism where the
+curve measured it, unless given), writes it with
 `export_model` (experiments.train_dcgan --export_dir: the latest step), and
 adds the story of the run: the validation curve (validation_curve.png and its
 rows), G's samples over the training steps (samples_over_time.png) and, with
@@ -34,6 +35,15 @@ from inpaint_jax.training import validation
 # Weights stored in 16 bits may move the validation PSNR of the float32 search
 # by less than this.
 STORED_WEIGHTS_TOLERANCE_DB = 0.05
+# The checkpoint rule of #29: among the steps within this many dB of the best
+# mean validation PSNR (about the step-to-step wobble of the shipped models'
+# curves), the one whose samples are the most realistic.
+REALISM_WITHIN_DB = 0.25
+# What a model directory keeps of each validation-curve row (the realism
+# ones where the curve measured them).
+_REQUIRED = ('step', 'wall_seconds', 'mask', 'num_images', 'iterations',
+             'window', 'mean_psnr', 'mean_psnr_mean_fill')
+_CURVE_KEYS = _REQUIRED + ('ms_swd', 'samples_ms_swd', 'samples_ms_swd_floor')
 
 
 def export_model(workdir: str, output_dir: str,
@@ -67,7 +77,9 @@ def export_checkpoint(workdir: str, export_dir: str, *,
                       search_config: SearchConfig = SearchConfig(
                           iterations=300),
                       kinds: Sequence[str] = ('center', 'half'),
-                      seed: int = 0) -> dict[str, Any]:
+                      seed: int = 0,
+                      realism_within_db: float = REALISM_WITHIN_DB
+                      ) -> dict[str, Any]:
   """Writes one training checkpoint of a run as a model directory.
 
   Args:
@@ -75,7 +87,9 @@ def export_checkpoint(workdir: str, export_dir: str, *,
       curve (validation.validation_curve).
     export_dir: the model directory to write (as `export_model`).
     step: the checkpoint to export; None: `validation.best_step` of the
-      validation curve, or the latest checkpoint if the run has no curve.
+      validation curve (the most realistic samples among the steps within
+      `realism_within_db` of the best mean PSNR, where the curve measured
+      them), or the latest checkpoint if the run has no curve.
     weights_dtype: 'float32', or 'bfloat16' / 'float16' (half the size on
       disk).
     check_images: (N, R, R, 3) validation images in [-1, 1]; with 16-bit
@@ -100,11 +114,11 @@ def export_checkpoint(workdir: str, export_dir: str, *,
   train_dcgan.run_configs(workdir)  # A training run, else one clear error.
   available = run_state.checkpoint_steps(workdir)
   rows = validation.read_curve(workdir)
-  step, how = _select_step(workdir, rows, available, step)
+  step, how = _select_step(workdir, rows, available, step, realism_within_db)
   added = {'selected_step': step, 'selected_by': how,
-           'validation_curve': [{k: r.get(k) for k in (
-               'step', 'wall_seconds', 'mask', 'num_images', 'iterations',
-               'window', 'mean_psnr', 'mean_psnr_mean_fill')} for r in rows]}
+           'validation_curve': [
+               {k: r.get(k) for k in _CURVE_KEYS if k in r or k in _REQUIRED}
+               for r in rows]}
   existed = os.path.isdir(export_dir)
   try:
     path = export_model(workdir, export_dir, weights_dtype, step=step)
@@ -151,17 +165,22 @@ def _add_pictures(workdir: str, path: str, rows: Sequence[dict[str, Any]],
 
 
 def _select_step(workdir: str, rows: Sequence[dict[str, Any]],
-                 available: Sequence[int], step: int | None
-                 ) -> tuple[int, str]:
+                 available: Sequence[int], step: int | None,
+                 realism_within_db: float) -> tuple[int, str]:
   """(the step to export, how it was chosen); InputError if not kept."""
-  if step is None:
-    step = (validation.best_step(rows) if rows
-            else (available[-1] if available else None))
-    how = ('highest mean validation PSNR over '
-           + ', '.join(sorted({r['mask'] for r in rows})) if rows
-           else 'latest checkpoint (no validation curve)')
-  else:
+  if step is not None:
     how = 'given'
+  elif not rows:
+    step = available[-1] if available else None
+    how = 'latest checkpoint (no validation curve)'
+  else:
+    step = validation.best_step(rows, realism_within_db)
+    psnr = ('highest mean validation PSNR over '
+            + ', '.join(sorted({r['mask'] for r in rows})))
+    realism = realism_within_db > 0 and any(
+        r.get('samples_ms_swd') is not None for r in rows)
+    how = (f'lowest samples MS-SWD among the steps within'
+           f' {realism_within_db:g} dB of the {psnr}' if realism else psnr)
   if step not in available:
     raise InputError(f'{workdir} has no checkpoint at step {step}; its steps:'
                      f' {available or "none"}.')

@@ -215,18 +215,33 @@ def _steps_on_every_mask(rows: Sequence[dict[str, Any]], kinds: set[str]
           if set(by_mask) == kinds}
 
 
-def best_step(rows: Sequence[dict[str, Any]]) -> int:
-  """The step whose mean validation PSNR over its mask types is highest.
+def best_step(rows: Sequence[dict[str, Any]],
+              realism_within_db: float = 0.0) -> int:
+  """The step to ship from a validation curve.
 
-  Only steps evaluated on every mask type of the curve count.
+  The step whose mean validation PSNR over its mask types is highest; with
+  `realism_within_db` > 0 and samples' MS-SWD in the rows, the step with the
+  most realistic samples (lowest 'samples_ms_swd') among those within that
+  many dB of the highest mean PSNR, so that PSNR, which rewards blur, does
+  not decide alone. Only steps evaluated on every mask type of the curve
+  count.
   """
+  by_step = _steps_on_every_mask(rows, {r['mask'] for r in rows})
   complete = {step: float(np.mean([r['mean_psnr'] for r in by_mask.values()]))
-              for step, by_mask in _steps_on_every_mask(
-                  rows, {r['mask'] for r in rows}).items()}
+              for step, by_mask in by_step.items()}
   if not complete:
     raise InputError('The validation curve is empty: run'
                      ' experiments.validation_curve on the run first.')
-  return max(complete, key=complete.get)
+  best = max(complete, key=complete.get)
+  if realism_within_db <= 0:
+    return best
+  # A step whose samples were not measured is never preferred.
+  realism = {step: next((r['samples_ms_swd'] for r in by_mask.values()
+                         if r.get('samples_ms_swd') is not None), np.inf)
+             for step, by_mask in by_step.items()
+             if complete[step] >= complete[best] - realism_within_db}
+  chosen = min(realism, key=realism.get)
+  return chosen if np.isfinite(realism[chosen]) else best
 
 
 def compare_runs(runs: Mapping[str, str], path: str) -> list[dict[str, Any]]:
