@@ -133,7 +133,7 @@ def write_model_card(model_dir: str, images: np.ndarray, names: Sequence[str],
       g_vars, sample_z(jax.random.PRNGKey(seed), 64, config.z_dim))
   image_io.save_png(os.path.join(model_dir, 'samples.png'),
                     image_io.image_grid(np.asarray(samples), 8))
-  realism = (_samples_realism(model_dir, realism_sets, seed)
+  realism = (_samples_realism(config, g_vars, realism_sets, seed)
              if realism_sets is not None else None)
 
   def evaluate_all(directory, out_dir):
@@ -161,8 +161,8 @@ def write_model_card(model_dir: str, images: np.ndarray, names: Sequence[str],
         'model': os.path.basename(os.path.normpath(previous_dir)),
         'results': {kind: versus_scores(before[kind], evaluated[kind])
                     for kind in evaluated},
-        **({'samples_realism': _samples_realism(previous_dir, realism_sets,
-                                                seed)}
+        **({'samples_realism': _samples_realism(
+            *checkpoints.restore_model(previous_dir)[:2], realism_sets, seed)}
            if realism_sets is not None else {})}
   with open(os.path.join(model_dir, EVALUATION_FILE), 'w') as f:
     json.dump({'data': data_description, 'command': command,
@@ -173,11 +173,10 @@ def write_model_card(model_dir: str, images: np.ndarray, names: Sequence[str],
   return summaries
 
 
-def _samples_realism(model_dir: str, realism_sets: tuple[np.ndarray,
-                                                         np.ndarray],
+def _samples_realism(config, g_vars: Any,
+                     realism_sets: tuple[np.ndarray, np.ndarray],
                      seed: int) -> dict[str, Any]:
-  """The model's samples' MS-SWD against the reference, with the floor."""
-  config, g_vars, _ = checkpoints.restore_model(model_dir)
+  """G's samples' MS-SWD against the reference, with the floor."""
   reference, floor_images = realism_sets
   return {**sample_realism.samples_realism(config, g_vars, reference, seed),
           'floor': sample_realism.floor(floor_images, reference, seed)}
