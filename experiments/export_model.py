@@ -12,6 +12,13 @@ training steps (samples_over_time.png) into the model directory. With
 bfloat16 or float16 weights it inpaints --check_images validation images with
 the float32 weights and with the stored ones and refuses the export if a mean
 PSNR moves by 0.05 dB or more. Then write the card with experiments.model_card.
+
+With --model_dir instead of --workdir it stores an exported float32 model in
+bfloat16 or float16 (half the size) with the same check, for a model whose
+training run is gone:
+
+  python -m experiments.export_model --model_dir=runs/svhn64_float32 \
+      --export_dir=models/svhn64 --dataset=svhn --weights_dtype=float16
 """
 
 from absl import flags
@@ -19,12 +26,16 @@ from absl import flags
 from experiments import _cli
 from inpaint_jax import checkpoints
 from inpaint_jax.data import input_pipeline
+from inpaint_jax.errors import InputError
+from inpaint_jax.evaluation import output_dirs
 from inpaint_jax.training import export
 from inpaint_jax.training import train_dcgan
 from inpaint_jax.training import validation
 
-_WORKDIR = flags.DEFINE_string('workdir', None, 'Training run directory.',
-                               required=True)
+_WORKDIR = flags.DEFINE_string('workdir', None, 'Training run directory.')
+_MODEL_DIR = flags.DEFINE_string(
+    'model_dir', None, 'Instead of --workdir: a float32 model directory to'
+    ' store in --weights_dtype (bfloat16 or float16).')
 _EXPORT_DIR = flags.DEFINE_string('export_dir', None,
                                   'Model directory to write.', required=True)
 _STEP = flags.DEFINE_integer(
@@ -53,6 +64,12 @@ flags.adopt_module_key_flags(_cli)
 def main(argv):
   del argv
   search_config = _SEARCH_CONFIG()
+  if (_WORKDIR.value is None) == (_MODEL_DIR.value is None):
+    raise InputError('Give one of --workdir (a training run) and --model_dir'
+                     ' (a float32 model to store in 16 bits).')
+  if _MODEL_DIR.value is not None:
+    _convert(search_config)
+    return
   train_dcgan.run_configs(_WORKDIR.value)  # A training run, else one line.
   _cli.check_run_outputs(_WORKDIR.value, _EXPORT_DIR.value)
   images, names = None, ()
@@ -67,6 +84,29 @@ def main(argv):
       realism_within_db=_REALISM_WITHIN_DB.value)
   print(f"Step {added['selected_step']} ({added['selected_by']}) written to"
         f' {_EXPORT_DIR.value}')
+  _print_check(added)
+
+
+def _convert(search_config):
+  """--model_dir: the float32 model stored in 16 bits, checked."""
+  if _WEIGHTS_DTYPE.value == 'float32':
+    raise InputError('--model_dir stores a float32 model in 16 bits: give'
+                     ' --weights_dtype=float16 or bfloat16.')
+  config, _ = checkpoints.load_model_config(_MODEL_DIR.value)
+  output_dirs.check_output_dir(_EXPORT_DIR.value, '--export_dir', new=True)
+  images, names = input_pipeline.load_split(
+      _DATASET.value, 'validation', source=_SOURCE.value,
+      data_dir=_DATA_DIR.value, size=config.resolution,
+      limit=_CHECK_IMAGES.value)
+  added = export.convert_model(
+      _MODEL_DIR.value, _EXPORT_DIR.value, _WEIGHTS_DTYPE.value, images,
+      names, search_config=search_config)
+  print(f'{_MODEL_DIR.value} written to {_EXPORT_DIR.value} in'
+        f' {_WEIGHTS_DTYPE.value}')
+  _print_check(added)
+
+
+def _print_check(added):
   dtype = _WEIGHTS_DTYPE.value
   check = added.get(checkpoints.stored_weights_check_key(dtype), {})
   for kind, psnr in check.get('psnr', {}).items():

@@ -45,11 +45,12 @@ flags.adopt_module_key_flags(_cli)
 def main(argv):
   del argv
   _INITIALIZE_DISTRIBUTED()
-  init_config = (checkpoints.load_model_config(_INIT_FROM.value)[0]
+  init_config = (checkpoints.check_model_config(_INIT_FROM.value)
                  if _INIT_FROM.value else None)
   model_config = _MODEL_CONFIG(base=init_config)
   if init_config:
-    checkpoints.check_model_config(_INIT_FROM.value, model_config)
+    checkpoints.require_same_config(_INIT_FROM.value, model_config,
+                                    init_config)
   train_config = _TRAIN_CONFIG()
   _cli.check_run_outputs(_WORKDIR.value, _EXPORT_DIR.value)
   images, description = input_pipeline.training_images(

@@ -223,14 +223,22 @@ def check_model_config(directory: str, expected: ModelConfig | None = None,
   """
   saved = saved if saved is not None else _read_config_file(directory)
   config = ModelConfig.from_dict(saved['model'])
-  if expected is not None and expected != config:
-    diff = {k: (v, getattr(config, k)) for k, v in expected.to_dict().items()
-            if getattr(config, k) != v}
+  if expected is not None:
+    require_same_config(directory, expected, config)
+  return config
+
+
+def require_same_config(directory: str, expected: ModelConfig,
+                        saved: ModelConfig) -> None:
+  """InputError naming the differences if `expected` (from flags) is not the
+  `saved` config of the model directory `directory`."""
+  if expected != saved:
+    diff = {k: (v, getattr(saved, k)) for k, v in expected.to_dict().items()
+            if getattr(saved, k) != v}
     raise InputError(
         f'Checkpoint {directory!r} holds a model with a different config'
         f' (flag value, saved value): {diff}. Drop the model flags to use the'
         ' saved config, or pass a matching checkpoint.')
-  return config
 
 
 def restore_model(directory: str, expected: ModelConfig | None = None

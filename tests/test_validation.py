@@ -15,6 +15,7 @@ from inpaint_jax.training import train_dcgan
 from inpaint_jax.training import validation
 from inpaint_jax.config import SearchConfig, TrainConfig
 from inpaint_jax.errors import InputError
+from tests.conftest import leaves
 
 
 def _tiny_run(tmp_path, config, rng):
@@ -87,8 +88,16 @@ def test_best_step_weighs_realism_within_a_margin_of_the_best_psnr():
   assert validation.best_step(rows) == 2
   assert validation.best_step(rows, realism_within_db=0.25) == 3
   assert validation.best_step(rows, realism_within_db=0.5) == 1
+  step, rule = validation.choose_step(rows, realism_within_db=0.25)
+  assert step == 3 and rule == (
+      'lowest samples MS-SWD among the steps within 0.25 dB of the highest'
+      ' mean validation PSNR over center')
   del rows[2]['samples_ms_swd']  # not measured: never preferred
   assert validation.best_step(rows, realism_within_db=0.25) == 2
+  # Only a step outside the margin measured: PSNR decides, and the rule says so.
+  del rows[1]['samples_ms_swd']
+  assert validation.choose_step(rows, realism_within_db=0.25) == (
+      2, 'highest mean validation PSNR over center')
   for row in rows:
     row.pop('samples_ms_swd', None)
   assert validation.best_step(rows, realism_within_db=0.5) == 2
@@ -122,8 +131,12 @@ def test_export_checkpoint_ships_the_best_step_with_its_history(
   check = metadata['bfloat16_check']['psnr']
   assert set(check) == {'center', 'half'}
   per_image = metadata['bfloat16_check']['per_image_psnr']
+  fixed = metadata['bfloat16_check']['fixed_latent_psnr']
   for kind, psnr in check.items():
     assert abs(psnr['float32'] - psnr['bfloat16']) < 0.05
+    # The float32 search's own fills, scored the same way.
+    assert fixed[kind]['float32'] == psnr['float32']
+    assert abs(fixed[kind]['bfloat16'] - psnr['float32']) < 0.05
     for dtype, mean in psnr.items():
       assert len(per_image[kind][dtype]) == len(images)
       assert abs(np.mean(per_image[kind][dtype]) - mean) < 1e-3
@@ -137,6 +150,59 @@ def test_export_checkpoint_ships_the_best_step_with_its_history(
   assert f'| **{best}** |' in text and 'bfloat16' in text
   with pytest.raises(InputError, match='no checkpoint at step 3'):
     export.export_checkpoint(workdir, str(tmp_path / 'm3'), step=3)
+
+
+def test_stored_weights_fail_on_rounding_or_a_shift_beyond_the_chaos():
+  def check(search, fixed, interval):
+    return {'psnr': {'half': {'float32': 22.0, 'float16': 22.0 + search}},
+            'fixed_latent_psnr': {'half': {'float32': 22.0,
+                                           'float16': 22.0 + fixed}},
+            'search_difference': {'half': interval}}
+  assert export.stored_weights_failure(check(0.01, 0.001, [0.01, 0.02]),
+                                       'float16') is None
+  # One image's search ending elsewhere: a large, uncertain mean change.
+  assert export.stored_weights_failure(check(-0.16, -0.002, [-0.16, 0.22]),
+                                       'float16') is None
+  failure = export.stored_weights_failure(check(-0.16, -0.002, [-0.16, 0.1]),
+                                          'float16')
+  assert 'half validation PSNR by -0.160 ± 0.100 dB' in failure
+  failure = export.stored_weights_failure(check(0.0, -0.06, [0.0, 0.1]),
+                                          'float16')
+  assert 'half fills of the same latents by -0.060 dB' in failure
+  old = check(-0.06, 0.0, [0.0, 0.0])
+  del old['fixed_latent_psnr'], old['search_difference']
+  assert 'by -0.060 dB' in export.stored_weights_failure(old, 'float16')
+
+
+def test_convert_model_stores_a_float32_model_in_16_bits_checked(
+    tmp_path, tiny_config, tiny_variables):
+  source = checkpoints.save_model(str(tmp_path / 'f32'), tiny_config,
+                                  *tiny_variables, {'steps': 7})
+  with open(os.path.join(source, checkpoints.SAMPLES_OVER_TIME_FILE), 'wb'):
+    pass
+  images = np.random.default_rng(0).uniform(
+      -1, 1, (2, 16, 16, 3)).astype(np.float32)
+  converted = str(tmp_path / 'bf16')
+  added = export.convert_model(source, converted, 'bfloat16', images,
+                               ['a', 'b'], SearchConfig(iterations=2))
+  config, metadata = checkpoints.load_model_config(converted)
+  assert config == tiny_config and metadata['steps'] == 7
+  assert metadata['weights_dtype'] == 'bfloat16'
+  with open(os.path.join(source, checkpoints.CONFIG_FILE)) as f:
+    assert (metadata['converted_from']['variables_sha256']
+            == json.load(f)['variables_sha256'])
+  assert set(added['bfloat16_check']['psnr']) == {'center', 'half'}
+  assert os.path.exists(os.path.join(converted,
+                                     checkpoints.SAMPLES_OVER_TIME_FILE))
+  _, g_vars, _ = checkpoints.restore_model(converted)
+  for stored, original in zip(leaves(g_vars), leaves(tiny_variables[0])):
+    np.testing.assert_allclose(stored, original, rtol=2 ** -8, atol=1e-30)
+  with pytest.raises(InputError, match='stores bfloat16 weights'):
+    export.convert_model(converted, str(tmp_path / 'twice'), 'float16',
+                         images)
+  with pytest.raises(InputError, match='bfloat16 or float16'):
+    export.convert_model(source, str(tmp_path / 'f32b'), 'float32', images)
+  assert not os.path.exists(tmp_path / 'twice')
 
 
 def _write_curve(workdir, rows):

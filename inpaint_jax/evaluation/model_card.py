@@ -460,15 +460,26 @@ def _training_lines(metadata: dict[str, Any]) -> list[str]:
   dtype = metadata.get('weights_dtype', 'float32')
   check = metadata.get(checkpoints.stored_weights_check_key(dtype))
   if check:
+    fixed = check.get('fixed_latent_psnr')
+    columns = ['mask', 'float32 weights', f'stored {dtype} weights']
+    rows = check['psnr']
+    fields = [('float32', '.3f'), (dtype, '.3f')]
+    note = ''
+    if fixed:
+      columns.append(f'stored {dtype}, float32 search\'s latents')
+      rows = {k: {**v, 'fixed': fixed[k][dtype]} for k, v in rows.items()}
+      fields.append(('fixed', '.3f'))
+      note = (' The last column puts the latents found with the float32'
+              ' weights through the stored G: the rounding alone, without the'
+              ' search\'s chaos (a tiny weight change can send one image\'s'
+              ' search to another optimum).')
     lines += cards.section(
         f'{dtype} weights',
         f'Stored in {dtype} (restored as float32). Validation PSNR of the'
         f' float32 search ({check["num_images"]} images,'
         f' {check["iterations"]} iterations) with the float32 weights before'
-        ' export and with the stored weights:', '',
-        cards.score_table(('mask', 'float32 weights', f'stored {dtype} weights'),
-                          check['psnr'], [('float32', '.3f'), (dtype, '.3f')]),
-        '')
+        f' export and with the stored weights.{note}', '',
+        cards.score_table(tuple(columns), rows, fields), '')
   return lines
 
 

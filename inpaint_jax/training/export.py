@@ -1,17 +1,20 @@
 """Exports a DCGAN training checkpoint as a model directory: the one path.
 
 `export_checkpoint` (experiments.export_model) picks the step (the best of
-the validation curve, `validation.best_step`: PSNR, and realism where the
+the validation curve, `validation.choose_step`: PSNR, and realism where the
 curve measured it, unless given), writes it with
 `export_model` (experiments.train_dcgan --export_dir: the latest step), and
 adds the story of the run: the validation curve (validation_curve.png and its
 rows), G's samples over the training steps (samples_over_time.png) and, with
 bfloat16 or float16 weights, a check that the stored weights inpaint as the
-float32 ones did.
+float32 ones did. `convert_model` (experiments.export_model --model_dir)
+stores an exported float32 model in 16 bits with the same check, when its
+training run is gone.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from typing import Any, Sequence
@@ -19,14 +22,16 @@ from typing import Any, Sequence
 import jax
 import numpy as np
 
+from inpaint_jax import blending
 from inpaint_jax import checkpoints
-from inpaint_jax import methods
+from inpaint_jax import inpaint
+from inpaint_jax import metrics
 from inpaint_jax.config import SearchConfig
 from inpaint_jax.data import images as image_io
 from inpaint_jax.errors import InputError
 from inpaint_jax.evaluation import evaluate
 from inpaint_jax.evaluation import output_dirs
-from inpaint_jax.models import Generator, sample_z
+from inpaint_jax.models import Discriminator, Generator, sample_z
 from inpaint_jax.training import loop
 from inpaint_jax.training import run_state
 from inpaint_jax.training import train_dcgan
@@ -86,7 +91,7 @@ def export_checkpoint(workdir: str, export_dir: str, *,
     workdir: a run of experiments.train_dcgan, ideally with a validation
       curve (validation.validation_curve).
     export_dir: the model directory to write (as `export_model`).
-    step: the checkpoint to export; None: `validation.best_step` of the
+    step: the checkpoint to export; None: `validation.choose_step` of the
       validation curve (the most realistic samples among the steps within
       `realism_within_db` of the best mean PSNR, where the curve measured
       them), or the latest checkpoint if the run has no curve.
@@ -125,9 +130,11 @@ def export_checkpoint(workdir: str, export_dir: str, *,
     _add_pictures(workdir, path, rows, available, step, added)
     check_key = checkpoints.stored_weights_check_key(weights_dtype)
     if weights_dtype != 'float32' and check_images is not None:
+      _, state, _, _ = train_dcgan.restore_run(workdir, step)
       added[check_key] = _stored_weights_check(
-          workdir, step, path, weights_dtype, check_images, check_names,
-          search_config, kinds, seed)
+          train_dcgan.generator_variables(state),
+          train_dcgan.discriminator_variables(state), path, weights_dtype,
+          check_images, check_names, search_config, kinds, seed)
     checkpoints.update_metadata(path, **added)
   except BaseException:
     # No half-written model directory (e.g. an older checkpoint that the
@@ -135,17 +142,77 @@ def export_checkpoint(workdir: str, export_dir: str, *,
     if not existed and jax.process_index() == 0:
       shutil.rmtree(export_dir, ignore_errors=True)
     raise
-  check = added.get(check_key)
-  if check:
-    worst = max(abs(v['float32'] - v[weights_dtype])
-                for v in check['psnr'].values())
-    if worst >= STORED_WEIGHTS_TOLERANCE_DB:
-      other = 'float16' if weights_dtype == 'bfloat16' else 'float32'
-      raise InputError(
-          f'{weights_dtype} weights change the validation PSNR by'
-          f' {worst:.3f} dB (>= {STORED_WEIGHTS_TOLERANCE_DB}); export with'
-          f' --weights_dtype={other}.')
+  _refuse_failed_check(added.get(check_key), weights_dtype)
   return added
+
+
+def convert_model(model_dir: str, export_dir: str, weights_dtype: str,
+                  check_images: np.ndarray, check_names: Sequence[str] = (),
+                  search_config: SearchConfig = SearchConfig(iterations=300),
+                  kinds: Sequence[str] = ('center', 'half'),
+                  seed: int = 0) -> dict[str, Any]:
+  """Writes a float32 model directory's weights in 16 bits, checked.
+
+  For a model whose training run is gone: the weights, metadata and the
+  export's pictures (validation curve, samples over time) of `model_dir` go
+  to `export_dir` with the weights stored as `weights_dtype` (half the size),
+  and the check of `export_checkpoint` compares the z-search with the
+  float32 weights and with the stored ones on `check_images` ((N, R, R, 3)
+  validation images in [-1, 1]) for `kinds`.
+
+  Returns:
+    The metadata added: 'converted_from' ({'model_dir', 'variables_sha256'})
+    and '<weights_dtype>_check' (as `export_checkpoint`).
+
+  Raises:
+    InputError: `model_dir` is not a float32 model, `weights_dtype` is not a
+      16-bit dtype, `export_dir` is not new, or the stored weights change a
+      validation PSNR by STORED_WEIGHTS_TOLERANCE_DB or more (the directory
+      is written; keep the float32 model instead).
+  """
+  if weights_dtype not in checkpoints.WEIGHT_DTYPES or (
+      weights_dtype == 'float32'):
+    raise InputError(f'weights_dtype={weights_dtype!r}: a conversion stores'
+                     ' bfloat16 or float16 weights.')
+  config, g_vars, d_vars = checkpoints.restore_model(model_dir)
+  _, metadata = checkpoints.load_model_config(model_dir)
+  stored = metadata.get('weights_dtype', 'float32')
+  if stored != 'float32':
+    raise InputError(f'{model_dir} stores {stored} weights: convert a float32'
+                     ' model (16-bit weights would be rounded twice).')
+  output_dirs.check_output_dir(export_dir, '--export_dir', new=True)
+  with open(os.path.join(model_dir, checkpoints.CONFIG_FILE)) as f:
+    source_sha = json.load(f).get('variables_sha256')
+  added = {'weights_dtype': weights_dtype,
+           'converted_from': {'model_dir': os.path.normpath(model_dir),
+                              'variables_sha256': source_sha}}
+  check_key = checkpoints.stored_weights_check_key(weights_dtype)
+  try:
+    path = checkpoints.save_model(export_dir, config, g_vars, d_vars,
+                                  {**metadata, **added}, weights_dtype)
+    for name in (checkpoints.MODEL_CURVE_FILE,
+                 checkpoints.SAMPLES_OVER_TIME_FILE):
+      if os.path.exists(os.path.join(model_dir, name)):
+        shutil.copy(os.path.join(model_dir, name), path)
+    added[check_key] = _stored_weights_check(
+        g_vars, d_vars, path, weights_dtype, check_images, check_names,
+        search_config, kinds, seed)
+    checkpoints.update_metadata(path, **added)
+  except BaseException:
+    if jax.process_index() == 0:
+      shutil.rmtree(export_dir, ignore_errors=True)
+    raise
+  _refuse_failed_check(added[check_key], weights_dtype)
+  return added
+
+
+def _refuse_failed_check(check: dict[str, Any] | None,
+                         weights_dtype: str) -> None:
+  """InputError if the stored weights fail their check."""
+  failure = check and stored_weights_failure(check, weights_dtype)
+  if failure:
+    other = 'float16' if weights_dtype == 'bfloat16' else 'float32'
+    raise InputError(f'{failure}; export with --weights_dtype={other}.')
 
 
 def _add_pictures(workdir: str, path: str, rows: Sequence[dict[str, Any]],
@@ -174,13 +241,7 @@ def _select_step(workdir: str, rows: Sequence[dict[str, Any]],
     step = available[-1] if available else None
     how = 'latest checkpoint (no validation curve)'
   else:
-    step = validation.best_step(rows, realism_within_db)
-    psnr = ('highest mean validation PSNR over '
-            + ', '.join(sorted({r['mask'] for r in rows})))
-    realism = realism_within_db > 0 and any(
-        r.get('samples_ms_swd') is not None for r in rows)
-    how = (f'lowest samples MS-SWD among the steps within'
-           f' {realism_within_db:g} dB of the {psnr}' if realism else psnr)
+    step, how = validation.choose_step(rows, realism_within_db)
   if step not in available:
     raise InputError(f'{workdir} has no checkpoint at step {step}; its steps:'
                      f' {available or "none"}.')
@@ -203,34 +264,90 @@ def samples_over_time(workdir: str, steps: Sequence[int], path: str,
   image_io.save_png(path, image_io.image_grid(np.concatenate(rows), count))
 
 
-def _stored_weights_check(workdir, step, path, weights_dtype, images, names,
+def _stored_weights_check(g_vars, d_vars, path, weights_dtype, images, names,
                           search_config, kinds, seed) -> dict[str, Any]:
-  """The z-search's PSNRs on `images` with the float32 weights of the run's
-  checkpoint at `step` and with the ones stored in `path`."""
-  mask_key, _ = jax.random.split(jax.random.PRNGKey(seed))
-  masks = {kind: evaluate.make_masks(kind, None, len(images), images.shape[1],
-                                     mask_key)
-           for kind in kinds}
-  config, state, _, _ = train_dcgan.restore_run(workdir, step)
-  before = _zsearch_psnr(config, train_dcgan.generator_variables(state),
-                         train_dcgan.discriminator_variables(state), images,
-                         names, masks, search_config, seed)
-  after = _zsearch_psnr(*checkpoints.restore_model(path), images, names,
-                        masks, search_config, seed)
-  return {
-      'num_images': len(images), 'iterations': search_config.iterations,
-      'window': search_config.window, 'seed': seed,
-      'psnr': {k: {'float32': float(np.mean(before[k])),
-                   weights_dtype: float(np.mean(after[k]))} for k in kinds},
-      'per_image_psnr': {k: {'float32': before[k], weights_dtype: after[k]}
-                         for k in kinds}}
+  """The float32 weights `g_vars`, `d_vars` against those stored in `path`.
+
+  Per mask kind and image: the PSNR of the z-search (blended, as the model
+  card scores it) with the float32 weights and with the stored ones, and of
+  the stored G at the float32 search's latents (the rounding alone, without
+  the search's chaos: a weight change of 2^-11 can send a search to another
+  optimum, moving one image by several dB either way).
+  """
+  del names  # The per-image lists follow the images' order.
+  mask_key, z_key = jax.random.split(jax.random.PRNGKey(seed))
+  config, stored_g, stored_d = checkpoints.restore_model(path)
+  generator = Generator(config)
+  check = {'num_images': len(images), 'iterations': search_config.iterations,
+           'window': search_config.window, 'seed': seed, 'psnr': {},
+           'per_image_psnr': {}, 'fixed_latent_psnr': {},
+           'search_difference': {}}
+  for kind in kinds:
+    m = np.asarray(evaluate.make_masks(kind, None, len(images),
+                                       images.shape[1], mask_key))
+    before, z = _search_psnr(config, g_vars, d_vars, images, m, z_key,
+                             search_config)
+    after, _ = _search_psnr(config, stored_g, stored_d, images, m, z_key,
+                            search_config)
+    fixed = _fill_psnr(generator.apply(stored_g, z), images, m)
+    check['psnr'][kind] = {'float32': float(np.mean(before)),
+                           weights_dtype: float(np.mean(after))}
+    check['per_image_psnr'][kind] = {'float32': before, weights_dtype: after}
+    check['fixed_latent_psnr'][kind] = {'float32': float(np.mean(before)),
+                                        weights_dtype: float(np.mean(fixed))}
+    check['search_difference'][kind] = list(metrics.confidence_interval(
+        np.subtract(after, before)))
+  return check
 
 
-def _zsearch_psnr(config, g_vars, d_vars, images, names, masks, search_config,
-                  seed):
-  """{kind: per-image PSNR list} of the z-search on `images`."""
-  method = methods.zsearch_method(config, g_vars, d_vars, search_config,
-                                  seed=seed)
-  return {kind: [round(float(p), 4) for p in evaluate.evaluate(
-      method, images, names, m, show_progress=False).metrics['psnr']]
-          for kind, m in masks.items()}
+def stored_weights_failure(check: dict[str, Any],
+                           weights_dtype: str) -> str | None:
+  """Why a stored-weights check fails, or None if it passes.
+
+  It fails if the stored G at the float32 search's latents moves a mean
+  PSNR by STORED_WEIGHTS_TOLERANCE_DB or more (the rounding damages the
+  fills), or if the search with the stored weights moves it that much and
+  the paired 95 % interval of the per-image change excludes 0 (a shift that
+  the search's chaos does not explain). Checks recorded before the fixed
+  latents were measured: the search's mean alone.
+  """
+  fixed = check.get('fixed_latent_psnr')
+  for kind, psnr in check['psnr'].items():
+    moved = psnr[weights_dtype] - psnr['float32']
+    if fixed is not None:
+      rounding = fixed[kind][weights_dtype] - fixed[kind]['float32']
+      if abs(rounding) >= STORED_WEIGHTS_TOLERANCE_DB:
+        return (f'{weights_dtype} weights change the {kind} fills of the same'
+                f' latents by {rounding:+.3f} dB (>='
+                f' {STORED_WEIGHTS_TOLERANCE_DB})')
+      mean, half = check['search_difference'][kind]
+      if abs(moved) >= STORED_WEIGHTS_TOLERANCE_DB and abs(mean) > half:
+        return (f'{weights_dtype} weights move the {kind} validation PSNR by'
+                f' {mean:+.3f} ± {half:.3f} dB (>= '
+                f'{STORED_WEIGHTS_TOLERANCE_DB}, 95 % interval without 0)')
+    elif abs(moved) >= STORED_WEIGHTS_TOLERANCE_DB:
+      return (f'{weights_dtype} weights change the {kind} validation PSNR by'
+              f' {moved:+.3f} dB (>= {STORED_WEIGHTS_TOLERANCE_DB})')
+  return None
+
+
+def _search_psnr(config, g_vars, d_vars, images, masks, z_key, search_config,
+                 batch_size=64):
+  """(per-image PSNR list of the blended z-search, (N, z_dim) latents); the
+  latents of image i depend on i only (as in methods.zsearch_method)."""
+  psnrs, latents = [], []
+  for start in range(0, len(images), batch_size):
+    y, m = images[start:start + batch_size], masks[start:start + batch_size]
+    result = inpaint.search(Generator(config), Discriminator(config), g_vars,
+                            d_vars, y * m, m, z_key, search_config,
+                            index_offset=start)
+    psnrs += _fill_psnr(result.generated, y, m)
+    latents.append(np.asarray(result.z))
+  return psnrs, np.concatenate(latents)
+
+
+def _fill_psnr(generated, images, masks) -> list[float]:
+  """Per-image PSNR of `generated` Poisson-blended into the known pixels."""
+  blended = blending.poisson_blend(generated, images * masks, masks)
+  return [round(float(p), 4) for p in
+          metrics.psnr(np.clip(np.asarray(blended), -1, 1), images)]

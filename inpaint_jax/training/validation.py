@@ -217,31 +217,43 @@ def _steps_on_every_mask(rows: Sequence[dict[str, Any]], kinds: set[str]
 
 def best_step(rows: Sequence[dict[str, Any]],
               realism_within_db: float = 0.0) -> int:
-  """The step to ship from a validation curve.
+  """The step to ship from a validation curve (`choose_step`'s step)."""
+  return choose_step(rows, realism_within_db)[0]
+
+
+def choose_step(rows: Sequence[dict[str, Any]],
+                realism_within_db: float = 0.0) -> tuple[int, str]:
+  """(the step to ship from a validation curve, the rule that chose it).
 
   The step whose mean validation PSNR over its mask types is highest; with
   `realism_within_db` > 0 and samples' MS-SWD in the rows, the step with the
   most realistic samples (lowest 'samples_ms_swd') among those within that
   many dB of the highest mean PSNR, so that PSNR, which rewards blur, does
   not decide alone. Only steps evaluated on every mask type of the curve
-  count.
+  count. The rule is a phrase for the model's metadata, naming the one
+  applied (PSNR alone where no step within the margin was measured).
   """
-  by_step = _steps_on_every_mask(rows, {r['mask'] for r in rows})
+  kinds = {r['mask'] for r in rows}
+  by_step = _steps_on_every_mask(rows, kinds)
   complete = {step: float(np.mean([r['mean_psnr'] for r in by_mask.values()]))
               for step, by_mask in by_step.items()}
   if not complete:
     raise InputError('The validation curve is empty: run'
                      ' experiments.validation_curve on the run first.')
   best = max(complete, key=complete.get)
+  psnr_rule = 'highest mean validation PSNR over ' + ', '.join(sorted(kinds))
   if realism_within_db <= 0:
-    return best
+    return best, psnr_rule
   # A step whose samples were not measured is never preferred.
   realism = {step: next((r['samples_ms_swd'] for r in by_mask.values()
                          if r.get('samples_ms_swd') is not None), np.inf)
              for step, by_mask in by_step.items()
              if complete[step] >= complete[best] - realism_within_db}
   chosen = min(realism, key=realism.get)
-  return chosen if np.isfinite(realism[chosen]) else best
+  if not np.isfinite(realism[chosen]):
+    return best, psnr_rule
+  return chosen, (f'lowest samples MS-SWD among the steps within'
+                  f' {realism_within_db:g} dB of the {psnr_rule}')
 
 
 def compare_runs(runs: Mapping[str, str], path: str) -> list[dict[str, Any]]:
