@@ -10,8 +10,10 @@ samples among those within --realism_within_db of the best PSNR, and
 draws the curve (validation_curve.png) and a picture of G's samples over the
 training steps (samples_over_time.png) into the model directory. With
 bfloat16 or float16 weights it inpaints --check_images validation images with
-the float32 weights and with the stored ones and refuses the export if a mean
-PSNR moves by 0.05 dB or more. Then write the card with experiments.model_card.
+the float32 weights and with the stored ones and refuses the export if the
+stored G moves a mean PSNR by 0.05 dB or more at the float32 search's latents
+(or the search moves it that much, its paired 95 % interval without 0). Then
+write the card with experiments.model_card.
 
 With --model_dir instead of --workdir it stores an exported float32 model in
 bfloat16 or float16 (half the size) with the same check, for a model whose
@@ -72,15 +74,15 @@ def main(argv):
     return
   train_dcgan.run_configs(_WORKDIR.value)  # A training run, else one line.
   _cli.check_run_outputs(_WORKDIR.value, _EXPORT_DIR.value)
-  images, names = None, ()
+  images = None
   if _WEIGHTS_DTYPE.value != 'float32':
-    images, names = validation.run_validation_images(
+    images, _ = validation.run_validation_images(
         _WORKDIR.value, _DATASET.value, _CHECK_IMAGES.value, _SOURCE.value,
         _DATA_DIR.value)
   added = export.export_checkpoint(
       _WORKDIR.value, _EXPORT_DIR.value, step=_STEP.value,
       weights_dtype=_WEIGHTS_DTYPE.value, check_images=images,
-      check_names=names, search_config=search_config,
+      search_config=search_config,
       realism_within_db=_REALISM_WITHIN_DB.value)
   print(f"Step {added['selected_step']} ({added['selected_by']}) written to"
         f' {_EXPORT_DIR.value}')
@@ -94,13 +96,13 @@ def _convert(search_config):
                      ' --weights_dtype=float16 or bfloat16.')
   config, _ = checkpoints.load_model_config(_MODEL_DIR.value)
   output_dirs.check_output_dir(_EXPORT_DIR.value, '--export_dir', new=True)
-  images, names = input_pipeline.load_split(
+  images, _ = input_pipeline.load_split(
       _DATASET.value, 'validation', source=_SOURCE.value,
       data_dir=_DATA_DIR.value, size=config.resolution,
       limit=_CHECK_IMAGES.value)
   added = export.convert_model(
       _MODEL_DIR.value, _EXPORT_DIR.value, _WEIGHTS_DTYPE.value, images,
-      names, search_config=search_config)
+      search_config=search_config)
   print(f'{_MODEL_DIR.value} written to {_EXPORT_DIR.value} in'
         f' {_WEIGHTS_DTYPE.value}')
   _print_check(added)

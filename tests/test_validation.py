@@ -119,7 +119,7 @@ def test_export_checkpoint_ships_the_best_step_with_its_history(
   model_dir = str(tmp_path / 'model')
   added = export.export_checkpoint(
       workdir, model_dir, weights_dtype='bfloat16', check_images=images,
-      check_names=['a', 'b'], search_config=search)
+      search_config=search)
   assert added['selected_step'] == best
   config, metadata = checkpoints.load_model_config(model_dir)
   assert config == tiny_config and metadata['steps'] == best
@@ -184,7 +184,7 @@ def test_convert_model_stores_a_float32_model_in_16_bits_checked(
       -1, 1, (2, 16, 16, 3)).astype(np.float32)
   converted = str(tmp_path / 'bf16')
   added = export.convert_model(source, converted, 'bfloat16', images,
-                               ['a', 'b'], SearchConfig(iterations=2))
+                               SearchConfig(iterations=2))
   config, metadata = checkpoints.load_model_config(converted)
   assert config == tiny_config and metadata['steps'] == 7
   assert metadata['weights_dtype'] == 'bfloat16'

@@ -78,7 +78,6 @@ def export_checkpoint(workdir: str, export_dir: str, *,
                       step: int | None = None,
                       weights_dtype: str = 'float32',
                       check_images: np.ndarray | None = None,
-                      check_names: Sequence[str] = (),
                       search_config: SearchConfig = SearchConfig(
                           iterations=300),
                       kinds: Sequence[str] = ('center', 'half'),
@@ -100,7 +99,6 @@ def export_checkpoint(workdir: str, export_dir: str, *,
     check_images: (N, R, R, 3) validation images in [-1, 1]; with 16-bit
       weights they are inpainted with the float32 weights and with the stored
       ones (restored as float32), for `kinds`, and both PSNRs are recorded.
-    check_names: their names.
     search_config, seed: the z-search of that check.
 
   Returns:
@@ -134,7 +132,7 @@ def export_checkpoint(workdir: str, export_dir: str, *,
       added[check_key] = _stored_weights_check(
           train_dcgan.generator_variables(state),
           train_dcgan.discriminator_variables(state), path, weights_dtype,
-          check_images, check_names, search_config, kinds, seed)
+          check_images, search_config, kinds, seed)
     checkpoints.update_metadata(path, **added)
   except BaseException:
     # No half-written model directory (e.g. an older checkpoint that the
@@ -147,7 +145,7 @@ def export_checkpoint(workdir: str, export_dir: str, *,
 
 
 def convert_model(model_dir: str, export_dir: str, weights_dtype: str,
-                  check_images: np.ndarray, check_names: Sequence[str] = (),
+                  check_images: np.ndarray,
                   search_config: SearchConfig = SearchConfig(iterations=300),
                   kinds: Sequence[str] = ('center', 'half'),
                   seed: int = 0) -> dict[str, Any]:
@@ -195,8 +193,8 @@ def convert_model(model_dir: str, export_dir: str, weights_dtype: str,
       if os.path.exists(os.path.join(model_dir, name)):
         shutil.copy(os.path.join(model_dir, name), path)
     added[check_key] = _stored_weights_check(
-        g_vars, d_vars, path, weights_dtype, check_images, check_names,
-        search_config, kinds, seed)
+        g_vars, d_vars, path, weights_dtype, check_images, search_config,
+        kinds, seed)
     checkpoints.update_metadata(path, **added)
   except BaseException:
     if jax.process_index() == 0:
@@ -264,7 +262,7 @@ def samples_over_time(workdir: str, steps: Sequence[int], path: str,
   image_io.save_png(path, image_io.image_grid(np.concatenate(rows), count))
 
 
-def _stored_weights_check(g_vars, d_vars, path, weights_dtype, images, names,
+def _stored_weights_check(g_vars, d_vars, path, weights_dtype, images,
                           search_config, kinds, seed) -> dict[str, Any]:
   """The float32 weights `g_vars`, `d_vars` against those stored in `path`.
 
@@ -274,7 +272,6 @@ def _stored_weights_check(g_vars, d_vars, path, weights_dtype, images, names,
   the search's chaos: a weight change of 2^-11 can send a search to another
   optimum, moving one image by several dB either way).
   """
-  del names  # The per-image lists follow the images' order.
   mask_key, z_key = jax.random.split(jax.random.PRNGKey(seed))
   config, stored_g, stored_d = checkpoints.restore_model(path)
   generator = Generator(config)
