@@ -469,16 +469,16 @@ def _training_lines(metadata: dict[str, Any]) -> list[str]:
       columns.append(f'stored {dtype}, float32 search\'s latents')
       rows = {k: {**v, 'fixed': fixed[k][dtype]} for k, v in rows.items()}
       fields.append(('fixed', '.3f'))
-      note = (' The last column puts the latents found with the float32'
-              ' weights through the stored G: the rounding alone, without the'
-              ' search\'s chaos (a tiny weight change can send one image\'s'
-              ' search to another optimum).')
+      note = ('; the last column puts the latents found with the float32'
+              ' weights through the stored G (the rounding alone, without the'
+              ' search\'s chaos: a tiny weight change can send one image\'s'
+              ' search to another optimum)')
     lines += cards.section(
         f'{dtype} weights',
         f'Stored in {dtype} (restored as float32). Validation PSNR of the'
         f' float32 search ({check["num_images"]} images,'
         f' {check["iterations"]} iterations) with the float32 weights before'
-        f' export and with the stored weights.{note}', '',
+        f' export and with the stored weights{note}:', '',
         cards.score_table(tuple(columns), rows, fields), '')
   return lines
 
