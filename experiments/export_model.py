@@ -70,7 +70,9 @@ def main(argv):
     raise InputError('Give one of --workdir (a training run) and --model_dir'
                      ' (a float32 model to store in 16 bits).')
   if _MODEL_DIR.value is not None:
-    _convert(search_config)
+    _convert(_MODEL_DIR.value, _EXPORT_DIR.value, _WEIGHTS_DTYPE.value,
+             _DATASET.value, _SOURCE.value, _DATA_DIR.value,
+             _CHECK_IMAGES.value, search_config)
     return
   train_dcgan.run_configs(_WORKDIR.value)  # A training run, else one line.
   _cli.check_run_outputs(_WORKDIR.value, _EXPORT_DIR.value)
@@ -86,30 +88,28 @@ def main(argv):
       realism_within_db=_REALISM_WITHIN_DB.value)
   print(f"Step {added['selected_step']} ({added['selected_by']}) written to"
         f' {_EXPORT_DIR.value}')
-  _print_check(added)
+  _print_check(added, _WEIGHTS_DTYPE.value)
 
 
-def _convert(search_config):
+def _convert(model_dir, export_dir, dtype, dataset, source, data_dir,
+             check_images, search_config):
   """--model_dir: the float32 model stored in 16 bits, checked."""
-  if _WEIGHTS_DTYPE.value == 'float32':
+  if dtype == 'float32':
     raise InputError('--model_dir stores a float32 model in 16 bits: give'
                      ' --weights_dtype=float16 or bfloat16.')
-  config, _ = checkpoints.load_model_config(_MODEL_DIR.value)
-  output_dirs.check_output_dir(_EXPORT_DIR.value, '--export_dir', new=True)
+  config, _ = checkpoints.load_model_config(model_dir)
+  output_dirs.check_output_dir(export_dir, '--export_dir', new=True)
   images, _ = input_pipeline.load_split(
-      _DATASET.value, 'validation', source=_SOURCE.value,
-      data_dir=_DATA_DIR.value, size=config.resolution,
-      limit=_CHECK_IMAGES.value)
-  added = export.convert_model(
-      _MODEL_DIR.value, _EXPORT_DIR.value, _WEIGHTS_DTYPE.value, images,
-      search_config=search_config)
-  print(f'{_MODEL_DIR.value} written to {_EXPORT_DIR.value} in'
-        f' {_WEIGHTS_DTYPE.value}')
-  _print_check(added)
+      dataset, 'validation', source=source, data_dir=data_dir,
+      size=config.resolution, limit=check_images)
+  added = export.convert_model(model_dir, export_dir, dtype, images,
+                               search_config=search_config)
+  print(f'{model_dir} written to {export_dir} in {dtype}')
+  _print_check(added, dtype)
 
 
-def _print_check(added):
-  dtype = _WEIGHTS_DTYPE.value
+def _print_check(added, dtype):
+  """The 16-bit check's PSNRs, one line per mask."""
   check = added.get(checkpoints.stored_weights_check_key(dtype), {})
   for kind, psnr in check.get('psnr', {}).items():
     print(f"  {kind}: validation PSNR {psnr['float32']:.3f} dB (float32"
