@@ -196,6 +196,16 @@ def _read_config_file(directory: str) -> dict[str, Any]:
                      ' the model again or restore the file.') from None
 
 
+def model_record(directory: str) -> dict[str, Any]:
+  """What another artefact records of a model directory it derives from:
+  {'path': as given, normalised; 'variables_sha256': the one in its
+  model_config.json, or None if it has none}. MissingInputError if there is
+  no model there."""
+  saved = _read_config_file(directory)
+  return {'path': os.path.normpath(directory),
+          'variables_sha256': saved.get('variables_sha256')}
+
+
 def update_metadata(directory: str, **fields: Any) -> None:
   """Adds `fields` (JSON-able) to the metadata of a model directory.
 

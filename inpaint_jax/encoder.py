@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import os
 from typing import Any
 
@@ -186,10 +185,7 @@ def generator_record(generator_dir: str) -> dict[str, Any]:
   The path is as given (models/celeba64); the sha256 is the one in the
   generator's model_config.json, or None if it has none.
   """
-  checkpoints.load_model_config(generator_dir)  # a model directory?
-  with open(os.path.join(generator_dir, checkpoints.CONFIG_FILE)) as f:
-    sha = json.load(f).get('variables_sha256')
-  return {'path': os.path.normpath(generator_dir), 'variables_sha256': sha}
+  return checkpoints.model_record(generator_dir)
 
 
 def check_generator(encoder: LoadedEncoder, model: ModelConfig,

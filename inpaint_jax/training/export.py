@@ -14,7 +14,6 @@ training run is gone.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from typing import Any, Sequence
@@ -159,7 +158,7 @@ def convert_model(model_dir: str, export_dir: str, weights_dtype: str,
   validation images in [-1, 1]) for `kinds`.
 
   Returns:
-    The metadata added: 'converted_from' ({'model_dir', 'variables_sha256'})
+    The metadata added: 'converted_from' (`checkpoints.model_record`)
     and '<weights_dtype>_check' (as `export_checkpoint`).
 
   Raises:
@@ -179,11 +178,8 @@ def convert_model(model_dir: str, export_dir: str, weights_dtype: str,
     raise InputError(f'{model_dir} stores {stored} weights: convert a float32'
                      ' model (16-bit weights would be rounded twice).')
   output_dirs.check_output_dir(export_dir, '--export_dir', new=True)
-  with open(os.path.join(model_dir, checkpoints.CONFIG_FILE)) as f:
-    source_sha = json.load(f).get('variables_sha256')
   added = {'weights_dtype': weights_dtype,
-           'converted_from': {'model_dir': os.path.normpath(model_dir),
-                              'variables_sha256': source_sha}}
+           'converted_from': checkpoints.model_record(model_dir)}
   check_key = checkpoints.stored_weights_check_key(weights_dtype)
   try:
     path = checkpoints.save_model(export_dir, config, g_vars, d_vars,
