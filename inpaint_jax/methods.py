@@ -46,7 +46,8 @@ class Method:
       whole set (the last batch is padded to B with its last image). Returns
       'generated' (B, H, W, C), the method's own fill, 'inpainted'
       (B, H, W, C) in [-1, 1], the final result, each of `scores` (B,) and
-      optionally 'frames' (B, F, H, W, C) and 'loss_curve' (B, T).
+      optionally 'frames' (B, F, H, W, C), 'loss_curve' (B, T) and 'z'
+      (B, z_dim), the latents found (kept only in resume files).
     scores: names of per-image numbers `fill` returns (metrics.csv columns).
     settings: JSON-able; in the resume fingerprint and the summary.
     variables: pytree of arrays (e.g. weights) in the fingerprint, or None.
@@ -76,7 +77,8 @@ def zsearch_method(config: ModelConfig, g_vars: Any, d_vars: Any,
       the paper. None: random latents (the paper).
 
   Returns:
-    A Method giving G(z) as 'generated', the final z-search 'loss', with
+    A Method giving G(z) as 'generated', the latents 'z' (B, z_dim) of the
+    kept restart, the final z-search 'loss', with
     early stopping (search_config.stop_tolerance > 0) the iterations each
     image ran, 'steps', and with search_config.record_every > 0, 'frames'
     and 'loss_curve'.
@@ -102,7 +104,7 @@ def zsearch_method(config: ModelConfig, g_vars: Any, d_vars: Any,
     final = combine(result.generated, corrupted, masks)
     arrays = {'generated': np.asarray(result.generated),
               'inpainted': np.asarray(jnp.clip(final, -1, 1)),
-              'loss': np.asarray(result.loss)}
+              'loss': np.asarray(result.loss), 'z': np.asarray(result.z)}
     if result.frames is not None:
       arrays['frames'] = np.asarray(result.frames)
       arrays['loss_curve'] = np.asarray(result.loss_curve)

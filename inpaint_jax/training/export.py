@@ -23,14 +23,14 @@ import numpy as np
 
 from inpaint_jax import blending
 from inpaint_jax import checkpoints
-from inpaint_jax import inpaint
+from inpaint_jax import methods
 from inpaint_jax import metrics
 from inpaint_jax.config import SearchConfig
 from inpaint_jax.data import images as image_io
 from inpaint_jax.errors import InputError
 from inpaint_jax.evaluation import evaluate
 from inpaint_jax.evaluation import output_dirs
-from inpaint_jax.models import Discriminator, Generator, sample_z
+from inpaint_jax.models import Generator, sample_z
 from inpaint_jax.training import loop
 from inpaint_jax.training import run_state
 from inpaint_jax.training import train_dcgan
@@ -268,7 +268,7 @@ def _stored_weights_check(g_vars, d_vars, path, weights_dtype, images,
   the search's chaos: a weight change of 2^-11 can send a search to another
   optimum, moving one image by several dB either way).
   """
-  mask_key, z_key = jax.random.split(jax.random.PRNGKey(seed))
+  mask_key, _ = jax.random.split(jax.random.PRNGKey(seed))
   config, stored_g, stored_d = checkpoints.restore_model(path)
   generator = Generator(config)
   check = {'num_images': len(images), 'iterations': search_config.iterations,
@@ -278,11 +278,12 @@ def _stored_weights_check(g_vars, d_vars, path, weights_dtype, images,
   for kind in kinds:
     m = np.asarray(evaluate.make_masks(kind, None, len(images),
                                        images.shape[1], mask_key))
-    before, z = _search_psnr(config, g_vars, d_vars, images, m, z_key,
-                             search_config)
-    after, _ = _search_psnr(config, stored_g, stored_d, images, m, z_key,
-                            search_config)
-    fixed = _fill_psnr(generator.apply(stored_g, z), images, m)
+    before, z = _search_psnr(config, g_vars, d_vars, images, m,
+                             search_config, seed)
+    after, _ = _search_psnr(config, stored_g, stored_d, images, m,
+                            search_config, seed)
+    fixed = _rounded_psnr(np.clip(blending.poisson_blend(
+        generator.apply(stored_g, z), images * m, m), -1, 1), images)
     check['psnr'][kind] = {'float32': float(np.mean(before)),
                            weights_dtype: float(np.mean(after))}
     check['per_image_psnr'][kind] = {'float32': before, weights_dtype: after}
@@ -324,23 +325,20 @@ def stored_weights_failure(check: dict[str, Any],
   return None
 
 
-def _search_psnr(config, g_vars, d_vars, images, masks, z_key, search_config,
+def _search_psnr(config, g_vars, d_vars, images, masks, search_config, seed,
                  batch_size=64):
-  """(per-image PSNR list of the blended z-search, (N, z_dim) latents); the
-  latents of image i depend on i only (as in methods.zsearch_method)."""
+  """(per-image PSNR list of `methods.zsearch_method`'s fills, as the model
+  card scores them, (N, z_dim) latents found)."""
+  method = methods.zsearch_method(config, g_vars, d_vars, search_config,
+                                  seed=seed)
   psnrs, latents = [], []
   for start in range(0, len(images), batch_size):
     y, m = images[start:start + batch_size], masks[start:start + batch_size]
-    result = inpaint.search(Generator(config), Discriminator(config), g_vars,
-                            d_vars, y * m, m, z_key, search_config,
-                            index_offset=start)
-    psnrs += _fill_psnr(result.generated, y, m)
-    latents.append(np.asarray(result.z))
+    filled = method.fill(y * m, m, start)
+    psnrs += _rounded_psnr(filled['inpainted'], y)
+    latents.append(filled['z'])
   return psnrs, np.concatenate(latents)
 
 
-def _fill_psnr(generated, images, masks) -> list[float]:
-  """Per-image PSNR of `generated` Poisson-blended into the known pixels."""
-  blended = blending.poisson_blend(generated, images * masks, masks)
-  return [round(float(p), 4) for p in
-          metrics.psnr(np.clip(np.asarray(blended), -1, 1), images)]
+def _rounded_psnr(inpainted, images) -> list[float]:
+  return [round(float(p), 4) for p in metrics.psnr(inpainted, images)]
