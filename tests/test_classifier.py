@@ -221,8 +221,8 @@ def test_labels_loading_and_its_errors(tmp_path):
     semantic.load_labels(str(tmp_path / 'none'), ['a.png'])
 
 
-def test_semantic_for_split_skips_unlabelled_data_unless_asked(tmp_path,
-                                                                capsys):
+def test_semantic_for_split_skips_what_is_missing_unless_asked(tmp_path,
+                                                               capsys):
   (tmp_path / 'svhn' / 'test').mkdir(parents=True)  # no labels.csv
   shipped = os.path.join(ROOT, 'models', 'svhn_classifier')
   assert semantic.semantic_for_split('svhn', 'test', ['a.png'], shipped,
@@ -233,6 +233,11 @@ def test_semantic_for_split_skips_unlabelled_data_unless_asked(tmp_path,
                                   str(tmp_path), required=True)
   assert semantic.semantic_for_split('celeba', 'test', ['a.png'], shipped,
                                        str(tmp_path)) is None
+  # A classifier directory without a classifier: skipped, and said so.
+  assert semantic.semantic_for_split('svhn', 'test', ['a.png'],
+                                       str(tmp_path / 'none'),
+                                       str(tmp_path)) is None
+  assert 'no digit classifier' in capsys.readouterr().err
 
 
 def test_evaluate_reports_semantic_accuracy():

@@ -263,6 +263,8 @@ def semantic_for_split(dataset: str, split: str, names: Sequence[str],
     return None
   if not required and not os.path.isfile(os.path.join(directory,
                                                       CONFIG_FILE)):
+    print(f'note: no digit classifier in {directory}: no semantic accuracy'
+          ' (experiments.train_classifier trains one).', file=sys.stderr)
     return None
   split_dir = os.path.join(data_dir or input_pipeline.default_data_dir(),
                            dataset, splits[split])
