@@ -21,7 +21,10 @@ for SVHN the digit classifier's accuracy on the fills, seconds per image
 tens of seconds against minutes of search at 1500 steps) and the time as a
 multiple of the paper's procedure. Prints a table and one JSON line, and
 with --figures_dir draws one grid per data set and mask: masked | paper |
-each option | original.
+each option | original. With --work_dir each method's fills and seconds are
+saved as they finish, and a run started again with the same flags reuses
+them (an hour-long data set survives a killed session); the seconds are
+then those measured when the method ran.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
+import sys
 import time
 
 import jax
@@ -43,6 +48,7 @@ from inpaint_jax.config import SearchConfig
 from inpaint_jax.data import input_pipeline
 from inpaint_jax.evaluation import evaluate
 from inpaint_jax.evaluation import reproduce
+from inpaint_jax.evaluation import results
 from inpaint_jax.evaluation import semantic
 from inpaint_jax.report import panels
 
@@ -72,21 +78,56 @@ _DATA_DIR = flags.DEFINE_string('data_dir', None, 'Data root (default:'
                                 ' ../shared/data or $INPAINT_DATA_DIR).')
 _FIGURES_DIR = flags.DEFINE_string('figures_dir', None, 'If set, write'
                                    ' refinements_<dataset>_<mask>.png here.')
+_WORK_DIR = flags.DEFINE_string(
+    'work_dir', None, 'If set, save each method\'s results here as it'
+    ' finishes and reuse those saved under the same settings (resume).')
+
+_SECONDS_FILE = 'seconds.json'
 
 
-def _timed(method: methods.Method, images, names, masks, labels):
-  """(EvalResult, seconds per image) of a method on one batch."""
+def timed(method: methods.Method, label: str, images, names, masks, labels,
+          folder: str | None = None):
+  """(EvalResult, seconds per image) of a method on one batch.
+
+  With `folder`, the results are saved there (evaluate's resume files) with
+  the seconds beside them; a later call with the same method, label,
+  images and masks reads both back instead of running the method again.
+  Results saved without their seconds (a run killed in between) are run
+  again.
+  """
+  fingerprint = reproduce.cell_fingerprint(method, label, images, masks,
+                                           labels is not None)
+  saved_seconds = None
+  if folder:
+    try:
+      with open(os.path.join(folder, _SECONDS_FILE)) as f:
+        saved = json.load(f)
+      if saved['fingerprint'] == fingerprint:
+        saved_seconds = float(saved['seconds_per_image'])
+    except (OSError, ValueError, KeyError, TypeError):
+      pass
+    if saved_seconds is None:
+      results.remove_partial(folder)
   start = time.time()
   result = evaluate.evaluate(method, images, names, masks,
-                             batch_size=len(images), show_progress=False,
-                             semantic=labels)
-  return result, (time.time() - start) / len(images)
+                             batch_size=len(images), resume_dir=folder,
+                             show_progress=False, semantic=labels)
+  if saved_seconds is not None:
+    return result, saved_seconds
+  seconds = (time.time() - start) / len(images)
+  if folder:
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, _SECONDS_FILE), 'w') as f:
+      json.dump({'fingerprint': fingerprint, 'seconds_per_image': seconds}, f)
+  return result, seconds
 
 
 def cell(dataset: str, kind: str, num_images: int, search: SearchConfig,
          option_iterations: int, average_seeds: int, averaged: list[str],
-         presets: dict[str, dict], figures_dir: str | None) -> list[dict]:
-  """Every method on one (data set, mask) cell; one row each."""
+         presets: dict[str, dict], figures_dir: str | None,
+         work_dir: str | None) -> list[dict]:
+  """Every method on one (data set, mask) cell; one row each (saved to and
+  resumed from `work_dir`, if set: see `timed`)."""
   images, names = input_pipeline.load_split(dataset, 'validation',
                                             data_dir=_DATA_DIR.value,
                                             limit=num_images)
@@ -124,8 +165,12 @@ def cell(dataset: str, kind: str, num_images: int, search: SearchConfig,
   rows, fills = [], {}
   paper_seconds = None
   for label, run in runs.items():
-    result, seconds = _timed(method(label, run), images, names, masks,
-                             labels)
+    print(f'{dataset} / {kind}: {label} ...', file=sys.stderr, flush=True)
+    folder = (os.path.join(work_dir, dataset, kind,
+                           re.sub(r'[^a-z0-9]+', '_', label.lower()))
+              if work_dir else None)
+    result, seconds = timed(method(label, run), label, images, names, masks,
+                            labels, folder)
     hole = reproduce.hole_scores(result)
     paper_seconds = paper_seconds or seconds  # The first run: the paper.
     rows.append({
@@ -186,7 +231,7 @@ def main(argv):
                             window=reproduce.CARD_WINDOWS[dataset])
       rows += cell(dataset, kind, num_images, search, option_iterations,
                    _AVERAGE_SEEDS.value, averaged, presets,
-                   _FIGURES_DIR.value)
+                   _FIGURES_DIR.value, _WORK_DIR.value)
   print('| data set | mask | method | PSNR | PSNR hole | SSIM | MS-SWD |'
         ' digit acc. | s/image | time vs paper |')
   print('| --- ' * 10 + '|')
