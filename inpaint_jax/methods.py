@@ -148,6 +148,35 @@ def mean_fill_method() -> Method:
   return fill_method('mean_fill', mean_fill)
 
 
+def reuse_generated_method(method: Method, generated: np.ndarray,
+                           scores: dict[str, np.ndarray]) -> Method:
+  """`method` (a `zsearch_method`) with its G(z) already found: no search.
+
+  generated: (N, H, W, C) in [-1, 1], G(z) of the whole evaluated set from
+  a z-search identical to `method`'s but for the blending (same model,
+  search settings, seed, images and masks); scores: each of method.scores,
+  (N,). The fill only blends (or overlays, as `method` does) the saved G(z)
+  into each batch, so 'ours' and 'ours without blending' share one search
+  and differ only where the paper's Fig. 5 says they do. Name, settings and
+  variables stay `method`'s: the result is the one `method` would give.
+  """
+  combine = (blending.poisson_blend if method.settings.get('blend', True)
+             else blending.overlay)
+
+  def take(array, start, count):
+    rows = np.asarray(array)[start:start + count]
+    return np.concatenate([rows, np.repeat(rows[-1:], count - len(rows), 0)])
+
+  def fill(images, masks, index_offset):
+    g = take(generated, index_offset, len(images))
+    final = combine(jnp.asarray(g), jnp.asarray(images), jnp.asarray(masks))
+    return {'generated': g, 'inpainted': np.asarray(jnp.clip(final, -1, 1)),
+            **{k: take(scores[k], index_offset, len(images))
+               for k in method.scores}}
+
+  return dataclasses.replace(method, fill=fill)
+
+
 def average_method(name: str, members: Sequence[Method]) -> Method:
   """A Method whose 'generated' and 'inpainted' images are the pixel-wise
   means of those of `members` on the same batch.

@@ -310,3 +310,29 @@ def test_results_page_compares_whole_and_hole_psnr_with_the_paper(tmp_path):
           ' 0 of 2 rows') in results_page.hole_gap_section(near_whole)
   assert 'not compared' in results_page.hole_gap_section(
       [_row('svhn', 'center', 'tv', 20.0)])
+
+
+def test_ours_noblend_after_ours_reuses_its_search_and_matches_its_own(
+    tmp_path):
+  images = np.random.default_rng(1).uniform(-1, 1, (3, 64, 64, 3)).astype(
+      np.float32)
+  names = ['a', 'b', 'c']
+  factories = reproduce.method_factories(
+      os.path.join(ROOT, 'models', 'svhn64'), SearchConfig(iterations=4),
+      None, record_every=2)
+  run = lambda methods_, out: reproduce.run_cell(
+      'svhn', 'center', images, names, factories, methods_, str(out),
+      batch_size=2, show_progress=False)  # a padded last batch
+  shared = run(('ours', 'ours_noblend'), tmp_path / 'shared')
+  alone = run(('ours_noblend',), tmp_path / 'alone')  # its own search
+  cell = lambda out: out / 'svhn' / 'center' / 'ours_noblend'
+  metrics_json = lambda out: json.loads((cell(out) / 'metrics.json').read_text())
+  assert metrics_json(tmp_path / 'shared')['search_reused_from'] == 'ours'
+  assert 'search_reused_from' not in metrics_json(tmp_path / 'alone')
+  with np.load(cell(tmp_path / 'shared') / 'arrays.npz') as a, np.load(
+      cell(tmp_path / 'alone') / 'arrays.npz') as b:
+    for key in ('generated', 'inpainted'):
+      assert np.abs(a[key].astype(int) - b[key].astype(int)).max() <= 1
+    np.testing.assert_allclose(a['metric_loss'], b['metric_loss'], rtol=1e-4)
+  assert shared[1]['psnr'] == pytest.approx(alone[0]['psnr'], abs=0.01)
+  assert shared[0]['psnr'] != pytest.approx(shared[1]['psnr'], abs=1e-3)

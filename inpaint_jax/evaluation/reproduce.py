@@ -58,6 +58,9 @@ METHODS = ('ours', 'ours_noblend', 'ours_lam0', 'ce', 'tv', 'lr', 'nn', 'pm',
            'opencv_telea', 'opencv_ns')
 EXTRA_METHODS = ('mean_fill', 'ours_average', 'ours_ilo', 'ours_finetune',
                  'ours_ilo_finetune', 'ours_ilo_average')
+# Methods whose z-search is another's but for the blending: run after it in
+# one call, they reuse its G(z) (`methods.reuse_generated_method`).
+SAME_SEARCH = {'ours_noblend': 'ours'}
 # Seeds of the z-search that 'ours_average' averages.
 AVERAGED_SEEDS = 4
 # The importance window of each shipped model's card (chosen on validation).
@@ -270,7 +273,8 @@ def run_cell(dataset: str, kind: str, images: np.ndarray,
   (the report files of `results.write_all` and `save_cell_arrays`). A method
   whose arrays.npz was saved with the same fingerprint (`cell_fingerprint`)
   is not run again: its row is read back. Otherwise `evaluate.evaluate`
-  runs it, resuming from its saved batches.
+  runs it, resuming from its saved batches; 'ours_noblend' right after 'ours'
+  ran reuses its G(z) (SAME_SEARCH: same search, only the blend differs).
   """
   mask_key, _ = jax.random.split(jax.random.PRNGKey(seed))
   masks = evaluate.make_masks(kind, None, len(images), images.shape[1],
@@ -281,6 +285,7 @@ def run_cell(dataset: str, kind: str, images: np.ndarray,
     # so rows saved before it existed are not run again.
     semantic, ceiling_fn = semantic[:2], semantic[2]
   rows = []
+  searched = {}  # 'ours' -> its G(z) and scores, when it ran in this call
   for name in method_names:
     folder = os.path.join(output_dir, dataset, kind, name)
     method = factories[name]()
@@ -288,13 +293,22 @@ def run_cell(dataset: str, kind: str, images: np.ndarray,
                                    semantic is not None)
     row = load_cell_row(folder, fingerprint)
     if row is None:
+      reused = SAME_SEARCH.get(name) in searched
+      if reused:
+        method = methods.reuse_generated_method(
+            method, *searched[SAME_SEARCH[name]])
       result = evaluate.evaluate(method, images, names, masks,
                                  batch_size=batch_size, resume_dir=folder,
                                  show_progress=show_progress,
                                  semantic=semantic)
+      if reused:  # its 'seconds' are then the blending's alone
+        result.summary['search_reused_from'] = SAME_SEARCH[name]
       results.write_all(folder, result, save_images=False)
       per_image = {**result.metrics, **hole_scores(result)}
       row = summary_row(dataset, kind, name, per_image, result.summary)
+      if name in SAME_SEARCH.values():
+        searched[name] = (result.generated,
+                          {k: result.metrics[k] for k in method.scores})
       if jax.process_index() == 0:  # as write_all; the frames are only here
         save_cell_arrays(folder, result, per_image, row, fingerprint)
     rows.append(row)
