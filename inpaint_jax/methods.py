@@ -34,6 +34,22 @@ def mean_fill(images: jax.Array, masks: jax.Array) -> jax.Array:
   return images * masks + mean * (1.0 - masks)
 
 
+def pad_batch(x: np.ndarray, n: int) -> np.ndarray:
+  """x (k, ...) with k <= n, padded to n rows by repeating its last row (how
+  `evaluate` fills a short last batch)."""
+  if len(x) == n:
+    return x
+  return np.concatenate([x, np.repeat(x[-1:], n - len(x), axis=0)])
+
+
+def _paste(generated: jax.Array, corrupted: jax.Array, masks: jax.Array,
+           blend: bool) -> np.ndarray:
+  """G(z) put into the hole: Poisson-blended (Eq. 6) or overlaid, clipped to
+  [-1, 1]. Arrays as `blending.poisson_blend`'s."""
+  combine = blending.poisson_blend if blend else blending.overlay
+  return np.asarray(jnp.clip(combine(generated, corrupted, masks), -1, 1))
+
+
 @dataclasses.dataclass(frozen=True)
 class Method:
   """An inpainting method, as `evaluate` runs it.
@@ -87,7 +103,6 @@ def zsearch_method(config: ModelConfig, g_vars: Any, d_vars: Any,
   generator = Generator(config, dtype=dtype)
   discriminator = Discriminator(config, dtype=dtype)
   _, z_key = jax.random.split(jax.random.PRNGKey(seed))
-  combine = blending.poisson_blend if blend else blending.overlay
   inpaint.check_search_config(search_config, config)
   if encoder is not None:
     encoder_lib.check_generator(encoder, config)
@@ -101,9 +116,8 @@ def zsearch_method(config: ModelConfig, g_vars: Any, d_vars: Any,
     result = inpaint.search(generator, discriminator, g_vars, d_vars,
                             corrupted, masks, z_key, search_config,
                             index_offset=index_offset, initial_z=initial_z)
-    final = combine(result.generated, corrupted, masks)
     arrays = {'generated': np.asarray(result.generated),
-              'inpainted': np.asarray(jnp.clip(final, -1, 1)),
+              'inpainted': _paste(result.generated, corrupted, masks, blend),
               'loss': np.asarray(result.loss), 'z': np.asarray(result.z)}
     if result.frames is not None:
       arrays['frames'] = np.asarray(result.frames)
@@ -160,18 +174,13 @@ def reuse_generated_method(method: Method, generated: np.ndarray,
   and differ only where the paper's Fig. 5 says they do. Name, settings and
   variables stay `method`'s: the result is the one `method` would give.
   """
-  combine = (blending.poisson_blend if method.settings.get('blend', True)
-             else blending.overlay)
-
-  def take(array, start, count):
-    rows = np.asarray(array)[start:start + count]
-    return np.concatenate([rows, np.repeat(rows[-1:], count - len(rows), 0)])
+  blend = method.settings.get('blend', True)
 
   def fill(images, masks, index_offset):
-    g = take(generated, index_offset, len(images))
-    final = combine(jnp.asarray(g), jnp.asarray(images), jnp.asarray(masks))
-    return {'generated': g, 'inpainted': np.asarray(jnp.clip(final, -1, 1)),
-            **{k: take(scores[k], index_offset, len(images))
+    rows = slice(index_offset, index_offset + len(images))
+    g = pad_batch(np.asarray(generated[rows]), len(images))
+    return {'generated': g, 'inpainted': _paste(g, images, masks, blend),
+            **{k: pad_batch(np.asarray(scores[k][rows]), len(images))
                for k in method.scores}}
 
   return dataclasses.replace(method, fill=fill)

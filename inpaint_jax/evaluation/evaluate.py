@@ -75,12 +75,6 @@ def _check_counts(images: np.ndarray, names: Sequence[str],
     raise InputError('No images to inpaint.')
 
 
-def _pad_to(x: np.ndarray, n: int) -> np.ndarray:
-  if len(x) == n:
-    return x
-  return np.concatenate([x, np.repeat(x[-1:], n - len(x), axis=0)])
-
-
 def evaluate(method: methods.Method, images: np.ndarray, names: Sequence[str],
              masks: np.ndarray, *, batch_size: int = 64,
              resume_dir: str | None = None,
@@ -192,8 +186,10 @@ def _fill_share(method, images, masks, share, batch_size, resume_dir,
     saved = (None if resume_dir is None else
              results.load_partial(resume_dir, start, fingerprint))
     if saved is None:
-      batch_masks = _pad_to(masks[start:start + count], batch_size)
-      batch = _pad_to(images[start:start + count], batch_size) * batch_masks
+      batch_masks = methods.pad_batch(masks[start:start + count],
+                                      batch_size)
+      batch = methods.pad_batch(images[start:start + count],
+                                batch_size) * batch_masks
       saved = {k: np.asarray(v)[:count]
                for k, v in method.fill(batch, batch_masks, start).items()}
       missing = set(outputs) - set(saved)
