@@ -43,6 +43,9 @@ def pytest_configure(config):
   config.inpaint_jax_cache = tempfile.mkdtemp(prefix='inpaint_jax_test_xla_')
   _cli.enable_compilation_cache(config.inpaint_jax_cache,
                                 min_compile_seconds=0)
+  # The experiments the tests run as subprocesses share it (they compile the
+  # same tiny networks again and again, ~15 s per network on XLA:CPU).
+  os.environ['INPAINT_JAX_CACHE'] = config.inpaint_jax_cache
 
 
 def pytest_unconfigure(config):

@@ -120,7 +120,7 @@ def test_an_export_that_fails_part_way_leaves_no_folder(tmp_path,
 
 
 def _run(module, *flags):
-  env = dict(os.environ, INPAINT_JAX_CACHE='', JAX_PLATFORMS='cpu')
+  env = dict(os.environ, JAX_PLATFORMS='cpu')
   return subprocess.run([sys.executable, '-m', f'experiments.{module}',
                          *flags], cwd=ROOT, capture_output=True, text=True,
                         env=env, timeout=300)

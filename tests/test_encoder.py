@@ -215,7 +215,7 @@ def test_an_encoder_is_refused_with_another_generator(
 
 
 def _run(module, *flags):
-  env = dict(os.environ, INPAINT_JAX_CACHE='', JAX_PLATFORMS='cpu')
+  env = dict(os.environ, JAX_PLATFORMS='cpu')
   return subprocess.run([sys.executable, '-m', module, *flags], cwd=ROOT,
                         capture_output=True, text=True, env=env, timeout=600)
 

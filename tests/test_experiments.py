@@ -16,7 +16,7 @@ SHARED = input_pipeline.default_data_dir()
 
 
 def _run(module, *flags):
-  env = dict(os.environ, INPAINT_JAX_CACHE='', JAX_PLATFORMS='cpu')
+  env = dict(os.environ, JAX_PLATFORMS='cpu')
   return subprocess.run([sys.executable, '-m', module, *flags], cwd=ROOT,
                         capture_output=True, text=True, env=env, timeout=600)
 

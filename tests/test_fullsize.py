@@ -211,7 +211,7 @@ def test_paste_back_starts_from_the_coarse_blend():
 
 
 def _run(*flags):
-  env = dict(os.environ, INPAINT_JAX_CACHE='', JAX_PLATFORMS='cpu')
+  env = dict(os.environ, JAX_PLATFORMS='cpu')
   return subprocess.run([sys.executable, '-m', 'experiments.inpaint', *flags],
                         cwd=ROOT, capture_output=True, text=True, env=env,
                         timeout=600)
