@@ -48,7 +48,6 @@ def tiny_model(tmp_path_factory, small_data_dir):
   return str(work / 'model')
 
 
-@pytest.mark.xdist_group('experiments_tiny_model')
 @pytest.mark.slow
 @pytest.mark.requires_data('celeba/train')
 def test_training_continues_from_a_model_in_its_own_architecture(
@@ -71,7 +70,6 @@ def test_training_continues_from_a_model_in_its_own_architecture(
   assert 'Traceback' not in result.stderr
 
 
-@pytest.mark.xdist_group('experiments_tiny_model')
 @pytest.mark.slow
 @pytest.mark.requires_data('celeba/train', 'celeba/test')
 def test_inpaint_experiment_writes_grid_images_and_metrics(tiny_model,
@@ -102,7 +100,6 @@ def test_inpaint_experiment_writes_grid_images_and_metrics(tiny_model,
     assert len(f.read().splitlines()) == 1 + 4
 
 
-@pytest.mark.xdist_group('experiments_tiny_model')
 @pytest.mark.slow
 @pytest.mark.requires_data('celeba/train', 'celeba/test')
 def test_own_images_with_a_mask_file(tiny_model, tmp_path):

@@ -123,7 +123,6 @@ def test_gather_rows_with_one_process_is_the_identity():
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group('multihost_runs')
 def test_two_process_training_equals_one_process(runs):
   two_processes, reference = runs
   single = leaves(reference['state'])
@@ -152,7 +151,6 @@ def _csv_rows(path):
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group('multihost_runs')
 def test_two_process_evaluation_equals_one_process(runs):
   two_processes, reference = runs
   single, single_out = reference['summary'], reference['eval']
